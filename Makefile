@@ -1,0 +1,40 @@
+# The README's commands. Everything installs itself: a virtualenv with the project, and etcd.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test proto bench lint etcd clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+	  echo "installing etcd (apt package etcd-server)"; \
+	  (apt-get update -qq && apt-get install -y -qq etcd-server etcd-client) >/dev/null; }
+
+up: $(STAMP) etcd
+	$(BIN)/skiff up $(ARGS)
+
+test: $(STAMP) etcd
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(BIN)/lint-imports
+
+proto: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \
+	  --python_out=. --grpc_python_out=. --mypy_out=. \
+	  proto/skiff/api/v1/*.proto
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy skiff apiserver
+
+bench: $(STAMP) etcd
+	$(BIN)/python bench/api_create.py
+
+clean:
+	rm -rf $(VENV)
