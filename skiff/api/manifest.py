@@ -93,7 +93,7 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def dump_yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return yaml.dump(data, Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True)
 
 
 def dump_json(data: Any) -> str:

@@ -1,0 +1,345 @@
+"""Workload kinds: ReplicaSet, Deployment, StatefulSet, DaemonSet, Job, CronJob, ControllerRevision.
+
+Defaults follow Kubernetes' apps/v1 and batch/v1 (Deployment: replicas 1, RollingUpdate 25%/25%,
+revisionHistoryLimit 10, progressDeadlineSeconds 600; Job: backoffLimit 6, parallelism and
+completions 1, a generated selector on the job's uid; CronJob: concurrencyPolicy Allow, history
+limits 3 and 1). Validation checks what a person most often gets wrong: a selector that does
+not match the template's labels, negative counts, a restartPolicy the kind cannot run, a
+maxSurge and maxUnavailable that are both zero; and selectors are immutable after create.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apiserver.registry.pods import RESTART_POLICIES, default_pod_spec, validate_template
+from apiserver.registry.strategy import Strategy
+from skiff.api.codec import int_or_string
+from skiff.api.labels import selector_from_proto, validate_label_selector
+from skiff.api.validation import FieldError, forbidden, invalid, not_supported, required
+
+_PERCENT = re.compile(r"^[0-9]+%$")
+
+
+def _non_negative(value: int, path: str) -> list[FieldError]:
+    if value < 0:
+        return [invalid(path, value, "must be greater than or equal to 0")]
+    return []
+
+
+def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, ...] = ("Always",),
+                                    selector_required: bool = True) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not spec.HasField("selector"):
+        if selector_required:
+            errs.append(required("spec.selector", ""))
+    else:
+        errs += validate_label_selector(spec.selector, "spec.selector")
+        if not spec.selector.match_labels and not spec.selector.match_expressions:
+            errs.append(invalid("spec.selector", "{}", "empty selector is invalid for deployment"))
+    if not spec.HasField("template"):
+        errs.append(required("spec.template", ""))
+        return errs
+    labels = dict(spec.template.metadata.labels)
+    if spec.HasField("selector") and not errs:
+        try:
+            if not selector_from_proto(spec.selector).matches(labels):
+                errs.append(invalid("spec.template.metadata.labels", labels,
+                                    "`selector` does not match template `labels`"))
+        except ValueError as exc:
+            errs.append(invalid("spec.selector", "", str(exc)))
+    errs += validate_template(spec.template, "spec.template", labels, restart_policies=RESTART_POLICIES)
+    policy = spec.template.spec.restart_policy
+    if policy and policy not in restart_policies:
+        errs.append(not_supported("spec.template.spec.restartPolicy", policy, restart_policies))
+    return errs
+
+
+def _int_or_percent(value: Any, path: str) -> list[FieldError]:
+    raw = int_or_string(value)
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        if not _PERCENT.match(raw):
+            return [invalid(path, raw, "a valid percent string must be a numeric string followed by an ending '%' "
+                            "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")]
+        if int(raw[:-1]) > 100 and path.endswith("maxUnavailable"):
+            return [invalid(path, raw, "must not be greater than 100%")]
+        return []
+    return _non_negative(raw, path)
+
+
+def _is_zero(value: Any) -> bool:
+    raw = int_or_string(value)
+    return raw in (0, "0%")
+
+
+def _immutable_selector(new: Any, old: Any) -> list[FieldError]:
+    if new.spec.selector.SerializeToString(deterministic=True) != old.spec.selector.SerializeToString(
+            deterministic=True):
+        return [invalid("spec.selector", str(selector_from_proto(new.spec.selector)), "field is immutable")]
+    return []
+
+
+def _default_template(spec: Any) -> None:
+    if spec.HasField("template"):
+        default_pod_spec(spec.template.spec)
+
+
+class ReplicaSetStrategy(Strategy):
+    def default(self, obj: Any) -> None:
+        if not obj.spec.HasField("replicas"):
+            obj.spec.replicas = 1
+        _default_template(obj.spec)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        errs = super().validate(obj) + _non_negative(obj.spec.replicas, "spec.replicas")
+        errs += _non_negative(obj.spec.min_ready_seconds, "spec.minReadySeconds")
+        return errs + _validate_selector_and_template(obj.spec)
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        return _immutable_selector(new, old)
+
+
+class DeploymentStrategy(Strategy):
+    def default(self, obj: Any) -> None:
+        spec = obj.spec
+        for field, value in (("replicas", 1), ("revision_history_limit", 10), ("progress_deadline_seconds", 600)):
+            if not spec.HasField(field):
+                setattr(spec, field, value)
+        if not spec.strategy.HasField("type"):
+            spec.strategy.type = "RollingUpdate"
+        if spec.strategy.type == "RollingUpdate":
+            ru = spec.strategy.rolling_update
+            if not ru.HasField("max_unavailable"):
+                ru.max_unavailable.str_val = "25%"
+            if not ru.HasField("max_surge"):
+                ru.max_surge.str_val = "25%"
+        _default_template(spec)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        spec = obj.spec
+        errs = super().validate(obj) + _non_negative(spec.replicas, "spec.replicas")
+        errs += _non_negative(spec.min_ready_seconds, "spec.minReadySeconds")
+        errs += _non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit")
+        errs += _validate_selector_and_template(spec)
+        errs += self._validate_strategy(spec)
+        if spec.HasField("progress_deadline_seconds") and spec.progress_deadline_seconds <= spec.min_ready_seconds:
+            errs.append(invalid("spec.progressDeadlineSeconds", spec.progress_deadline_seconds,
+                                "must be greater than minReadySeconds"))
+        return errs
+
+    def _validate_strategy(self, spec: Any) -> list[FieldError]:
+        kind = spec.strategy.type
+        if kind not in ("RollingUpdate", "Recreate"):
+            return [not_supported("spec.strategy.type", kind, ("Recreate", "RollingUpdate"))]
+        ru = spec.strategy.rolling_update
+        if kind == "Recreate":
+            if spec.strategy.HasField("rolling_update"):
+                return [forbidden("spec.strategy.rollingUpdate",
+                                  "may not be specified when strategy `type` is 'Recreate'")]
+            return []
+        errs = _int_or_percent(ru.max_unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
+        errs += _int_or_percent(ru.max_surge, "spec.strategy.rollingUpdate.maxSurge")
+        if not errs and _is_zero(ru.max_unavailable) and _is_zero(ru.max_surge):
+            errs.append(invalid("spec.strategy.rollingUpdate.maxUnavailable", int_or_string(ru.max_unavailable),
+                                "may not be 0 when `maxSurge` is 0"))
+        return errs
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        return _immutable_selector(new, old)
+
+
+class StatefulSetStrategy(Strategy):
+    def default(self, obj: Any) -> None:
+        spec = obj.spec
+        for field, value in (("replicas", 1), ("pod_management_policy", "OrderedReady"),
+                             ("revision_history_limit", 10)):
+            if not spec.HasField(field):
+                setattr(spec, field, value)
+        if not spec.update_strategy.HasField("type"):
+            spec.update_strategy.type = "RollingUpdate"
+        if spec.update_strategy.type == "RollingUpdate" and not spec.update_strategy.rolling_update.HasField(
+                "partition"):
+            spec.update_strategy.rolling_update.partition = 0
+        policy = spec.persistent_volume_claim_retention_policy
+        if not policy.HasField("when_deleted"):
+            policy.when_deleted = "Retain"
+        if not policy.HasField("when_scaled"):
+            policy.when_scaled = "Retain"
+        for claim in spec.volume_claim_templates:
+            if not claim.spec.HasField("volume_mode"):
+                claim.spec.volume_mode = "Filesystem"
+        _default_template(spec)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        spec = obj.spec
+        errs = super().validate(obj) + _non_negative(spec.replicas, "spec.replicas")
+        errs += _validate_selector_and_template(spec)
+        if spec.pod_management_policy not in ("OrderedReady", "Parallel"):
+            errs.append(not_supported("spec.podManagementPolicy", spec.pod_management_policy,
+                                      ("OrderedReady", "Parallel")))
+        if spec.update_strategy.type not in ("RollingUpdate", "OnDelete"):
+            errs.append(not_supported("spec.updateStrategy.type", spec.update_strategy.type,
+                                      ("OnDelete", "RollingUpdate")))
+        return errs
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        errs = _immutable_selector(new, old)
+        if new.spec.service_name != old.spec.service_name:
+            errs.append(forbidden("spec", "updates to statefulset spec for fields other than 'replicas', "
+                                  "'ordinals', 'template', 'updateStrategy', "
+                                  "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"))
+        return errs
+
+
+class DaemonSetStrategy(Strategy):
+    def default(self, obj: Any) -> None:
+        spec = obj.spec
+        if not spec.update_strategy.HasField("type"):
+            spec.update_strategy.type = "RollingUpdate"
+        if spec.update_strategy.type == "RollingUpdate":
+            ru = spec.update_strategy.rolling_update
+            if not ru.HasField("max_unavailable"):
+                ru.max_unavailable.int_val = 1
+            if not ru.HasField("max_surge"):
+                ru.max_surge.int_val = 0
+        if not spec.HasField("revision_history_limit"):
+            spec.revision_history_limit = 10
+        _default_template(spec)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        spec = obj.spec
+        errs = super().validate(obj) + _validate_selector_and_template(spec)
+        if spec.update_strategy.type not in ("RollingUpdate", "OnDelete"):
+            errs.append(not_supported("spec.updateStrategy.type", spec.update_strategy.type,
+                                      ("OnDelete", "RollingUpdate")))
+        return errs
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        return _immutable_selector(new, old)
+
+
+JOB_RESTART_POLICIES = ("OnFailure", "Never")
+
+
+def default_job_spec(spec: Any) -> None:
+    if not spec.HasField("parallelism"):
+        spec.parallelism = 1
+    if not spec.HasField("completions") and not spec.HasField("parallelism"):
+        spec.completions = 1
+    for field, value in (("backoff_limit", 6), ("completion_mode", "NonIndexed"), ("suspend", False),
+                         ("manual_selector", False), ("pod_replacement_policy", "TerminatingOrFailed")):
+        if not spec.HasField(field):
+            setattr(spec, field, value)
+    _default_template(spec)
+
+
+class JobStrategy(Strategy):
+    def prepare_for_create(self, obj: Any) -> None:
+        super().prepare_for_create(obj)
+        spec = obj.spec
+        completions_set = spec.HasField("completions")
+        parallelism_set = spec.HasField("parallelism")
+        if not completions_set and not parallelism_set:
+            spec.completions = 1
+
+    def default(self, obj: Any) -> None:
+        default_job_spec(obj.spec)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        spec = obj.spec
+        errs = super().validate(obj)
+        for field, camel in (("parallelism", "parallelism"), ("completions", "completions"),
+                             ("backoff_limit", "backoffLimit"), ("active_deadline_seconds", "activeDeadlineSeconds"),
+                             ("ttl_seconds_after_finished", "ttlSecondsAfterFinished")):
+            if spec.HasField(field):
+                errs += _non_negative(getattr(spec, field), f"spec.{camel}")
+        if spec.completion_mode not in ("NonIndexed", "Indexed"):
+            errs.append(not_supported("spec.completionMode", spec.completion_mode, ("Indexed", "NonIndexed")))
+        errs += _validate_selector_and_template(spec, restart_policies=JOB_RESTART_POLICIES,
+                                                selector_required=False)
+        if spec.HasField("template") and not spec.template.spec.HasField("restart_policy"):
+            errs.append(required("spec.template.spec.restartPolicy", ""))
+        return errs
+
+    async def before_create(self, obj: Any) -> Any:
+        """The generated selector on the job's uid, set once the uid is known."""
+        spec, meta = obj.spec, obj.metadata
+        if not spec.manual_selector:
+            labels = {"batch.kubernetes.io/controller-uid": meta.uid, "batch.kubernetes.io/job-name": meta.name,
+                      "controller-uid": meta.uid, "job-name": meta.name}
+            for k, v in labels.items():
+                spec.template.metadata.labels[k] = v
+            if not spec.HasField("selector"):
+                spec.selector.match_labels["batch.kubernetes.io/controller-uid"] = meta.uid
+        return await super().before_create(obj)
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        return _immutable_selector(new, old)
+
+
+class CronJobStrategy(Strategy):
+    def default(self, obj: Any) -> None:
+        spec = obj.spec
+        for field, value in (("concurrency_policy", "Allow"), ("suspend", False),
+                             ("successful_jobs_history_limit", 3), ("failed_jobs_history_limit", 1)):
+            if not spec.HasField(field):
+                setattr(spec, field, value)
+        if spec.HasField("job_template"):
+            job = spec.job_template.spec
+            for field, value in (("backoff_limit", 6), ("completion_mode", "NonIndexed"), ("suspend", False)):
+                if not job.HasField(field):
+                    setattr(job, field, value)
+            _default_template(job)
+
+    def validate(self, obj: Any) -> list[FieldError]:
+        spec = obj.spec
+        errs = super().validate(obj)
+        if len(obj.metadata.name) > 52:
+            errs.append(invalid("metadata.name", obj.metadata.name, "must be no more than 52 characters"))
+        if not spec.schedule:
+            errs.append(required("spec.schedule", ""))
+        elif not valid_schedule(spec.schedule):
+            errs.append(invalid("spec.schedule", spec.schedule, "unparseable schedule"))
+        if spec.concurrency_policy not in ("Allow", "Forbid", "Replace"):
+            errs.append(not_supported("spec.concurrencyPolicy", spec.concurrency_policy,
+                                      ("Allow", "Forbid", "Replace")))
+        if not spec.HasField("job_template"):
+            errs.append(required("spec.jobTemplate", ""))
+        else:
+            tmpl = spec.job_template.spec
+            if not tmpl.template.spec.HasField("restart_policy"):
+                errs.append(required("spec.jobTemplate.spec.template.spec.restartPolicy", ""))
+            elif tmpl.template.spec.restart_policy not in JOB_RESTART_POLICIES:
+                errs.append(not_supported("spec.jobTemplate.spec.template.spec.restartPolicy",
+                                          tmpl.template.spec.restart_policy, JOB_RESTART_POLICIES))
+            errs += validate_template(tmpl.template, "spec.jobTemplate.spec.template", None)
+        return errs
+
+
+_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_FIELD = re.compile(r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+
+
+def valid_schedule(schedule: str) -> bool:
+    """A standard 5-field cron expression (with ``TZ=`` prefix allowed) or a @macro."""
+    text = schedule.strip()
+    if text.startswith(("TZ=", "CRON_TZ=")):
+        text = text.split(" ", 1)[1] if " " in text else ""
+    if text in _MACROS or text.startswith("@every "):
+        return True
+    fields = text.split()
+    return len(fields) == 5 and all(_FIELD.match(f.replace("?", "*")) for f in fields)
+
+
+class ControllerRevisionStrategy(Strategy):
+    def validate(self, obj: Any) -> list[FieldError]:
+        errs = super().validate(obj)
+        return errs + _non_negative(obj.revision, "revision")
+
+    def validate_update(self, new: Any, old: Any) -> list[FieldError]:
+        if new.data.SerializeToString(deterministic=True) != old.data.SerializeToString(deterministic=True):
+            return [invalid("data", "", "field is immutable")]
+        return []

@@ -1,0 +1,99 @@
+"""Which apiserver a client talks to, and in which namespace.
+
+Order of precedence, as with kubectl: an explicit ``--server`` / argument, the ``SKIFF_SERVER``
+environment variable, then the config file — ``--config``, ``SKIFF_CONFIG``, or ``~/.skiff/config``
+(written by ``skiff up``), a small kubeconfig-shaped YAML file with contexts holding a server and
+a namespace — and finally ``127.0.0.1:6443``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_SERVER = "127.0.0.1:6443"
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("SKIFF_CONFIG") or Path.home() / ".skiff" / "config")
+
+
+@dataclass
+class Context:
+    name: str
+    server: str
+    namespace: str = "default"
+
+
+@dataclass
+class Config:
+    """The parsed config file."""
+
+    contexts: dict[str, Context] = field(default_factory=dict)
+    current_context: str = ""
+
+    @property
+    def current(self) -> Context | None:
+        return self.contexts.get(self.current_context)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": self.current_context,
+            "contexts": [{"name": c.name, "context": {"server": c.server, "namespace": c.namespace}}
+                         for c in self.contexts.values()],
+        }
+
+
+def load_config(path: Path) -> Config:
+    if not path.exists():
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    config = Config(current_context=str(data.get("current-context", "")))
+    for entry in data.get("contexts") or []:
+        ctx = entry.get("context") or {}
+        name = str(entry.get("name", ""))
+        config.contexts[name] = Context(name, str(ctx.get("server", DEFAULT_SERVER)),
+                                        str(ctx.get("namespace") or "default"))
+    return config
+
+
+def save_config(config: Config, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    tmp.replace(path)
+
+
+def write_cluster_config(server: str, path: Path | None = None, *, name: str = "skiff") -> Path:
+    """Point the config file's current context at ``server`` (what ``skiff up`` does)."""
+    path = path or config_path()
+    config = load_config(path)
+    namespace = config.contexts[name].namespace if name in config.contexts else "default"
+    config.contexts[name] = Context(name, server, namespace)
+    config.current_context = name
+    save_config(config, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Target:
+    server: str
+    namespace: str
+
+
+def resolve(server: str | None = None, *, config_file: str | None = None) -> Target:
+    """The server and default namespace a client should use."""
+    config = load_config(config_path(config_file))
+    current = config.current
+    namespace = current.namespace if current else "default"
+    chosen = server or os.environ.get("SKIFF_SERVER") or (current.server if current else DEFAULT_SERVER)
+    return Target(chosen.removeprefix("http://").removeprefix("https://"), namespace)

@@ -1,0 +1,36 @@
+"""``skiff``: one command for every daemon — ``skiff apiserver``, ``skiff up``, and the node and
+control-plane components as they land. Each subcommand's own module parses its flags."""
+
+from __future__ import annotations
+
+import sys
+
+USAGE = """usage: skiff COMMAND [flags]
+
+commands:
+  up            start a whole local cluster (etcd, apiserver, ...) from one command
+  apiserver     the API server (gRPC over etcd)
+
+Run 'skiff COMMAND --help' for a command's flags."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "apiserver":
+        from apiserver.server.app import main as apiserver_main
+
+        return apiserver_main(rest)
+    if command == "up":
+        from skiff.up import main as up_main
+
+        return up_main(rest)
+    print(f"skiff: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
