@@ -71,8 +71,13 @@ class Operator(StrEnum):
 
 
 _BINARY_OPERATORS = (
-    Operator.IN, Operator.NOT_IN, Operator.EQUALS, Operator.DOUBLE_EQUALS,
-    Operator.NOT_EQUALS, Operator.GREATER_THAN, Operator.LESS_THAN,
+    Operator.IN,
+    Operator.NOT_IN,
+    Operator.EQUALS,
+    Operator.DOUBLE_EQUALS,
+    Operator.NOT_EQUALS,
+    Operator.GREATER_THAN,
+    Operator.LESS_THAN,
 )
 _VALID_OPERATORS = (*_BINARY_OPERATORS, Operator.EXISTS, Operator.DOES_NOT_EXIST)
 _SET_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
@@ -261,12 +266,15 @@ def selector_from_proto(selector: meta_pb2.LabelSelector | None) -> Selector:
     if not selector.match_labels and not selector.match_expressions:
         return EVERYTHING
     requirements = [
-        new_requirement(k, Operator.EQUALS, (selector.match_labels[k],)) for k in sorted(selector.match_labels)
+        new_requirement(k, Operator.EQUALS, (selector.match_labels[k],))
+        for k in sorted(selector.match_labels)
     ]
     for expression in selector.match_expressions:
         operator = _PROTO_OPERATORS.get(expression.operator)
         if operator is None:
-            raise SelectorError(f"{validation.go_quote(expression.operator)} is not a valid label selector operator")
+            raise SelectorError(
+                f"{validation.go_quote(expression.operator)} is not a valid label selector operator"
+            )
         requirements.append(new_requirement(expression.key, operator, expression.values))
     return EVERYTHING.add(*requirements)
 
@@ -287,7 +295,9 @@ def _validate_expression(expression: meta_pb2.LabelSelectorRequirement, path: st
     values_path = validation.child(path, "values")
     if expression.operator in ("In", "NotIn"):
         if not expression.values:
-            errs.append(validation.required(values_path, "must be specified when `operator` is 'In' or 'NotIn'"))
+            errs.append(
+                validation.required(values_path, "must be specified when `operator` is 'In' or 'NotIn'")
+            )
     elif expression.operator in ("Exists", "DoesNotExist"):
         if expression.values:
             detail = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
@@ -323,9 +333,17 @@ class _Token(Enum):
 
 
 _LITERAL_TOKENS = {
-    ")": _Token.CLOSED_PAR, ",": _Token.COMMA, "!": _Token.DOES_NOT_EXIST, "==": _Token.DOUBLE_EQUALS,
-    "=": _Token.EQUALS, ">": _Token.GREATER_THAN, "in": _Token.IN, "<": _Token.LESS_THAN,
-    "!=": _Token.NOT_EQUALS, "notin": _Token.NOT_IN, "(": _Token.OPEN_PAR,
+    ")": _Token.CLOSED_PAR,
+    ",": _Token.COMMA,
+    "!": _Token.DOES_NOT_EXIST,
+    "==": _Token.DOUBLE_EQUALS,
+    "=": _Token.EQUALS,
+    ">": _Token.GREATER_THAN,
+    "in": _Token.IN,
+    "<": _Token.LESS_THAN,
+    "!=": _Token.NOT_EQUALS,
+    "notin": _Token.NOT_IN,
+    "(": _Token.OPEN_PAR,
 }
 _SPECIAL = frozenset("=!(),><")
 _WHITESPACE = frozenset(" \t\r\n")

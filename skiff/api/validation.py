@@ -94,7 +94,9 @@ _TYPE_TEXT: dict[str, str] = {
     ErrorType.INTERNAL: "Internal error",
     ErrorType.TYPE_INVALID: "Invalid value",
 }
-_VALUELESS_TYPES = frozenset({ErrorType.REQUIRED, ErrorType.FORBIDDEN, ErrorType.TOO_LONG, ErrorType.INTERNAL})
+_VALUELESS_TYPES = frozenset(
+    {ErrorType.REQUIRED, ErrorType.FORBIDDEN, ErrorType.TOO_LONG, ErrorType.INTERNAL}
+)
 
 
 class _OmitValue:

@@ -53,4 +53,6 @@ WORKQUEUE_LONGEST_RUNNING_PROCESSOR = Gauge(
     "How many seconds has the longest running processor for workqueue been running.",
     ["name"],
 )
-WORKQUEUE_RETRIES = Counter("workqueue_retries_total", "Total number of retries handled by workqueue", ["name"])
+WORKQUEUE_RETRIES = Counter(
+    "workqueue_retries_total", "Total number of retries handled by workqueue", ["name"]
+)
