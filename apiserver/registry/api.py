@@ -68,6 +68,7 @@ class Registry:
         transformer_for: Callable[[str], ValueTransformer] | None = None,
         service_cluster_ip_range: str = "10.96.0.0/12",
         service_node_port_range: str = "30000-32767",
+        watch_window: int = 10000,
     ) -> None:
         self.storage = storage
         self.ips = ip_allocator(storage, service_cluster_ip_range)
@@ -76,7 +77,8 @@ class Registry:
         for kind in kinds.KINDS:
             strategy = self._strategy(kind)
             transformer = transformer_for(kind.resource) if transformer_for else None
-            self.stores[kind.resource] = Store(kind, strategy, storage, transformer=transformer, namespaces=self)
+            self.stores[kind.resource] = Store(kind, strategy, storage, transformer=transformer, namespaces=self,
+                                               watch_window=watch_window)
         self._terminating: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 

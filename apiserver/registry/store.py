@@ -129,13 +129,14 @@ class Store:
         *,
         transformer: ValueTransformer | None = None,
         namespaces: NamespaceGate | None = None,
+        watch_window: int = 10000,
     ) -> None:
         self.kind = kind
         self.strategy = strategy
         self.storage = storage
         self.transformer: ValueTransformer = transformer or IdentityTransformer()
         self.namespaces = namespaces
-        self.cache: WatchCache[Message] = WatchCache(storage, kind_prefix(kind), self._decode)
+        self.cache: WatchCache[Message] = WatchCache(storage, kind_prefix(kind), self._decode, window=watch_window)
 
     # ---- lifecycle ----
 

@@ -48,6 +48,8 @@ class Settings:
     service_cluster_ip_range: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"
     shutdown_grace: float = 5.0
+    watch_cache_window: int = 10000
+    """Events each watch cache keeps for watches that resume from an older resourceVersion."""
 
 
 def parse_args(argv: list[str]) -> Settings:
@@ -91,7 +93,8 @@ class APIServer:
         self._storage = await EtcdStorage.connect(s.etcd_servers)
         self.registry = Registry(self._storage, transformer_for=lambda r: config.transformer_for(_group_resource(r)),
                                  service_cluster_ip_range=s.service_cluster_ip_range,
-                                 service_node_port_range=s.service_node_port_range)
+                                 service_node_port_range=s.service_node_port_range,
+                                 watch_window=s.watch_cache_window)
         await self.registry.start()
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
                                           ("grpc.max_send_message_length", 64 << 20)])

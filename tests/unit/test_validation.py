@@ -72,7 +72,8 @@ LABEL_VALUE_MSG = (
         (required("spec.containers[0].image"), "spec.containers[0].image: Required value"),
         (
             not_supported("spec.restartPolicy", "Sometimes", ["Always", "Never", "OnFailure"]),
-            'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "Never", "OnFailure"',
+            'spec.restartPolicy: Unsupported value: "Sometimes": '
+            'supported values: "Always", "Never", "OnFailure"',
         ),
         (not_supported("spec.x", "y", []), 'spec.x: Unsupported value: "y"'),
         (duplicate("spec.containers[1].name", "web"), 'spec.containers[1].name: Duplicate value: "web"'),
@@ -128,14 +129,16 @@ def test_go_quote(text: str, quoted: str) -> None:
 def test_format_invalid_one_error() -> None:
     errs = [invalid("spec.replicas", -1, "must be greater than or equal to 0")]
     assert format_invalid("Deployment", "apps", "web", errs) == (
-        'Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0'
+        'Deployment.apps "web" is invalid: '
+        "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
     )
 
 
 def test_format_invalid_several_errors_core_group() -> None:
     errs = [required("spec.containers[0].name"), required("spec.containers[0].image")]
     assert format_invalid("Pod", "", "p", errs) == (
-        'Pod "p" is invalid: [spec.containers[0].name: Required value, spec.containers[0].image: Required value]'
+        'Pod "p" is invalid: '
+        "[spec.containers[0].name: Required value, spec.containers[0].image: Required value]"
     )
 
 
@@ -143,7 +146,9 @@ def test_format_invalid_dedups_and_handles_empty() -> None:
     same = [required("a"), required("a")]
     assert format_invalid("Pod", "", "p", same) == 'Pod "p" is invalid: a: Required value'
     assert format_invalid("Pod", "", "p", []) == 'Pod "p" is invalid'
-    assert format_invalid("Job", "batch", 'we"ird', [required("a")]).startswith('Job.batch "we\\"ird" is invalid')
+    assert format_invalid("Job", "batch", 'we"ird', [required("a")]).startswith(
+        'Job.batch "we\\"ird" is invalid'
+    )
 
 
 def test_invalid_error_is_the_api_error() -> None:
