@@ -104,7 +104,13 @@ class UpSettings:
     metrics_port: int
 
 
-def plan(settings: UpSettings) -> list[Component]:
+@dataclass(frozen=True)
+class Plan:
+    components: list[Component]
+    etcd_url: str
+
+
+def plan(settings: UpSettings) -> Plan:
     """The components of the cluster, in start order."""
     d = settings.data_dir
     logs = d / "logs"
@@ -122,7 +128,7 @@ def plan(settings: UpSettings) -> list[Component]:
                                         "--metrics-port", str(settings.metrics_port),
                                         "--encryption-provider-config", str(encryption_config(d))],
                           logs / "apiserver.log")
-    return [etcd, apiserver]
+    return Plan([etcd, apiserver], etcd_url)
 
 
 async def wait_for_port(port: int, timeout: float = 30.0) -> bool:
@@ -155,7 +161,8 @@ async def supervise(components: list[Component], stop: asyncio.Event) -> None:
 
 
 async def run(settings: UpSettings) -> int:
-    components = plan(settings)
+    cluster = plan(settings)
+    components = cluster.components
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,6 +176,8 @@ async def run(settings: UpSettings) -> int:
                 return 1
         config = write_cluster_config(f"127.0.0.1:{settings.port}")
         print(f"\nskiff cluster is up: apiserver 127.0.0.1:{settings.port}, data in {settings.data_dir}\n"
+              f"  etcd:     {cluster.etcd_url}\n"
+              f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics\n"
               f"skiffctl is configured through {config}; try:  skiffctl get namespaces\n"
               "Ctrl-C stops the cluster (its state stays in the data directory).", flush=True)
         await supervise(components, stop)

@@ -1,0 +1,155 @@
+"""The README's path, as a new user walks it: ``skiff up`` starts a cluster, ``skiffctl`` drives
+it from a shell, Secrets are encrypted at rest, /metrics answers, and ``skiff up`` again on the
+same data directory brings the same objects back."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "web.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    process: subprocess.Popen[str]
+    home: Path
+    data: Path
+    port: int
+    etcd_url: str
+    metrics_url: str
+    output: str
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("SKIFF_SERVER", "SKIFF_CONFIG")}
+        return {**env, "HOME": str(self.home)}
+
+    def ctl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(BIN / "skiffctl"), *args], input=stdin, capture_output=True, text=True,
+                                env=self.env(), timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"skiffctl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_cluster(home: Path, data: Path, port: int) -> Cluster:
+    env = {k: v for k, v in os.environ.items() if k not in ("SKIFF_SERVER", "SKIFF_CONFIG")}
+    process = subprocess.Popen([str(BIN / "skiff"), "up", "--data-dir", str(data), "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**env, "HOME": str(home)})
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Ctrl-C stops"):
+            break
+    text = "".join(lines)
+    if "skiff cluster is up" not in text:
+        process.kill()
+        raise AssertionError(f"skiff up did not come up:\n{text}")
+    etcd = re.search(r"etcd:\s+(\S+)", text)
+    metrics = re.search(r"metrics:\s+(\S+)", text)
+    assert etcd and metrics
+    return Cluster(process, home, data, port, etcd.group(1), metrics.group(1), text)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = start_cluster(tmp_path / "home", tmp_path / "data", _free_port())
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def test_skiffctl_drives_a_cluster_started_by_skiff_up(cluster: Cluster) -> None:
+    assert (cluster.home / ".skiff" / "config").exists()
+    namespaces = cluster.ctl("get", "namespaces").stdout
+    assert re.search(r"^NAME\s+AGE", namespaces) and "kube-system" in namespaces
+
+    first = cluster.ctl("apply", "-f", str(EXAMPLE)).stdout.splitlines()
+    assert first == ["deployment.apps/web created", "service/web created"]
+    again = cluster.ctl("apply", "-f", str(EXAMPLE)).stdout.splitlines()
+    assert again == ["deployment.apps/web unchanged", "service/web unchanged"]
+    changed = EXAMPLE.read_text().replace("replicas: 3", "replicas: 5")
+    out = cluster.ctl("apply", "-f", "-", stdin=changed).stdout.splitlines()
+    assert out == ["deployment.apps/web configured", "service/web unchanged"]
+    yaml_out = cluster.ctl("get", "deployment", "web", "-o", "yaml").stdout
+    assert "replicas: 5" in yaml_out and "kind: Deployment" in yaml_out
+    svc = cluster.ctl("get", "svc/web", "-o", "json").stdout
+    assert re.search(r'"nodePort": 3\d{4}', svc) and '"clusterIP": "10.' in svc
+
+    bad = cluster.ctl("apply", "-f", "-", stdin=changed.replace("image:", "imagee:"), check=False)
+    assert bad.returncode == 1 and 'unknown field "spec.template.spec.containers[0].imagee"' in bad.stderr
+    missing = cluster.ctl("get", "deployment", "nope", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == 'Error from server (NotFound): deployments.apps "nope" not found'
+
+    deleted = cluster.ctl("delete", "-f", str(EXAMPLE)).stdout.splitlines()
+    assert deleted == ['deployment.apps "web" deleted', 'service "web" deleted']
+    assert "No resources found" in cluster.ctl("get", "deployments").stderr
+
+
+def test_secrets_are_encrypted_and_rotation_commands_work(cluster: Cluster) -> None:
+    secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: hunter2-xyz}\n"
+    assert cluster.ctl("apply", "-f", "-", stdin=secret).stdout.strip() == "secret/db created"
+    raw = subprocess.run(["etcdctl", "--endpoints", cluster.etcd_url, "get", "/registry/secrets/default/db",
+                          "--print-value-only"], env={**os.environ, "ETCDCTL_API": "3"}, capture_output=True,
+                         check=True).stdout
+    assert raw.startswith(b"k8s:enc:aesgcm:v1:key1:") and b"hunter2-xyz" not in raw
+    assert "aHVudGVyMi14eXo=" in cluster.ctl("get", "secret", "db", "-o", "yaml").stdout
+    dumped = cluster.ctl("get", "secrets", "-A", "-o", "json").stdout
+    assert cluster.ctl("replace", "-f", "-", stdin=dumped).stdout.strip() == "secret/db replaced"
+    assert "1 secrets rewritten" in cluster.ctl("reencrypt", "secrets").stdout
+    metrics = urllib.request.urlopen(cluster.metrics_url, timeout=5).read().decode()
+    for name in ("apiserver_request_total", "apiserver_request_duration_seconds_bucket",
+                 "apiserver_registered_watchers", "etcd_request_duration_seconds_bucket"):
+        assert name in metrics, name
+    assert re.search(r'apiserver_request_total\{code="200",resource="secrets",verb="CREATE"\} 1\.0', metrics)
+
+
+def test_the_cluster_comes_back_with_its_objects(tmp_path: Path) -> None:
+    home, data, port = tmp_path / "home", tmp_path / "data", _free_port()
+    first = start_cluster(home, data, port)
+    try:
+        first.ctl("apply", "-f", str(EXAMPLE))
+    finally:
+        first.stop()
+    assert first.process.returncode == 0
+    second = start_cluster(home, data, port)
+    try:
+        names = second.ctl("get", "deployments,services", "-o", "name").stdout.split()
+        assert "deployment.apps/web" in names and "service/web" in names
+    finally:
+        second.stop()
