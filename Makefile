@@ -23,6 +23,8 @@ up: $(STAMP) etcd
 test: $(STAMP) etcd
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
+	$(BIN)/mypy skiff apiserver
 
 proto: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \

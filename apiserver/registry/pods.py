@@ -145,7 +145,8 @@ def validate_resources(res: Any, path: str) -> list[FieldError]:
     for name, req in res.requests.items():
         limit = res.limits.get(name)
         if limit is not None and parse_quantity(req).value > parse_quantity(limit).value:
-            errs.append(invalid(f"{path}.requests[{name}]", req, f"must be less than or equal to {name} limit of {limit}"))
+            errs.append(invalid(f"{path}.requests[{name}]", req,
+                                f"must be less than or equal to {name} limit of {limit}"))
     return errs
 
 
@@ -303,7 +304,8 @@ def _validate_toleration(t: Any, path: str) -> list[FieldError]:
         errs.append(invalid(f"{path}.operator", t.value, "value must be empty when `operator` is 'Exists'"))
     if not t.key and t.operator != "Exists":
         errs.append(invalid(f"{path}.operator", t.operator,
-                            "operator must be Exists when `key` is empty, which means \"match all values and all keys\""))
+                            'operator must be Exists when `key` is empty, which means "match all values '
+                            'and all keys"'))
     if t.effect and t.effect not in TAINT_EFFECTS:
         errs.append(not_supported(f"{path}.effect", t.effect, TAINT_EFFECTS))
     if t.HasField("toleration_seconds") and t.effect != "NoExecute":

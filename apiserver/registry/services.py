@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apiserver.registry.allocator import AllocationError, Allocator
@@ -229,7 +228,8 @@ class ServiceStrategy(Strategy):
             try:
                 await self.ips.allocate(wanted, owner)
             except AllocationError as exc:
-                raise self._invalid(obj, "spec.clusterIPs", [wanted], f"failed to allocate IP {wanted}: {exc}") from None
+                raise self._invalid(obj, "spec.clusterIPs", [wanted],
+                                    f"failed to allocate IP {wanted}: {exc}") from None
         else:
             try:
                 wanted = await self.ips.allocate_next(owner)

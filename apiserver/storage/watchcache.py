@@ -387,9 +387,7 @@ class WatchCache(Generic[T]):
         backoff = _RESYNC_INITIAL_BACKOFF
         while True:
             try:
-                async for event in self._storage.watch(self.prefix, start_revision=self._revision + 1):
-                    self._apply(event)
-                    backoff = _RESYNC_INITIAL_BACKOFF
+                await self._follow()
                 log.warning("storage watch on %s ended; the watch cache stops", self.prefix)
                 self._stopped = True
                 self._end_watchers()
@@ -402,6 +400,17 @@ class WatchCache(Generic[T]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _RESYNC_MAX_BACKOFF)
                 await self._resync()
+
+    async def _follow(self) -> None:
+        """Apply the storage watch from the cache revision on, until it ends or raises."""
+        stream = self._storage.watch(self.prefix, start_revision=self._revision + 1)
+        try:
+            async for event in stream:
+                self._apply(event)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     def _apply(self, event: StorageEvent) -> None:
         if event.revision < self._revision:

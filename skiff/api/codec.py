@@ -89,7 +89,7 @@ def _join(path: str, name: str) -> str:
 
 
 def _fill(msg: Message, data: object, path: str) -> None:
-    desc: Descriptor = msg.DESCRIPTOR
+    desc: Any = msg.DESCRIPTOR
     if desc.full_name == _STRUCT:
         if not isinstance(data, Mapping):
             raise DecodeError(path, f"expected an object, got {_describe(data)}")
@@ -118,6 +118,11 @@ def _json_fields(desc: Descriptor) -> dict[str, FieldDescriptor]:
         fields = {f.json_name: f for f in desc.fields}
         _JSON_FIELDS[desc.full_name] = fields
     return fields
+
+
+def _map_value_field(field: FieldDescriptor) -> FieldDescriptor:
+    entry: Any = field.message_type
+    return entry.fields_by_name["value"]  # type: ignore[no-any-return]
 
 
 def _is_map(field: FieldDescriptor) -> bool:
@@ -171,7 +176,7 @@ def _set_map(msg: Message, field: FieldDescriptor, value: object, path: str) -> 
     if not isinstance(value, Mapping):
         raise DecodeError(path, f"expected an object, got {_describe(value)}")
     target = getattr(msg, field.name)
-    value_field = field.message_type.fields_by_name["value"]
+    value_field = _map_value_field(field)
     for key, item in value.items():
         if not isinstance(key, str):
             raise DecodeError(path, f"keys must be strings, got {_describe(key)} {key!r}")
@@ -237,7 +242,7 @@ def _base64(value: object, path: str) -> bytes:
 
 def _field_to_json(field: FieldDescriptor, value: Any) -> Any:
     if _is_map(field):
-        value_field = field.message_type.fields_by_name["value"]
+        value_field = _map_value_field(field)
         return {k: _value_to_json(value_field, v) for k, v in value.items()}
     if field.is_repeated:
         return [_value_to_json(field, v) for v in value]

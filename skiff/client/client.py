@@ -18,9 +18,8 @@ import grpc
 from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
-from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.api.v1 import apps_pb2, core_pb2, resources_pb2_grpc
 from skiff.api.v1 import resources_pb2 as pb
-from skiff.api.v1 import resources_pb2_grpc
 from skiff.client.config import resolve
 
 M = TypeVar("M", bound=Message)

@@ -11,9 +11,10 @@ Store are shared: never mutate one; copy it first.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
@@ -43,16 +44,16 @@ class Store(Generic[M]):
     def get(self, key: str) -> M | None:
         return self._items.get(key)
 
-    def list(self) -> list[M]:
+    def list(self) -> builtins.list[M]:
         return list(self._items.values())
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._items)
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def by_index(self, index: str, value: str) -> list[M]:
+    def by_index(self, index: str, value: str) -> builtins.list[M]:
         keys = self._indexes[index].get(value, set())
         return [self._items[k] for k in sorted(keys) if k in self._items]
 
@@ -106,7 +107,6 @@ class InformerStats:
     events: int = 0
     expired: int = 0
     reconnects: int = 0
-    handlers: list[Handlers] = field(default_factory=list)
 
 
 class Informer(Generic[M]):
@@ -168,7 +168,7 @@ class Informer(Generic[M]):
         self.resource_version = result.resource_version
         self._synced.set()
 
-    def _replace(self, items: list[M]) -> None:
+    def _replace(self, items: builtins.list[M]) -> None:
         fresh = {object_key(o): o for o in items}
         for key in self.store.keys():
             if key not in fresh:

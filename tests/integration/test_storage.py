@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -176,17 +177,39 @@ async def test_changes_since(etcd_storage: EtcdStorage) -> None:
     assert (busy.count, busy.modified_keys) == (2, (f"{PODS}b",))
 
 
-async def test_operations_fail_fast_when_etcd_is_down(etcd, etcd_storage: EtcdStorage) -> None:  # type: ignore[no-untyped-def]
-    etcd.stop()
-    started = time.monotonic()
-    with pytest.raises(StorageUnavailableError):
-        await etcd_storage.get(f"{PODS}x")
-    with pytest.raises(StorageUnavailableError):
-        await etcd_storage.create(f"{PODS}x", b"x")
-    assert time.monotonic() - started < 8.0  # two calls, each bounded by its deadlines
+async def test_operations_fail_fast_when_etcd_is_down(etcd) -> None:  # type: ignore[no-untyped-def]
+    storage = await EtcdStorage.connect([etcd.url], request_timeout=1.0, unavailable_timeout=0.5)
+    try:
+        etcd.stop()
+        started = time.monotonic()
+        with pytest.raises(StorageUnavailableError):
+            await storage.get(f"{PODS}x")
+        with pytest.raises(StorageUnavailableError):
+            await storage.create(f"{PODS}x", b"x")
+        assert time.monotonic() - started < 3.0  # two calls, each bounded by its deadlines
 
-    await asyncio.to_thread(etcd.start)
-    assert await etcd_storage.create(f"{PODS}x", b"x") > 0  # the channel reconnects by itself
+        await asyncio.to_thread(etcd.start)
+        async with asyncio.timeout(10):
+            while True:  # the channel reconnects by itself (within gRPC's 1 s reconnect backoff)
+                with contextlib.suppress(StorageUnavailableError):
+                    assert await storage.create(f"{PODS}x", b"x") > 0
+                    break
+    finally:
+        await storage.close()
+
+
+async def test_connect_fails_over_to_a_live_endpoint(etcd) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{unused.getsockname()[1]}"  # bound but not listening: refused
+        storage = await EtcdStorage.connect([dead, etcd.url], unavailable_timeout=3.0)
+    try:
+        assert await storage.create(f"{PODS}failover", b"x") > 0
+    finally:
+        await storage.close()
+
+    with pytest.raises(StorageUnavailableError):
+        await EtcdStorage.connect([dead], unavailable_timeout=0.3)
 
 
 async def test_metrics_are_recorded_per_operation_and_type(etcd_storage: EtcdStorage) -> None:
