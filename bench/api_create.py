@@ -230,12 +230,12 @@ def percentile(sorted_values: list[float], p: float) -> float:
 @dataclass
 class PhaseResult:
     name: str
-    count: int
     wall_s: float
     latencies_s: list[float]
     errors: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     sent_rate: float | None = None
+    round_rates: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -252,10 +252,23 @@ class PhaseResult:
             line += f"  (sent at {self.sent_rate:.0f}/s)"
         if self.errors:
             line += f"  ERRORS {len(self.errors)} (first: {self.errors[0]})"
+        if len(self.round_rates) > 1:
+            line += "\n" + " " * 14 + "per round: " + " ".join(f"{r:.0f}" for r in self.round_rates) + f" {unit}/s"
         if self.cpu:
             line += "\n" + " " * 14 + "cpu (share of one core): " + ", ".join(
                 f"{name} {share * 100:.0f}%" for name, share in self.cpu.items())
         return line
+
+
+def combine(name: str, parts: list[PhaseResult]) -> PhaseResult:
+    """Rounds of one phase as one result: summed time, pooled latencies, time-weighted CPU."""
+    wall = sum(p.wall_s for p in parts)
+    cpu: dict[str, float] = {}
+    for p in parts:
+        for proc, share in p.cpu.items():
+            cpu[proc] = cpu.get(proc, 0.0) + share * p.wall_s / wall
+    return PhaseResult(name, wall, [x for p in parts for x in p.latencies_s], [e for p in parts for e in p.errors],
+                       cpu, round_rates=[p.rate for p in parts])
 
 
 Op = Callable[[int], Awaitable[object]]
@@ -284,7 +297,7 @@ async def closed_loop(name: str, op: Op, *, count: int, concurrency: int, first:
         for _ in range(concurrency):
             group.create_task(worker())
     wall = time.perf_counter() - t0
-    return PhaseResult(name, count, wall, latencies, errors, meter.stop())
+    return PhaseResult(name, wall, latencies, errors, meter.stop())
 
 
 async def open_loop(name: str, op: Op, *, rate: float, duration: float, first: int, meter: CpuMeter
@@ -320,7 +333,7 @@ async def open_loop(name: str, op: Op, *, rate: float, duration: float, first: i
                 await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
         sent_wall = time.perf_counter() - t0
     wall = (last_done or time.perf_counter()) - t0
-    result = PhaseResult(name, total, wall, latencies, errors, meter.stop())
+    result = PhaseResult(name, wall, latencies, errors, meter.stop())
     result.sent_rate = total / sent_wall if sent_wall > 0 else None
     return result
 
@@ -360,6 +373,7 @@ def make_pods(count: int) -> Iterator[Any]:
 class Options:
     count: int
     concurrency: int
+    rounds: int
     rate: float
     duration: float
     profile: str
@@ -427,14 +441,23 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
             if warm.errors:
                 raise BenchError(f"warm-up creates failed: {warm.errors[0]}")
 
-            raw = await closed_loop("raw etcd", raw_put, count=opts.count, concurrency=opts.concurrency,
-                                    first=0, meter=meter)
-            print(raw.describe("puts"), flush=True)
+            # Raw and API slices alternate, so that whatever else the machine is doing meanwhile
+            # weighs on both figures alike.
+            raw_parts: list[PhaseResult] = []
+            api_parts: list[PhaseResult] = []
+            done = 0
+            for r in range(opts.rounds):
+                n = opts.count * (r + 1) // opts.rounds - done
+                raw_parts.append(await closed_loop("raw etcd", raw_put, count=n, concurrency=opts.concurrency,
+                                                   first=done, meter=meter))
+                api_parts.append(await closed_loop("api create", api_create, count=n,
+                                                   concurrency=opts.concurrency, first=WARMUP + done, meter=meter))
+                done += n
         finally:
             await etcd_client.close()
 
-        api = await closed_loop("api create", api_create, count=opts.count, concurrency=opts.concurrency,
-                                first=WARMUP, meter=meter)
+        raw, api = combine("raw etcd", raw_parts), combine("api create", api_parts)
+        print(raw.describe("puts"), flush=True)
         print(api.describe("creates"), flush=True)
         ratio = api.rate / raw.rate if raw.rate else 0.0
         print(f"{'ratio':<13} api/raw = {ratio:.2f}  (bar: >= 0.25)", flush=True)
@@ -460,6 +483,7 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
         "steady_p99_ms": round(steady.ms(99), 2),
         "count": opts.count,
         "concurrency": opts.concurrency,
+        "rounds": opts.rounds,
         "value_bytes": len(value),
         "apiserver_cpu": round(api.cpu.get("apiserver", 0.0), 2),
         "errors": len(errors),
@@ -501,17 +525,19 @@ def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     p.add_argument("--count", type=int, default=2000, help="creates in each closed-loop phase (default 2000)")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="alternate raw etcd and API slices this many times (default 4)")
     p.add_argument("--rate", type=float, default=200.0, help="creates/s of the steady phase (default 200)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of the steady phase (default 5)")
     a = p.parse_args(argv)
-    if a.count < 1 or a.concurrency < 1 or a.rate <= 0 or a.duration <= 0:
-        p.error("--count, --concurrency, --rate and --duration must be positive")
+    if a.count < 1 or a.concurrency < 1 or a.rounds < 1 or a.rate <= 0 or a.duration <= 0:
+        p.error("--count, --concurrency, --rounds, --rate and --duration must be positive")
     profile = os.environ.get("SKIFF_BENCH_PROFILE", "").strip().lower()
     if profile not in ("", "cprofile", "py-spy"):
         p.error(f"SKIFF_BENCH_PROFILE={profile!r}: expected cprofile or py-spy")
     default_out = "bench-apiserver.prof" if profile == "cprofile" else "bench-apiserver.svg"
     out = Path(os.environ.get("SKIFF_BENCH_PROFILE_OUT", default_out)).resolve()
-    return Options(a.count, a.concurrency, a.rate, a.duration, profile, out)
+    return Options(a.count, a.concurrency, min(a.rounds, a.count), a.rate, a.duration, profile, out)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -526,8 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     children: list[Child] = []
     spy: subprocess.Popen[bytes] | None = None
     try:
-        print(f"api_create: count={opts.count} concurrency={opts.concurrency} steady={opts.rate:g}/s "
-              f"for {opts.duration:g} s; {os.cpu_count()} CPUs; etcd data dir {scratch / 'etcd'} "
+        print(f"api_create: count={opts.count} concurrency={opts.concurrency} rounds={opts.rounds} "
+              f"steady={opts.rate:g}/s for {opts.duration:g} s; {os.cpu_count()} CPUs, load average "
+              f"{os.getloadavg()[0]:.2f} before the run; etcd data dir {scratch / 'etcd'} "
               f"({'tmpfs /dev/shm' if scratch_root else 'default temp dir, not tmpfs: fsyncs hit the disk'})",
               flush=True)
         etcd, etcd_url = start_etcd(scratch)

@@ -250,7 +250,7 @@ class EtcdStorage:
         storage = cls(clients, request_timeout=request_timeout, unavailable_timeout=unavailable_timeout)
         try:
             for client in clients:
-                await client.connect()
+                await _open(client)
             await storage.current_revision()
         except BaseException:
             await storage.close()
@@ -434,6 +434,14 @@ def _make_client(endpoint: str, timeout: float, username: str | None, password: 
     host, port = parse_endpoint(endpoint)
     return aetcd.Client(host=host, port=port, username=username, password=password,
                         timeout=timeout, options=dict(_CHANNEL_OPTIONS))
+
+
+async def _open(client: aetcd.Client) -> None:
+    """Create the client's channel (and authenticate, if it has credentials)."""
+    try:
+        await client.connect()
+    except aetcd.ClientError as error:
+        raise StorageUnavailableError(f"cannot connect to etcd: {error}") from error
 
 
 def _conflict_or_missing(key: str, current: KeyValue | None) -> StorageError:

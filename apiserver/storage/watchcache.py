@@ -265,6 +265,7 @@ class WatchCache(Generic[T]):
         self._window_start = 0  # every change with a revision above this is in the window
         self._revision = 0
         self._fresh_until = 0  # store revision up to which the state is proven current
+        self._proof: asyncio.Future[None] | None = None  # the freshness check in flight
         self._advanced = asyncio.Event()
         self._watchers: set[Watcher[T]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -523,12 +524,18 @@ class WatchCache(Generic[T]):
     async def _become_fresh(self, revision: int) -> None:
         while not self._is_fresh(revision):
             advanced = self._advanced
-            await self._prove_unchanged()
+            await self._shared_proof()
             if self._is_fresh(revision):
                 return
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_FRESHNESS_POLL_S):
                     await advanced.wait()
+
+    async def _shared_proof(self) -> None:
+        """Run one freshness check at a time; concurrent waiters share the one in flight."""
+        if self._proof is None or self._proof.done():
+            self._proof = asyncio.ensure_future(self._prove_unchanged())
+        await asyncio.shield(self._proof)
 
     async def _prove_unchanged(self) -> None:
         """Ask storage whether anything under the prefix changed after our revision.

@@ -7,7 +7,9 @@ which is what makes an unknown field or a wrong type an error a person can act o
 
 Kubernetes' JSON conventions are kept where protobuf's own JSON mapping differs from them:
 int64 values are JSON numbers (not strings), ``bytes`` are base64 strings (Secret data),
-``IntOrString`` is a bare number or string, ``google.protobuf.Struct`` is any JSON object, and a
+``IntOrString`` is a bare number or string, ``google.protobuf.Struct`` is any JSON object, a
+quantity (a field marked ``[(quantity) = true]``) is a string that a manifest may also give as a bare
+number (``example.com/dongle: 3`` loads as ``"3"``, as Kubernetes serialises it), and a
 ``null`` is the same as an absent field. Every scalar field of the API is proto3 ``optional``, so
 an explicit zero or ``false`` survives the round trip.
 """
@@ -16,12 +18,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from skiff.api.v1 import meta_pb2
 
 M = TypeVar("M", bound=Message)
 
@@ -125,6 +130,18 @@ def _map_value_field(field: FieldDescriptor) -> FieldDescriptor:
     return entry.fields_by_name["value"]  # type: ignore[no-any-return]
 
 
+_QUANTITY_FIELDS: dict[str, bool] = {}
+
+
+def _is_quantity(field: FieldDescriptor) -> bool:
+    """Whether a field (for a map: its values) holds resource.Quantity strings."""
+    marked = _QUANTITY_FIELDS.get(field.full_name)
+    if marked is None:
+        marked = bool(field.GetOptions().Extensions[meta_pb2.quantity])
+        _QUANTITY_FIELDS[field.full_name] = marked
+    return marked
+
+
 def _is_map(field: FieldDescriptor) -> bool:
     mt = field.message_type
     return bool(mt is not None and mt.GetOptions().map_entry)
@@ -147,6 +164,8 @@ def _set_field(msg: Message, field: FieldDescriptor, value: object, path: str) -
                 target.append(_scalar(field, item, item_path))
     elif field.message_type is not None:
         _fill_message(getattr(msg, field.name), value, path)
+    elif _is_quantity(field):
+        setattr(msg, field.name, _quantity(value, path))
     else:
         setattr(msg, field.name, _scalar(field, value, path))
 
@@ -177,6 +196,7 @@ def _set_map(msg: Message, field: FieldDescriptor, value: object, path: str) -> 
         raise DecodeError(path, f"expected an object, got {_describe(value)}")
     target = getattr(msg, field.name)
     value_field = _map_value_field(field)
+    quantity = _is_quantity(field)
     for key, item in value.items():
         if not isinstance(key, str):
             raise DecodeError(path, f"keys must be strings, got {_describe(key)} {key!r}")
@@ -185,6 +205,8 @@ def _set_map(msg: Message, field: FieldDescriptor, value: object, path: str) -> 
             raise DecodeError(item_path, "expected a string, got null")
         if value_field.message_type is not None:
             _fill_message(target[key], item, item_path)
+        elif quantity:
+            target[key] = _quantity(item, item_path)
         else:
             target[key] = _scalar(value_field, item, item_path)
 
@@ -208,6 +230,17 @@ def _scalar(field: FieldDescriptor, value: object, path: str) -> Any:
             raise DecodeError(path, f"expected a number, got {_describe(value)} {_show(value)}")
         return float(value)
     raise DecodeError(path, f"unsupported field type {t}")  # pragma: no cover - API uses none else
+
+
+def _quantity(value: object, path: str) -> str:
+    """A resource.Quantity: kept as its string; a bare number becomes the string Kubernetes writes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DecodeError(path, f"expected a quantity (string or number), got {_describe(value)} {_show(value)}")
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
 
 
 def _show(value: object) -> str:

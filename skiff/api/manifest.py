@@ -22,10 +22,17 @@ class ManifestError(ValueError):
     """A manifest that cannot be turned into an object."""
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, reading double-quoted strings as go-yaml (kubectl) does: ``\\'`` is an escaped
+    quote there (Kubernetes' own docs use it), while strict YAML 1.1 rejects it."""
+
+    ESCAPE_REPLACEMENTS = {**yaml.SafeLoader.ESCAPE_REPLACEMENTS, "'": "'"}
+
+
 def parse_documents(text: str) -> list[dict[str, Any]]:
     """The non-empty documents of a YAML (or JSON) stream, with ``List`` kinds expanded."""
     try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         raise ManifestError(f"error parsing YAML: {exc}") from None
     out: list[dict[str, Any]] = []

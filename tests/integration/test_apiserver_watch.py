@@ -113,7 +113,8 @@ async def test_a_resource_version_older_than_the_window_is_expired(etcd: Any) ->
         client = client_for(server)
         first = await client.create(obj(sample("ConfigMap", name="first")))
         for i in range(10):
-            await client.create(obj(sample("ConfigMap", name=f"cm-{i}")))
+            last = await client.create(obj(sample("ConfigMap", name=f"cm-{i}")))
+        await server.registry.stores["configmaps"].cache.wait_until_fresh(int(last.metadata.resource_version))
         with pytest.raises(errors.Expired, match="too old resource version"):
             async for _ in client.watch(core_pb2.ConfigMap, namespace="default",
                                         resource_version=first.metadata.resource_version):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import shutil
 import tempfile
 import threading
@@ -27,6 +28,7 @@ from tests.support.cluster import running_apiserver
 from tests.support.samples import SAMPLES
 
 SERVER_FAULTS = (errors.InternalError, errors.ServiceUnavailable)
+_NAMES = itertools.count(1)
 
 
 class Loop:
@@ -109,8 +111,8 @@ def mutated_manifest(draw: Any) -> dict[str, Any]:
         elif isinstance(parent, dict):
             parent[draw(st.text(min_size=1, max_size=12))] = draw(json_values)
     meta = doc.get("metadata")
-    if isinstance(meta, dict):
-        meta["name"] = draw(st.from_regex(r"fz[a-z0-9]{6}", fullmatch=True))
+    if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+        meta["name"] = f"fz-{next(_NAMES)}"  # never reuse a name: each example stands alone
     return doc
 
 

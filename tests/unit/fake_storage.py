@@ -42,6 +42,7 @@ class FakeStorage:
         self.unavailable = False
         self.watch_calls = 0
         self.list_calls = 0
+        self.changes_since_calls = 0
 
     # -- test hooks ---------------------------------------------------------------------------
 
@@ -110,6 +111,8 @@ class FakeStorage:
 
     async def changes_since(self, prefix: str, revision: int) -> PrefixChanges:
         self._check()
+        self.changes_since_calls += 1
+        await asyncio.sleep(0)  # a real round trip lets concurrent callers pile up
         keys = [k for k in sorted(self._data) if k.startswith(prefix)]
         modified = tuple(k for k in keys if self._data[k].mod_revision > revision)
         return PrefixChanges(revision=self._revision, count=len(keys), modified_keys=modified)

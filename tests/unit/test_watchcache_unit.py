@@ -221,6 +221,14 @@ async def test_wait_until_fresh(cache: WatchCache[Item], storage: FakeStorage) -
     assert cache.get(f"{PODS}unseen") is not None
 
 
+async def test_concurrent_freshness_checks_share_one_storage_read(
+    cache: WatchCache[Item], storage: FakeStorage,
+) -> None:
+    other = await storage.create("/registry/nodes/n2", b"N")
+    await asyncio.gather(*(cache.wait_until_fresh(other, timeout=1.0) for _ in range(20)))
+    assert storage.changes_since_calls == 1
+
+
 async def test_undecodable_values_do_not_stop_the_cache(
     cache: WatchCache[Item], storage: FakeStorage,
 ) -> None:

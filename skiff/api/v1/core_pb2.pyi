@@ -211,6 +211,51 @@ class SecretKeySelector(_message.Message):
 Global___SecretKeySelector: _TypeAlias = SecretKeySelector  # noqa: Y015
 
 @_typing.final
+class FileKeySelector(_message.Message):
+    """A key of an env file in a volume (EnvFiles feature)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUME_NAME_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    OPTIONAL_FIELD_NUMBER: _builtins.int
+    volume_name: _builtins.str
+    path: _builtins.str
+    key: _builtins.str
+    optional: _builtins.bool
+    def __init__(
+        self,
+        *,
+        volume_name: _builtins.str | None = ...,
+        path: _builtins.str | None = ...,
+        key: _builtins.str | None = ...,
+        optional: _builtins.bool | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_key", b"_key", "_optional", b"_optional", "_path", b"_path", "_volume_name", b"_volume_name", "key", b"key", "optional", b"optional", "path", b"path", "volume_name", b"volume_name"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_key", b"_key", "_optional", b"_optional", "_path", b"_path", "_volume_name", b"_volume_name", "key", b"key", "optional", b"optional", "path", b"path", "volume_name", b"volume_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__key: _TypeAlias = _typing.Literal["key"]  # noqa: Y015
+    _WhichOneofArgType__key: _TypeAlias = _typing.Literal["_key", b"_key"]  # noqa: Y015
+    _WhichOneofReturnType__optional: _TypeAlias = _typing.Literal["optional"]  # noqa: Y015
+    _WhichOneofArgType__optional: _TypeAlias = _typing.Literal["_optional", b"_optional"]  # noqa: Y015
+    _WhichOneofReturnType__path: _TypeAlias = _typing.Literal["path"]  # noqa: Y015
+    _WhichOneofArgType__path: _TypeAlias = _typing.Literal["_path", b"_path"]  # noqa: Y015
+    _WhichOneofReturnType__volume_name: _TypeAlias = _typing.Literal["volume_name"]  # noqa: Y015
+    _WhichOneofArgType__volume_name: _TypeAlias = _typing.Literal["_volume_name", b"_volume_name"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__key) -> _WhichOneofReturnType__key | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__optional) -> _WhichOneofReturnType__optional | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__path) -> _WhichOneofReturnType__path | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__volume_name) -> _WhichOneofReturnType__volume_name | None: ...
+
+Global___FileKeySelector: _TypeAlias = FileKeySelector  # noqa: Y015
+
+@_typing.final
 class EnvVarSource(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -218,6 +263,7 @@ class EnvVarSource(_message.Message):
     RESOURCE_FIELD_REF_FIELD_NUMBER: _builtins.int
     CONFIG_MAP_KEY_REF_FIELD_NUMBER: _builtins.int
     SECRET_KEY_REF_FIELD_NUMBER: _builtins.int
+    FILE_KEY_REF_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def field_ref(self) -> Global___ObjectFieldSelector: ...
     @_builtins.property
@@ -226,6 +272,8 @@ class EnvVarSource(_message.Message):
     def config_map_key_ref(self) -> Global___ConfigMapKeySelector: ...
     @_builtins.property
     def secret_key_ref(self) -> Global___SecretKeySelector: ...
+    @_builtins.property
+    def file_key_ref(self) -> Global___FileKeySelector: ...
     def __init__(
         self,
         *,
@@ -233,10 +281,11 @@ class EnvVarSource(_message.Message):
         resource_field_ref: Global___ResourceFieldSelector | None = ...,
         config_map_key_ref: Global___ConfigMapKeySelector | None = ...,
         secret_key_ref: Global___SecretKeySelector | None = ...,
+        file_key_ref: Global___FileKeySelector | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config_map_key_ref", b"config_map_key_ref", "field_ref", b"field_ref", "resource_field_ref", b"resource_field_ref", "secret_key_ref", b"secret_key_ref"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config_map_key_ref", b"config_map_key_ref", "field_ref", b"field_ref", "file_key_ref", b"file_key_ref", "resource_field_ref", b"resource_field_ref", "secret_key_ref", b"secret_key_ref"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_map_key_ref", b"config_map_key_ref", "field_ref", b"field_ref", "resource_field_ref", b"resource_field_ref", "secret_key_ref", b"secret_key_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_map_key_ref", b"config_map_key_ref", "field_ref", b"field_ref", "file_key_ref", b"file_key_ref", "resource_field_ref", b"resource_field_ref", "secret_key_ref", b"secret_key_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1089,6 +1138,58 @@ class ContainerResizePolicy(_message.Message):
 Global___ContainerResizePolicy: _TypeAlias = ContainerResizePolicy  # noqa: Y015
 
 @_typing.final
+class ContainerRestartRuleOnExitCodes(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    operator: _builtins.str
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        operator: _builtins.str | None = ...,
+        values: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_operator", b"_operator", "operator", b"operator"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_operator", b"_operator", "operator", b"operator", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__operator: _TypeAlias = _typing.Literal["operator"]  # noqa: Y015
+    _WhichOneofArgType__operator: _TypeAlias = _typing.Literal["_operator", b"_operator"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__operator) -> _WhichOneofReturnType__operator | None: ...
+
+Global___ContainerRestartRuleOnExitCodes: _TypeAlias = ContainerRestartRuleOnExitCodes  # noqa: Y015
+
+@_typing.final
+class ContainerRestartRule(_message.Message):
+    """How a container exit is handled (restartPolicyRules)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTION_FIELD_NUMBER: _builtins.int
+    EXIT_CODES_FIELD_NUMBER: _builtins.int
+    action: _builtins.str
+    @_builtins.property
+    def exit_codes(self) -> Global___ContainerRestartRuleOnExitCodes: ...
+    def __init__(
+        self,
+        *,
+        action: _builtins.str | None = ...,
+        exit_codes: Global___ContainerRestartRuleOnExitCodes | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_action", b"_action", "action", b"action", "exit_codes", b"exit_codes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_action", b"_action", "action", b"action", "exit_codes", b"exit_codes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__action: _TypeAlias = _typing.Literal["action"]  # noqa: Y015
+    _WhichOneofArgType__action: _TypeAlias = _typing.Literal["_action", b"_action"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__action) -> _WhichOneofReturnType__action | None: ...
+
+Global___ContainerRestartRule: _TypeAlias = ContainerRestartRule  # noqa: Y015
+
+@_typing.final
 class Container(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1116,6 +1217,7 @@ class Container(_message.Message):
     TTY_FIELD_NUMBER: _builtins.int
     RESTART_POLICY_FIELD_NUMBER: _builtins.int
     RESIZE_POLICY_FIELD_NUMBER: _builtins.int
+    RESTART_POLICY_RULES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     image: _builtins.str
     working_dir: _builtins.str
@@ -1154,6 +1256,8 @@ class Container(_message.Message):
     def security_context(self) -> Global___SecurityContext: ...
     @_builtins.property
     def resize_policy(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerResizePolicy]: ...
+    @_builtins.property
+    def restart_policy_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContainerRestartRule]: ...
     def __init__(
         self,
         *,
@@ -1181,10 +1285,11 @@ class Container(_message.Message):
         tty: _builtins.bool | None = ...,
         restart_policy: _builtins.str | None = ...,
         resize_policy: _abc.Iterable[Global___ContainerResizePolicy] | None = ...,
+        restart_policy_rules: _abc.Iterable[Global___ContainerRestartRule] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_image", b"_image", "_image_pull_policy", b"_image_pull_policy", "_name", b"_name", "_restart_policy", b"_restart_policy", "_stdin", b"_stdin", "_stdin_once", b"_stdin_once", "_termination_message_path", b"_termination_message_path", "_termination_message_policy", b"_termination_message_policy", "_tty", b"_tty", "_working_dir", b"_working_dir", "image", b"image", "image_pull_policy", b"image_pull_policy", "lifecycle", b"lifecycle", "liveness_probe", b"liveness_probe", "name", b"name", "readiness_probe", b"readiness_probe", "resources", b"resources", "restart_policy", b"restart_policy", "security_context", b"security_context", "startup_probe", b"startup_probe", "stdin", b"stdin", "stdin_once", b"stdin_once", "termination_message_path", b"termination_message_path", "termination_message_policy", b"termination_message_policy", "tty", b"tty", "working_dir", b"working_dir"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_image", b"_image", "_image_pull_policy", b"_image_pull_policy", "_name", b"_name", "_restart_policy", b"_restart_policy", "_stdin", b"_stdin", "_stdin_once", b"_stdin_once", "_termination_message_path", b"_termination_message_path", "_termination_message_policy", b"_termination_message_policy", "_tty", b"_tty", "_working_dir", b"_working_dir", "args", b"args", "command", b"command", "env", b"env", "env_from", b"env_from", "image", b"image", "image_pull_policy", b"image_pull_policy", "lifecycle", b"lifecycle", "liveness_probe", b"liveness_probe", "name", b"name", "ports", b"ports", "readiness_probe", b"readiness_probe", "resize_policy", b"resize_policy", "resources", b"resources", "restart_policy", b"restart_policy", "security_context", b"security_context", "startup_probe", b"startup_probe", "stdin", b"stdin", "stdin_once", b"stdin_once", "termination_message_path", b"termination_message_path", "termination_message_policy", b"termination_message_policy", "tty", b"tty", "volume_devices", b"volume_devices", "volume_mounts", b"volume_mounts", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_image", b"_image", "_image_pull_policy", b"_image_pull_policy", "_name", b"_name", "_restart_policy", b"_restart_policy", "_stdin", b"_stdin", "_stdin_once", b"_stdin_once", "_termination_message_path", b"_termination_message_path", "_termination_message_policy", b"_termination_message_policy", "_tty", b"_tty", "_working_dir", b"_working_dir", "args", b"args", "command", b"command", "env", b"env", "env_from", b"env_from", "image", b"image", "image_pull_policy", b"image_pull_policy", "lifecycle", b"lifecycle", "liveness_probe", b"liveness_probe", "name", b"name", "ports", b"ports", "readiness_probe", b"readiness_probe", "resize_policy", b"resize_policy", "resources", b"resources", "restart_policy", b"restart_policy", "restart_policy_rules", b"restart_policy_rules", "security_context", b"security_context", "startup_probe", b"startup_probe", "stdin", b"stdin", "stdin_once", b"stdin_once", "termination_message_path", b"termination_message_path", "termination_message_policy", b"termination_message_policy", "tty", b"tty", "volume_devices", b"volume_devices", "volume_mounts", b"volume_mounts", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__image: _TypeAlias = _typing.Literal["image"]  # noqa: Y015
     _WhichOneofArgType__image: _TypeAlias = _typing.Literal["_image", b"_image"]  # noqa: Y015
@@ -1619,6 +1724,53 @@ class ServiceAccountTokenProjection(_message.Message):
 Global___ServiceAccountTokenProjection: _TypeAlias = ServiceAccountTokenProjection  # noqa: Y015
 
 @_typing.final
+class ClusterTrustBundleProjection(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SIGNER_NAME_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    OPTIONAL_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    signer_name: _builtins.str
+    optional: _builtins.bool
+    path: _builtins.str
+    @_builtins.property
+    def label_selector(self) -> _meta_pb2.LabelSelector: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str | None = ...,
+        signer_name: _builtins.str | None = ...,
+        label_selector: _meta_pb2.LabelSelector | None = ...,
+        optional: _builtins.bool | None = ...,
+        path: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_optional", b"_optional", "_path", b"_path", "_signer_name", b"_signer_name", "label_selector", b"label_selector", "name", b"name", "optional", b"optional", "path", b"path", "signer_name", b"signer_name"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "_optional", b"_optional", "_path", b"_path", "_signer_name", b"_signer_name", "label_selector", b"label_selector", "name", b"name", "optional", b"optional", "path", b"path", "signer_name", b"signer_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    _WhichOneofReturnType__optional: _TypeAlias = _typing.Literal["optional"]  # noqa: Y015
+    _WhichOneofArgType__optional: _TypeAlias = _typing.Literal["_optional", b"_optional"]  # noqa: Y015
+    _WhichOneofReturnType__path: _TypeAlias = _typing.Literal["path"]  # noqa: Y015
+    _WhichOneofArgType__path: _TypeAlias = _typing.Literal["_path", b"_path"]  # noqa: Y015
+    _WhichOneofReturnType__signer_name: _TypeAlias = _typing.Literal["signer_name"]  # noqa: Y015
+    _WhichOneofArgType__signer_name: _TypeAlias = _typing.Literal["_signer_name", b"_signer_name"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__optional) -> _WhichOneofReturnType__optional | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__path) -> _WhichOneofReturnType__path | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__signer_name) -> _WhichOneofReturnType__signer_name | None: ...
+
+Global___ClusterTrustBundleProjection: _TypeAlias = ClusterTrustBundleProjection  # noqa: Y015
+
+@_typing.final
 class VolumeProjection(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1626,6 +1778,7 @@ class VolumeProjection(_message.Message):
     DOWNWARD_API_FIELD_NUMBER: _builtins.int
     CONFIG_MAP_FIELD_NUMBER: _builtins.int
     SERVICE_ACCOUNT_TOKEN_FIELD_NUMBER: _builtins.int
+    CLUSTER_TRUST_BUNDLE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def secret(self) -> Global___SecretProjection: ...
     @_builtins.property
@@ -1634,6 +1787,8 @@ class VolumeProjection(_message.Message):
     def config_map(self) -> Global___ConfigMapProjection: ...
     @_builtins.property
     def service_account_token(self) -> Global___ServiceAccountTokenProjection: ...
+    @_builtins.property
+    def cluster_trust_bundle(self) -> Global___ClusterTrustBundleProjection: ...
     def __init__(
         self,
         *,
@@ -1641,10 +1796,11 @@ class VolumeProjection(_message.Message):
         downward_api: Global___DownwardAPIProjection | None = ...,
         config_map: Global___ConfigMapProjection | None = ...,
         service_account_token: Global___ServiceAccountTokenProjection | None = ...,
+        cluster_trust_bundle: Global___ClusterTrustBundleProjection | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config_map", b"config_map", "downward_api", b"downward_api", "secret", b"secret", "service_account_token", b"service_account_token"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cluster_trust_bundle", b"cluster_trust_bundle", "config_map", b"config_map", "downward_api", b"downward_api", "secret", b"secret", "service_account_token", b"service_account_token"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_map", b"config_map", "downward_api", b"downward_api", "secret", b"secret", "service_account_token", b"service_account_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cluster_trust_bundle", b"cluster_trust_bundle", "config_map", b"config_map", "downward_api", b"downward_api", "secret", b"secret", "service_account_token", b"service_account_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1712,6 +1868,37 @@ class NFSVolumeSource(_message.Message):
 Global___NFSVolumeSource: _TypeAlias = NFSVolumeSource  # noqa: Y015
 
 @_typing.final
+class ImageVolumeSource(_message.Message):
+    """An OCI image or artifact mounted read-only as a volume."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    PULL_POLICY_FIELD_NUMBER: _builtins.int
+    reference: _builtins.str
+    pull_policy: _builtins.str
+    def __init__(
+        self,
+        *,
+        reference: _builtins.str | None = ...,
+        pull_policy: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_pull_policy", b"_pull_policy", "_reference", b"_reference", "pull_policy", b"pull_policy", "reference", b"reference"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_pull_policy", b"_pull_policy", "_reference", b"_reference", "pull_policy", b"pull_policy", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__pull_policy: _TypeAlias = _typing.Literal["pull_policy"]  # noqa: Y015
+    _WhichOneofArgType__pull_policy: _TypeAlias = _typing.Literal["_pull_policy", b"_pull_policy"]  # noqa: Y015
+    _WhichOneofReturnType__reference: _TypeAlias = _typing.Literal["reference"]  # noqa: Y015
+    _WhichOneofArgType__reference: _TypeAlias = _typing.Literal["_reference", b"_reference"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__pull_policy) -> _WhichOneofReturnType__pull_policy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reference) -> _WhichOneofReturnType__reference | None: ...
+
+Global___ImageVolumeSource: _TypeAlias = ImageVolumeSource  # noqa: Y015
+
+@_typing.final
 class Volume(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1724,6 +1911,7 @@ class Volume(_message.Message):
     CONFIG_MAP_FIELD_NUMBER: _builtins.int
     PROJECTED_FIELD_NUMBER: _builtins.int
     NFS_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     @_builtins.property
     def host_path(self) -> Global___HostPathVolumeSource: ...
@@ -1741,6 +1929,8 @@ class Volume(_message.Message):
     def projected(self) -> Global___ProjectedVolumeSource: ...
     @_builtins.property
     def nfs(self) -> Global___NFSVolumeSource: ...
+    @_builtins.property
+    def image(self) -> Global___ImageVolumeSource: ...
     def __init__(
         self,
         *,
@@ -1753,10 +1943,11 @@ class Volume(_message.Message):
         config_map: Global___ConfigMapVolumeSource | None = ...,
         projected: Global___ProjectedVolumeSource | None = ...,
         nfs: Global___NFSVolumeSource | None = ...,
+        image: Global___ImageVolumeSource | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "config_map", b"config_map", "downward_api", b"downward_api", "empty_dir", b"empty_dir", "host_path", b"host_path", "name", b"name", "nfs", b"nfs", "persistent_volume_claim", b"persistent_volume_claim", "projected", b"projected", "secret", b"secret"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "config_map", b"config_map", "downward_api", b"downward_api", "empty_dir", b"empty_dir", "host_path", b"host_path", "image", b"image", "name", b"name", "nfs", b"nfs", "persistent_volume_claim", b"persistent_volume_claim", "projected", b"projected", "secret", b"secret"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "config_map", b"config_map", "downward_api", b"downward_api", "empty_dir", b"empty_dir", "host_path", b"host_path", "name", b"name", "nfs", b"nfs", "persistent_volume_claim", b"persistent_volume_claim", "projected", b"projected", "secret", b"secret"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "config_map", b"config_map", "downward_api", b"downward_api", "empty_dir", b"empty_dir", "host_path", b"host_path", "image", b"image", "name", b"name", "nfs", b"nfs", "persistent_volume_claim", b"persistent_volume_claim", "projected", b"projected", "secret", b"secret"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
     _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
@@ -2382,6 +2573,27 @@ class PodOS(_message.Message):
 Global___PodOS: _TypeAlias = PodOS  # noqa: Y015
 
 @_typing.final
+class PodSchedulingGate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "name", b"name"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_name", b"_name", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__name: _TypeAlias = _typing.Literal["name"]  # noqa: Y015
+    _WhichOneofArgType__name: _TypeAlias = _typing.Literal["_name", b"_name"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__name) -> _WhichOneofReturnType__name | None: ...
+
+Global___PodSchedulingGate: _TypeAlias = PodSchedulingGate  # noqa: Y015
+
+@_typing.final
 class PodSpec(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -2461,6 +2673,8 @@ class PodSpec(_message.Message):
     SET_HOSTNAME_AS_FQDN_FIELD_NUMBER: _builtins.int
     OS_FIELD_NUMBER: _builtins.int
     HOST_USERS_FIELD_NUMBER: _builtins.int
+    SCHEDULING_GATES_FIELD_NUMBER: _builtins.int
+    RESOURCES_FIELD_NUMBER: _builtins.int
     restart_policy: _builtins.str
     termination_grace_period_seconds: _builtins.int
     active_deadline_seconds: _builtins.int
@@ -2511,6 +2725,12 @@ class PodSpec(_message.Message):
     def topology_spread_constraints(self) -> _containers.RepeatedCompositeFieldContainer[Global___TopologySpreadConstraint]: ...
     @_builtins.property
     def os(self) -> Global___PodOS: ...
+    @_builtins.property
+    def scheduling_gates(self) -> _containers.RepeatedCompositeFieldContainer[Global___PodSchedulingGate]: ...
+    @_builtins.property
+    def resources(self) -> Global___ResourceRequirements:
+        """Pod-level requests and limits (shared by all containers)."""
+
     def __init__(
         self,
         *,
@@ -2550,10 +2770,12 @@ class PodSpec(_message.Message):
         set_hostname_as_fqdn: _builtins.bool | None = ...,
         os: Global___PodOS | None = ...,
         host_users: _builtins.bool | None = ...,
+        scheduling_gates: _abc.Iterable[Global___PodSchedulingGate] | None = ...,
+        resources: Global___ResourceRequirements | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_deadline_seconds", b"_active_deadline_seconds", "_automount_service_account_token", b"_automount_service_account_token", "_dns_policy", b"_dns_policy", "_enable_service_links", b"_enable_service_links", "_host_ipc", b"_host_ipc", "_host_network", b"_host_network", "_host_pid", b"_host_pid", "_host_users", b"_host_users", "_hostname", b"_hostname", "_node_name", b"_node_name", "_preemption_policy", b"_preemption_policy", "_priority", b"_priority", "_priority_class_name", b"_priority_class_name", "_restart_policy", b"_restart_policy", "_runtime_class_name", b"_runtime_class_name", "_scheduler_name", b"_scheduler_name", "_service_account", b"_service_account", "_service_account_name", b"_service_account_name", "_set_hostname_as_fqdn", b"_set_hostname_as_fqdn", "_share_process_namespace", b"_share_process_namespace", "_subdomain", b"_subdomain", "_termination_grace_period_seconds", b"_termination_grace_period_seconds", "active_deadline_seconds", b"active_deadline_seconds", "affinity", b"affinity", "automount_service_account_token", b"automount_service_account_token", "dns_config", b"dns_config", "dns_policy", b"dns_policy", "enable_service_links", b"enable_service_links", "host_ipc", b"host_ipc", "host_network", b"host_network", "host_pid", b"host_pid", "host_users", b"host_users", "hostname", b"hostname", "node_name", b"node_name", "os", b"os", "preemption_policy", b"preemption_policy", "priority", b"priority", "priority_class_name", b"priority_class_name", "restart_policy", b"restart_policy", "runtime_class_name", b"runtime_class_name", "scheduler_name", b"scheduler_name", "security_context", b"security_context", "service_account", b"service_account", "service_account_name", b"service_account_name", "set_hostname_as_fqdn", b"set_hostname_as_fqdn", "share_process_namespace", b"share_process_namespace", "subdomain", b"subdomain", "termination_grace_period_seconds", b"termination_grace_period_seconds"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_active_deadline_seconds", b"_active_deadline_seconds", "_automount_service_account_token", b"_automount_service_account_token", "_dns_policy", b"_dns_policy", "_enable_service_links", b"_enable_service_links", "_host_ipc", b"_host_ipc", "_host_network", b"_host_network", "_host_pid", b"_host_pid", "_host_users", b"_host_users", "_hostname", b"_hostname", "_node_name", b"_node_name", "_preemption_policy", b"_preemption_policy", "_priority", b"_priority", "_priority_class_name", b"_priority_class_name", "_restart_policy", b"_restart_policy", "_runtime_class_name", b"_runtime_class_name", "_scheduler_name", b"_scheduler_name", "_service_account", b"_service_account", "_service_account_name", b"_service_account_name", "_set_hostname_as_fqdn", b"_set_hostname_as_fqdn", "_share_process_namespace", b"_share_process_namespace", "_subdomain", b"_subdomain", "_termination_grace_period_seconds", b"_termination_grace_period_seconds", "active_deadline_seconds", b"active_deadline_seconds", "affinity", b"affinity", "automount_service_account_token", b"automount_service_account_token", "dns_config", b"dns_config", "dns_policy", b"dns_policy", "enable_service_links", b"enable_service_links", "host_ipc", b"host_ipc", "host_network", b"host_network", "host_pid", b"host_pid", "host_users", b"host_users", "hostname", b"hostname", "node_name", b"node_name", "os", b"os", "preemption_policy", b"preemption_policy", "priority", b"priority", "priority_class_name", b"priority_class_name", "resources", b"resources", "restart_policy", b"restart_policy", "runtime_class_name", b"runtime_class_name", "scheduler_name", b"scheduler_name", "security_context", b"security_context", "service_account", b"service_account", "service_account_name", b"service_account_name", "set_hostname_as_fqdn", b"set_hostname_as_fqdn", "share_process_namespace", b"share_process_namespace", "subdomain", b"subdomain", "termination_grace_period_seconds", b"termination_grace_period_seconds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_deadline_seconds", b"_active_deadline_seconds", "_automount_service_account_token", b"_automount_service_account_token", "_dns_policy", b"_dns_policy", "_enable_service_links", b"_enable_service_links", "_host_ipc", b"_host_ipc", "_host_network", b"_host_network", "_host_pid", b"_host_pid", "_host_users", b"_host_users", "_hostname", b"_hostname", "_node_name", b"_node_name", "_preemption_policy", b"_preemption_policy", "_priority", b"_priority", "_priority_class_name", b"_priority_class_name", "_restart_policy", b"_restart_policy", "_runtime_class_name", b"_runtime_class_name", "_scheduler_name", b"_scheduler_name", "_service_account", b"_service_account", "_service_account_name", b"_service_account_name", "_set_hostname_as_fqdn", b"_set_hostname_as_fqdn", "_share_process_namespace", b"_share_process_namespace", "_subdomain", b"_subdomain", "_termination_grace_period_seconds", b"_termination_grace_period_seconds", "active_deadline_seconds", b"active_deadline_seconds", "affinity", b"affinity", "automount_service_account_token", b"automount_service_account_token", "containers", b"containers", "dns_config", b"dns_config", "dns_policy", b"dns_policy", "enable_service_links", b"enable_service_links", "host_aliases", b"host_aliases", "host_ipc", b"host_ipc", "host_network", b"host_network", "host_pid", b"host_pid", "host_users", b"host_users", "hostname", b"hostname", "image_pull_secrets", b"image_pull_secrets", "init_containers", b"init_containers", "node_name", b"node_name", "node_selector", b"node_selector", "os", b"os", "overhead", b"overhead", "preemption_policy", b"preemption_policy", "priority", b"priority", "priority_class_name", b"priority_class_name", "readiness_gates", b"readiness_gates", "restart_policy", b"restart_policy", "runtime_class_name", b"runtime_class_name", "scheduler_name", b"scheduler_name", "security_context", b"security_context", "service_account", b"service_account", "service_account_name", b"service_account_name", "set_hostname_as_fqdn", b"set_hostname_as_fqdn", "share_process_namespace", b"share_process_namespace", "subdomain", b"subdomain", "termination_grace_period_seconds", b"termination_grace_period_seconds", "tolerations", b"tolerations", "topology_spread_constraints", b"topology_spread_constraints", "volumes", b"volumes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_active_deadline_seconds", b"_active_deadline_seconds", "_automount_service_account_token", b"_automount_service_account_token", "_dns_policy", b"_dns_policy", "_enable_service_links", b"_enable_service_links", "_host_ipc", b"_host_ipc", "_host_network", b"_host_network", "_host_pid", b"_host_pid", "_host_users", b"_host_users", "_hostname", b"_hostname", "_node_name", b"_node_name", "_preemption_policy", b"_preemption_policy", "_priority", b"_priority", "_priority_class_name", b"_priority_class_name", "_restart_policy", b"_restart_policy", "_runtime_class_name", b"_runtime_class_name", "_scheduler_name", b"_scheduler_name", "_service_account", b"_service_account", "_service_account_name", b"_service_account_name", "_set_hostname_as_fqdn", b"_set_hostname_as_fqdn", "_share_process_namespace", b"_share_process_namespace", "_subdomain", b"_subdomain", "_termination_grace_period_seconds", b"_termination_grace_period_seconds", "active_deadline_seconds", b"active_deadline_seconds", "affinity", b"affinity", "automount_service_account_token", b"automount_service_account_token", "containers", b"containers", "dns_config", b"dns_config", "dns_policy", b"dns_policy", "enable_service_links", b"enable_service_links", "host_aliases", b"host_aliases", "host_ipc", b"host_ipc", "host_network", b"host_network", "host_pid", b"host_pid", "host_users", b"host_users", "hostname", b"hostname", "image_pull_secrets", b"image_pull_secrets", "init_containers", b"init_containers", "node_name", b"node_name", "node_selector", b"node_selector", "os", b"os", "overhead", b"overhead", "preemption_policy", b"preemption_policy", "priority", b"priority", "priority_class_name", b"priority_class_name", "readiness_gates", b"readiness_gates", "resources", b"resources", "restart_policy", b"restart_policy", "runtime_class_name", b"runtime_class_name", "scheduler_name", b"scheduler_name", "scheduling_gates", b"scheduling_gates", "security_context", b"security_context", "service_account", b"service_account", "service_account_name", b"service_account_name", "set_hostname_as_fqdn", b"set_hostname_as_fqdn", "share_process_namespace", b"share_process_namespace", "subdomain", b"subdomain", "termination_grace_period_seconds", b"termination_grace_period_seconds", "tolerations", b"tolerations", "topology_spread_constraints", b"topology_spread_constraints", "volumes", b"volumes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__active_deadline_seconds: _TypeAlias = _typing.Literal["active_deadline_seconds"]  # noqa: Y015
     _WhichOneofArgType__active_deadline_seconds: _TypeAlias = _typing.Literal["_active_deadline_seconds", b"_active_deadline_seconds"]  # noqa: Y015

@@ -10,8 +10,11 @@ Times are RFC 3339 strings and quantities are strings, exactly as Kubernetes ser
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import message as _message
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import extension_dict as _extension_dict
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -90,12 +93,17 @@ class ManagedFieldsEntry(_message.Message):
     TIME_FIELD_NUMBER: _builtins.int
     FIELDS_TYPE_FIELD_NUMBER: _builtins.int
     SUBRESOURCE_FIELD_NUMBER: _builtins.int
+    FIELDS_V1_FIELD_NUMBER: _builtins.int
     manager: _builtins.str
     operation: _builtins.str
     api_version: _builtins.str
     time: _builtins.str
     fields_type: _builtins.str
     subresource: _builtins.str
+    @_builtins.property
+    def fields_v1(self) -> _struct_pb2.Struct:
+        """The fields this manager owns, in Kubernetes' FieldsV1 form ({"f:metadata": {"f:labels": {...}}})."""
+
     def __init__(
         self,
         *,
@@ -105,10 +113,11 @@ class ManagedFieldsEntry(_message.Message):
         time: _builtins.str | None = ...,
         fields_type: _builtins.str | None = ...,
         subresource: _builtins.str | None = ...,
+        fields_v1: _struct_pb2.Struct | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_api_version", b"_api_version", "_fields_type", b"_fields_type", "_manager", b"_manager", "_operation", b"_operation", "_subresource", b"_subresource", "_time", b"_time", "api_version", b"api_version", "fields_type", b"fields_type", "manager", b"manager", "operation", b"operation", "subresource", b"subresource", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_api_version", b"_api_version", "_fields_type", b"_fields_type", "_manager", b"_manager", "_operation", b"_operation", "_subresource", b"_subresource", "_time", b"_time", "api_version", b"api_version", "fields_type", b"fields_type", "fields_v1", b"fields_v1", "manager", b"manager", "operation", b"operation", "subresource", b"subresource", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_version", b"_api_version", "_fields_type", b"_fields_type", "_manager", b"_manager", "_operation", b"_operation", "_subresource", b"_subresource", "_time", b"_time", "api_version", b"api_version", "fields_type", b"fields_type", "manager", b"manager", "operation", b"operation", "subresource", b"subresource", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_api_version", b"_api_version", "_fields_type", b"_fields_type", "_manager", b"_manager", "_operation", b"_operation", "_subresource", b"_subresource", "_time", b"_time", "api_version", b"api_version", "fields_type", b"fields_type", "fields_v1", b"fields_v1", "manager", b"manager", "operation", b"operation", "subresource", b"subresource", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__api_version: _TypeAlias = _typing.Literal["api_version"]  # noqa: Y015
     _WhichOneofArgType__api_version: _TypeAlias = _typing.Literal["_api_version", b"_api_version"]  # noqa: Y015
@@ -760,3 +769,6 @@ class Status(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__status) -> _WhichOneofReturnType__status | None: ...
 
 Global___Status: _TypeAlias = Status  # noqa: Y015
+
+QUANTITY_FIELD_NUMBER: _builtins.int
+quantity: _extension_dict._ExtensionFieldDescriptor[_descriptor_pb2.FieldOptions, _builtins.bool]
