@@ -26,7 +26,7 @@ class _Loader(yaml.SafeLoader):
     """The safe loader, reading double-quoted strings as go-yaml (kubectl) does: ``\\'`` is an escaped
     quote there (Kubernetes' own docs use it), while strict YAML 1.1 rejects it."""
 
-    ESCAPE_REPLACEMENTS = {**yaml.SafeLoader.ESCAPE_REPLACEMENTS, "'": "'"}
+    ESCAPE_REPLACEMENTS = {**yaml.SafeLoader.ESCAPE_REPLACEMENTS, "'": "'"}  # type: ignore[misc]
 
 
 def parse_documents(text: str) -> list[dict[str, Any]]:

@@ -38,6 +38,10 @@ SERVED = {(k.api_version, k.kind) for k in kinds.KINDS}
 NOT_IN_DOCS = {"Event", "ControllerRevision"}
 
 
+def _read(name: str) -> str:
+    return (EXAMPLES / name).read_text()
+
+
 def _example_files() -> list[Path]:
     return sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
@@ -186,7 +190,7 @@ def test_example_round_trips_exactly(name: str, index: int, doc: dict[str, Any])
 
 
 def test_json_example_loads_as_json() -> None:
-    text = (EXAMPLES / "docs__concepts__architecture__nodes.md__node.json").read_text()
+    text = _read("docs__concepts__architecture__nodes.md__node.json")
     node = _load_one(text)
     assert isinstance(node, core_pb2.Node)
     assert_same(json.loads(text), manifest.to_manifest(node))
@@ -196,30 +200,30 @@ def test_json_example_loads_as_json() -> None:
 
 
 def test_acronym_json_names_follow_kubernetes() -> None:
-    pod = _load_one((EXAMPLES / "docs__tasks__debug__debug-application__debug-running-pod.md__pod-status.yaml").read_text())
+    pod = _load_one(_read("docs__tasks__debug__debug-application__debug-running-pod.md__pod-status.yaml"))
     assert isinstance(pod, core_pb2.Pod)
     assert pod.status.pod_ip == "10.88.0.3" and pod.status.host_ip == "192.168.0.113"
     assert [p.ip for p in pod.status.pod_ips] == ["10.88.0.3", "2001:db8::1"]
     assert pod.status.container_statuses[0].image_id.startswith("docker.io/library/nginx@sha256:")
     assert pod.status.qos_class == "Guaranteed"
     assert pod.spec.security_context.ByteSize() == 0 and pod.spec.HasField("security_context")
-    node = _load_one((EXAMPLES / "docs__tasks__debug__debug-cluster___index.md__node-status.yaml").read_text())
+    node = _load_one(_read("docs__tasks__debug__debug-cluster___index.md__node-status.yaml"))
     assert isinstance(node, core_pb2.Node)
     assert node.status.daemon_endpoints.kubelet_endpoint.port == 10250  # JSON "Port", capital P
     assert node.status.node_info.machine_id == "9384e2927f544209b5d7b67474bbf92b"
     assert node.status.node_info.boot_id and node.status.node_info.system_uuid
-    svc = _load_one((EXAMPLES / "docs__concepts__services-networking__service.md__loadbalancer.yaml").read_text())
+    svc = _load_one(_read("docs__concepts__services-networking__service.md__loadbalancer.yaml"))
     assert isinstance(svc, core_pb2.Service)
     assert svc.spec.cluster_ip == "10.0.171.239"
     assert svc.status.load_balancer.ingress[0].ip == "192.0.2.127"
-    ext = _load_one((EXAMPLES / "docs__concepts__services-networking__service.md__external-ips.yaml").read_text())
+    ext = _load_one(_read("docs__concepts__services-networking__service.md__external-ips.yaml"))
     assert isinstance(ext, core_pb2.Service)
     assert list(ext.spec.external_ips) == ["198.51.100.32"]
 
 
 def test_fields_added_for_the_docs_examples() -> None:
     def pod(name: str) -> core_pb2.Pod:
-        obj = _load_one((EXAMPLES / name).read_text())
+        obj = _load_one(_read(name))
         assert isinstance(obj, core_pb2.Pod)
         return obj
 
@@ -236,7 +240,7 @@ def test_fields_added_for_the_docs_examples() -> None:
     bundles = pod("pods__storage__projected-clustertrustbundle.yaml").spec.volumes[0].projected.sources
     assert bundles[1].cluster_trust_bundle.signer_name == "example.com/mysigner"
     assert bundles[1].cluster_trust_bundle.label_selector.match_labels == {"version": "live"}
-    cm = _load_one((EXAMPLES / "docs__reference__using-api__server-side-apply.md__configmap.yaml").read_text())
+    cm = _load_one(_read("docs__reference__using-api__server-side-apply.md__configmap.yaml"))
     assert isinstance(cm, core_pb2.ConfigMap)
     fields_v1 = manifest.to_manifest(cm)["metadata"]["managedFields"][0]["fieldsV1"]
     assert fields_v1 == {"f:metadata": {"f:labels": {"f:test-label": {}}}, "f:data": {"f:key": {}}}
@@ -244,7 +248,7 @@ def test_fields_added_for_the_docs_examples() -> None:
 
 def test_escaped_single_quote_in_double_quoted_yaml_string() -> None:
     # go-yaml (kubectl) reads \' as ' inside "..."; envars-file-container.yaml relies on it.
-    obj = _load_one((EXAMPLES / "pods__inject__envars-file-container.yaml").read_text())
+    obj = _load_one(_read("pods__inject__envars-file-container.yaml"))
     assert isinstance(obj, core_pb2.Pod)
     assert obj.spec.init_containers[0].command[2] == (
         "echo \"DB_ADDRESS='address'\nREST_ENDPOINT='endpoint'\" > /data/config.env"
@@ -253,7 +257,7 @@ def test_escaped_single_quote_in_double_quoted_yaml_string() -> None:
 
 # ---- errors name the field path ----
 
-DEPLOYMENT = (EXAMPLES / "controllers__nginx-deployment.yaml").read_text()
+DEPLOYMENT = _read("controllers__nginx-deployment.yaml")
 
 
 def _deployment() -> dict[str, Any]:
@@ -290,7 +294,11 @@ def test_unknown_field_names_its_path() -> None:
 @pytest.mark.parametrize(
     ("mutate", "path", "detail"),
     [
-        (lambda d: d["spec"].__setitem__("replicas", "three"), "spec.replicas", "expected an integer (int32), got string"),
+        (
+            lambda d: d["spec"].__setitem__("replicas", "three"),
+            "spec.replicas",
+            "expected an integer (int32), got string 'three'",
+        ),
         (lambda d: d["spec"].__setitem__("replicas", 2.5), "spec.replicas", "expected an integer (int32)"),
         (
             lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"][0].__setitem__("containerPort", "80"),
@@ -338,14 +346,14 @@ def test_wrong_type_names_its_path(mutate: Any, path: str, detail: str) -> None:
 
 
 def test_int_or_string_fields_keep_their_type() -> None:
-    text = (EXAMPLES / "docs__concepts__services-networking__service.md__port-definitions.yaml").read_text()
+    text = _read("docs__concepts__services-networking__service.md__port-definitions.yaml")
     svc = manifest.load_objects(text)[1]
     assert isinstance(svc, core_pb2.Service)
     port = svc.spec.ports[0].target_port
     assert port.HasField("str_val") and not port.HasField("int_val") and port.str_val == "http-web-svc"
     assert manifest.to_manifest(svc)["spec"]["ports"][0]["targetPort"] == "http-web-svc"
 
-    deploy = _load_one((EXAMPLES / "application__deployment-retainkeys.yaml").read_text())
+    deploy = _load_one(_read("application__deployment-retainkeys.yaml"))
     assert isinstance(deploy, apps_pb2.Deployment)
     assert codec.int_or_string(deploy.spec.strategy.rolling_update.max_surge) == "30%"
 
@@ -358,7 +366,8 @@ def test_int_or_string_fields_keep_their_type() -> None:
     container["readinessProbe"] = {"tcpSocket": {"port": 80}}
     deploy = manifest.from_manifest(doc)
     assert isinstance(deploy, apps_pb2.Deployment)
-    surge, unavailable = deploy.spec.strategy.rolling_update.max_surge, deploy.spec.strategy.rolling_update.max_unavailable
+    rolling = deploy.spec.strategy.rolling_update
+    surge, unavailable = rolling.max_surge, rolling.max_unavailable
     assert surge.HasField("str_val") and surge.str_val == "25%"
     assert unavailable.HasField("int_val") and unavailable.int_val == 0  # an explicit 0 is kept
     out = manifest.to_manifest(deploy)
@@ -368,11 +377,12 @@ def test_int_or_string_fields_keep_their_type() -> None:
 
     # a numeric string is a string, not a number
     doc["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = "1"
-    assert manifest.to_manifest(manifest.from_manifest(doc))["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == "1"
+    rolling_out = manifest.to_manifest(manifest.from_manifest(doc))["spec"]["strategy"]["rollingUpdate"]
+    assert rolling_out["maxUnavailable"] == "1"
 
 
 def test_quantity_given_as_a_number_reads_as_its_string() -> None:
-    pod = _load_one((EXAMPLES / "pods__resource__extended-resource-pod.yaml").read_text())
+    pod = _load_one(_read("pods__resource__extended-resource-pod.yaml"))
     assert isinstance(pod, core_pb2.Pod)
     assert dict(pod.spec.containers[0].resources.requests) == {"example.com/dongle": "3"}
     doc = _deployment()
