@@ -48,14 +48,21 @@ class DeleteResult(Generic[M]):
     """True when the object is gone; False when it is only marked (finalizers, graceful pods)."""
 
 
-def _error(exc: grpc.aio.AioRpcError) -> errors.StatusError:
+class Unreachable(errors.ServiceUnavailable):
+    """No apiserver answers at the address (connection refused, unknown host, timeout)."""
+
+
+def _error(exc: grpc.aio.AioRpcError, server: str) -> errors.StatusError:
     reason = None
     for key, value in exc.trailing_metadata() or ():
         if key == errors.REASON_METADATA_KEY:
             reason = str(value)
     message = exc.details() or str(exc.code())
-    if exc.code() == grpc.StatusCode.UNAVAILABLE and reason is None:
-        message = f"the server is not reachable: {message}"
+    if reason is None and exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        cause = "connection refused" if "refused" in message.lower() else message
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+            cause = "the request timed out"
+        return Unreachable(f"unable to connect to the server at {server}: {cause}")
     return errors.from_grpc(exc.code(), message, reason)
 
 
@@ -89,7 +96,7 @@ class Client:
         try:
             return await method(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from None
+            raise _error(exc, self.server) from None
 
     # ---- reads ----
 
@@ -122,7 +129,7 @@ class Client:
             async for event in call:
                 yield WatchEvent(event.type, cast(M, kinds.unpack(event.object)))
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc) from None
+            raise _error(exc, self.server) from None
         finally:
             call.cancel()
 

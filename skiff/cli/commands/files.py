@@ -1,0 +1,109 @@
+"""``apply -f``, ``create -f`` and ``replace -f``: objects from manifests.
+
+``--dry-run=client`` prints what would be sent and sends nothing; ``--dry-run=server`` sends the
+request with dryRun so the server validates and defaults without storing; ``-o yaml|json|name``
+prints the resulting objects instead of the ``<kind>/<name> <action>`` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.message import Message
+
+from skiff.api import errors, kinds
+from skiff.cli.applying import apply_object
+from skiff.cli.context import Context
+from skiff.cli.printers import print_objects, resource_name
+from skiff.cli.resources import load_files
+
+
+def add_file_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("-f", "--filename", action="append", required=required, default=[],
+                   help="file, directory or - (stdin) with the manifests")
+    p.add_argument("-R", "--recursive", action="store_true", help="process directories recursively")
+
+
+def add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="", help="yaml | json | name")
+    p.add_argument("--dry-run", choices=["none", "client", "server"], default="none", nargs="?", const="client")
+
+
+def namespace_for(ctx: Context, obj: Message) -> str:
+    if not kinds.of(obj).namespaced:
+        return ""
+    ns = obj.metadata.namespace  # type: ignore[attr-defined]
+    if ns and ctx.namespace_explicit and ns != ctx.namespace:
+        raise errors.BadRequest(
+            f"the namespace from the provided object \"{ns}\" does not match the namespace \"{ctx.namespace}\". "
+            "You must pass '--namespace=" + ns + "' to perform this operation.")
+    return str(ns or ctx.namespace)
+
+
+def result_line(ctx: Context, obj: Message, action: str) -> str:
+    dry = {"server": " (server dry run)", "client": " (dry run)"}.get(ctx.args.dry_run, "")
+    return f"{resource_name(obj)} {action}{dry}"
+
+
+async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Awaitable[tuple[str, Message]]]) -> int:
+    """Run ``fn`` on every -f object; print each result; report failures like kubectl, go on."""
+    results: list[Message] = []
+    failed = 0
+    for source, obj in load_files(ctx.args.filename, ctx.args.recursive):
+        try:
+            action, result = await fn(obj)
+        except errors.StatusError as exc:
+            failed += 1
+            ctx.warn(f'Error from server ({exc.reason}): error when {verb} "{source}": {exc}')
+            continue
+        if ctx.args.output in ("yaml", "json", "name"):
+            results.append(result)
+        else:
+            ctx.print(result_line(ctx, result, action))
+    if results:
+        ctx.print(print_objects(results, ctx.args.output, single=len(results) == 1))
+    return 1 if failed else 0
+
+
+async def run_apply(ctx: Context) -> int:
+    async def one(obj: Message) -> tuple[str, Message]:
+        if ctx.args.dry_run == "client":
+            return "created", obj
+        return await apply_object(ctx.client, obj, namespace=namespace_for(ctx, obj),
+                                  dry_run=ctx.args.dry_run == "server")
+
+    return await for_each_object(ctx, "applying", one)
+
+
+async def run_create_from_files(ctx: Context) -> int:
+    async def one(obj: Message) -> tuple[str, Message]:
+        if ctx.args.dry_run == "client":
+            return "created", obj
+        created = await ctx.client.create(obj, namespace=namespace_for(ctx, obj) or None,
+                                          dry_run=ctx.args.dry_run == "server")
+        return "created", created
+
+    return await for_each_object(ctx, "creating", one)
+
+
+async def run_replace(ctx: Context) -> int:
+    async def one(obj: Message) -> tuple[str, Message]:
+        if ctx.args.dry_run == "client":
+            return "replaced", obj
+        replaced = await ctx.client.update(obj, namespace=namespace_for(ctx, obj) or None,
+                                           dry_run=ctx.args.dry_run == "server")
+        return "replaced", replaced
+
+    return await for_each_object(ctx, "replacing", one)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("apply", help="create or update objects from files (keeps the last-applied configuration)")
+    add_file_flags(p)
+    add_output_flags(p)
+    p.set_defaults(run=run_apply)
+    p = sub.add_parser("replace", help="replace objects from files")
+    add_file_flags(p)
+    add_output_flags(p)
+    p.set_defaults(run=run_replace)

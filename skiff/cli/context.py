@@ -1,0 +1,50 @@
+"""What every skiffctl command gets: the parsed flags, the effective namespace, a lazily
+connected client, and helpers for the kubectl-shaped output every verb shares."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from skiff.client.client import Client
+from skiff.client.config import resolve
+
+
+class UsageError(Exception):
+    """A mistake on the command line; printed as is (``error: ...``), exit 1."""
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    server: str
+    namespace: str
+    """The namespace to act in: -n, else the config's current namespace, else default."""
+    namespace_explicit: bool
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    _client: Client | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Context:
+        target = resolve(args.server, config_file=args.config)
+        return cls(args=args, server=target.server, namespace=args.namespace or target.namespace,
+                   namespace_explicit=bool(args.namespace))
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.server, timeout=self.args.request_timeout)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(text, file=self.err, flush=True)

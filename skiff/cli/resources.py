@@ -1,0 +1,89 @@
+"""Reading what a person names on the command line: resource types (``po``, ``deploy.apps``,
+``pods,svc``, ``all``), ``TYPE/NAME`` pairs, and ``-f`` files, directories and stdin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from google.protobuf.message import Message
+
+from skiff.api import kinds
+from skiff.api.manifest import ManifestError, from_manifest, parse_documents
+from skiff.cli.context import UsageError
+
+
+def kind_named(name: str) -> kinds.Kind:
+    try:
+        return kinds.lookup(name)
+    except kinds.UnknownKind as exc:
+        raise UsageError(f"error: {exc}") from None
+
+
+def singular_name(kind: kinds.Kind) -> str:
+    """``deployment.apps`` / ``pod``: how kubectl names a kind in messages."""
+    return f"{kind.singular}.{kind.group}" if kind.group else kind.singular
+
+
+def parse_targets(targets: list[str], *, verb: str = "get") -> list[tuple[kinds.Kind, list[str]]]:
+    """kubectl's argument forms: ``pods``, ``pods a b``, ``pod/a deploy/b``, ``pods,svc``, ``all``."""
+    if not targets:
+        raise UsageError(f'error: you must specify the type of resource to {verb}. Use "skiffctl api-resources" '
+                         "for a complete list of supported resources.")
+    if all("/" in t for t in targets):
+        grouped: dict[str, tuple[kinds.Kind, list[str]]] = {}
+        for t in targets:
+            type_name, name = t.split("/", 1)
+            kind = kind_named(type_name)
+            grouped.setdefault(kind.resource, (kind, []))[1].append(name)
+        return list(grouped.values())
+    types, names = targets[0], targets[1:]
+    if any("/" in n for n in names):
+        raise UsageError("error: there is no need to specify a resource type as a separate argument when "
+                         "passing arguments in resource/name form (e.g. 'skiffctl get resource/<resource_name>' "
+                         "instead of 'skiffctl get resource resource/<resource_name>'")
+    out: list[tuple[kinds.Kind, list[str]]] = []
+    for type_name in types.split(","):
+        if type_name == "all":
+            out.extend((k, list(names)) for k in kinds.KINDS if "all" in k.categories)
+        else:
+            out.append((kind_named(type_name), list(names)))
+    return out
+
+
+def read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
+    """(source name, text) for each -f argument: a file, a directory, or - for stdin."""
+    out: list[tuple[str, str]] = []
+    for path in paths:
+        if path == "-":
+            out.append(("STDIN", sys.stdin.read()))
+            continue
+        p = Path(path)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            files = sorted(f for f in p.glob(pattern) if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+            out.extend((str(f), f.read_text()) for f in files)
+        elif p.exists():
+            out.append((path, p.read_text()))
+        else:
+            raise UsageError(f'error: the path "{path}" does not exist')
+    return out
+
+
+def load_files(paths: list[str], recursive: bool) -> list[tuple[str, Message]]:
+    """Every object in the -f sources, each with its source; a bad document names file and document."""
+    objs: list[tuple[str, Message]] = []
+    for source, text in read_sources(paths, recursive):
+        try:
+            docs = parse_documents(text)
+        except ManifestError as exc:
+            raise UsageError(f'error: error parsing {source}: {exc}') from None
+        for index, doc in enumerate(docs):
+            try:
+                objs.append((source, from_manifest(doc)))
+            except ManifestError as exc:
+                where = f"document {index + 1} of " if len(docs) > 1 else ""
+                raise UsageError(f'error: error validating {where}"{source}": {exc}') from None
+    if not objs:
+        raise UsageError("error: no objects passed to apply")
+    return objs
