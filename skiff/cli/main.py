@@ -14,11 +14,27 @@ import sys
 from types import ModuleType
 
 from skiff.api import errors
-from skiff.cli.commands import admin, create, delete, files, get
+from skiff.cli.commands import (
+    admin,
+    create,
+    delete,
+    describe,
+    expose,
+    files,
+    get,
+    info,
+    label,
+    logs,
+    nodes,
+    rollout,
+    scale,
+)
 from skiff.cli.context import Context, UsageError
 from skiff.client.client import Unreachable
 
-COMMAND_MODULES: list[ModuleType] = [files, create, get, delete, admin]
+# The order is the order of `skiffctl -h`.
+COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, label, nodes, scale, rollout,
+                                     logs, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,13 +45,32 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(1)
 
 
+def add_global_flags(p: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """The flags kubectl accepts anywhere on the line (before or after the verb)."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument("--server", "-s", default=default(None),
+                   help="apiserver HOST:PORT (else SKIFF_SERVER, else the config)")
+    p.add_argument("--config", "--kubeconfig", default=default(None), help="config file (default ~/.skiff/config)")
+    p.add_argument("--namespace", "-n", default=default(None), help="the namespace to act in")
+    p.add_argument("--request-timeout", type=float, default=default(30.0),
+                   help="seconds to wait for a single request")
+
+
+class _CommandParser(_Parser):
+    """A verb's parser: it also takes the global flags, so ``get pods -n x`` works as in kubectl."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        add_global_flags(self, suppress=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="skiffctl", description="kubectl's verbs for a skiff cluster.")
-    p.add_argument("--server", "-s", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER, else the config)")
-    p.add_argument("--config", "--kubeconfig", default=None, help="config file (default ~/.skiff/config)")
-    p.add_argument("--namespace", "-n", default=None)
-    p.add_argument("--request-timeout", type=float, default=30.0, help="seconds to wait for a single request")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_global_flags(p)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
     for module in COMMAND_MODULES:
         module.register(sub)
     return p

@@ -1,0 +1,9 @@
+"""skiffctl verbs: describe (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this module's verbs to skiffctl."""
