@@ -17,9 +17,10 @@ import contextlib
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import Gauge
 
@@ -81,13 +82,13 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leading
 
-    async def run(self, work: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Forever: acquire, run ``work`` while renewals succeed, cancel it when leadership is lost."""
         while True:
             await self._acquire()
             self._set_leading(True)
             log.info("%s became leader of %s/%s", self.identity, self.config.namespace, self.config.name)
-            worker = asyncio.create_task(work())
+            worker: asyncio.Task[None] = asyncio.create_task(work())
             try:
                 await self._renew_until_lost(worker)
             finally:
