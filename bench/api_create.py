@@ -203,19 +203,19 @@ class CpuMeter:
 
     def start(self) -> None:
         self._t0 = time.perf_counter()
-        self._start = {name: self._sample(name, pid) for name, pid in self._pids.items()}
+        self._start = {name: self._sample(pid) for name, pid in self._pids.items()}
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self._t0
         shares: dict[str, float] = {}
         for name, pid in self._pids.items():
-            before, after = self._start.get(name), self._sample(name, pid)
+            before, after = self._start.get(name), self._sample(pid)
             if before is not None and after is not None and wall > 0:
                 shares[name] = (after - before) / wall
         return shares
 
     @staticmethod
-    def _sample(name: str, pid: int) -> float | None:
+    def _sample(pid: int) -> float | None:
         return time.process_time() if pid == os.getpid() else _cpu_seconds(pid)
 
 
@@ -269,6 +269,14 @@ def combine(name: str, parts: list[PhaseResult]) -> PhaseResult:
             cpu[proc] = cpu.get(proc, 0.0) + share * p.wall_s / wall
     return PhaseResult(name, wall, [x for p in parts for x in p.latencies_s], [e for p in parts for e in p.errors],
                        cpu, round_rates=[p.rate for p in parts])
+
+
+def cpu_per_op_us(result: PhaseResult, process: str) -> float | None:
+    """CPU time ``process`` spent per successful operation of a phase, in microseconds."""
+    share = result.cpu.get(process)
+    if share is None or not result.latencies_s:
+        return None
+    return share * result.wall_s / len(result.latencies_s) * 1e6
 
 
 Op = Callable[[int], Awaitable[object]]
@@ -334,7 +342,7 @@ async def open_loop(name: str, op: Op, *, rate: float, duration: float, first: i
         sent_wall = time.perf_counter() - t0
     wall = (last_done or time.perf_counter()) - t0
     result = PhaseResult(name, wall, latencies, errors, meter.stop())
-    result.sent_rate = total / sent_wall if sent_wall > 0 else None
+    result.sent_rate = (total - 1) / sent_wall if total > 1 and sent_wall > 0 else None
     return result
 
 
@@ -461,6 +469,10 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
         print(api.describe("creates"), flush=True)
         ratio = api.rate / raw.rate if raw.rate else 0.0
         print(f"{'ratio':<13} api/raw = {ratio:.2f}  (bar: >= 0.25)", flush=True)
+        cpu_us = cpu_per_op_us(api, "apiserver")
+        if cpu_us is not None:
+            print(f"{'apiserver cpu':<13} {cpu_us:.0f} us per create (what caps creates/s once it nears one core)",
+                  flush=True)
 
         steady = await open_loop(f"steady {opts.rate:g}/s", api_create, rate=opts.rate, duration=opts.duration,
                                  first=WARMUP + opts.count, meter=meter)
@@ -486,6 +498,7 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
         "rounds": opts.rounds,
         "value_bytes": len(value),
         "apiserver_cpu": round(api.cpu.get("apiserver", 0.0), 2),
+        "apiserver_cpu_us_per_create": None if cpu_us is None else round(cpu_us),
         "errors": len(errors),
     }
     return figures
