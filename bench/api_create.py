@@ -184,13 +184,23 @@ def start_apiserver(scratch: Path, etcd_url: str, profile: str, profile_out: Pat
 # ---------------------------------------------------------------------------------------------
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
 def _cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process from /proc (None where there is no /proc)."""
+    """utime + stime of a process and its live children (the apiserver's workers) from /proc
+    (None where there is no /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+    return own + sum(_cpu_seconds(child) or 0.0 for child in _children(pid))
 
 
 class CpuMeter:
@@ -386,6 +396,7 @@ class Options:
     duration: float
     profile: str
     profile_out: Path
+    connections: int = 4
 
 
 async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, port: int) -> dict[str, Any]:
@@ -400,7 +411,11 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
     meter = CpuMeter({"etcd": etcd.pid, "apiserver": apiserver.pid, "loadgen": os.getpid()})
     host, etcd_port = etcd_url.removeprefix("http://").rsplit(":", 1)
 
-    async with Client(f"127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S) as client:
+    # Several connections, as an apiserver sees from its many clients; the kernel spreads
+    # connections (not requests) over the apiserver's worker processes.
+    clients = [Client(f"127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S) for _ in range(opts.connections)]
+    print(f"api creates over {opts.connections} client connections", flush=True)
+    async with clients[0] as client:
         # The apiserver is listening; wait until it serves (its caches may still be starting).
         deadline = time.monotonic() + START_DEADLINE_S
         while True:
@@ -442,7 +457,7 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
                               first=1_000_000, meter=meter)
 
             async def api_create(i: int) -> None:
-                await client.create(pods[i])
+                await clients[i % len(clients)].create(pods[i])
 
             warm = await closed_loop("warmup", api_create, count=WARMUP - 1, concurrency=opts.concurrency,
                                      first=1, meter=meter)
@@ -538,6 +553,7 @@ def parse_args(argv: list[str] | None) -> Options:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     p.add_argument("--count", type=int, default=2000, help="creates in each closed-loop phase (default 2000)")
     p.add_argument("--concurrency", type=int, default=32, help="requests in flight (default 32)")
+    p.add_argument("--connections", type=int, default=4, help="client connections to the apiserver (default 4)")
     p.add_argument("--rounds", type=int, default=4,
                    help="alternate raw etcd and API slices this many times (default 4)")
     p.add_argument("--rate", type=float, default=200.0, help="creates/s of the steady phase (default 200)")
@@ -550,7 +566,8 @@ def parse_args(argv: list[str] | None) -> Options:
         p.error(f"SKIFF_BENCH_PROFILE={profile!r}: expected cprofile or py-spy")
     default_out = "bench-apiserver.prof" if profile == "cprofile" else "bench-apiserver.svg"
     out = Path(os.environ.get("SKIFF_BENCH_PROFILE_OUT", default_out)).resolve()
-    return Options(a.count, a.concurrency, min(a.rounds, a.count), a.rate, a.duration, profile, out)
+    return Options(a.count, a.concurrency, min(a.rounds, a.count), a.rate, a.duration, profile, out,
+                   max(1, a.connections))
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from apiserver.registry.strategy import Strategy
 from skiff.api.codec import int_or_string
-from skiff.api.quantity import QuantityError, parse_quantity
+from skiff.api.quantity import Quantity, QuantityError, parse_quantity
 from skiff.api.validation import (
     FieldError,
     duplicate,
@@ -125,28 +125,28 @@ def add_default_tolerations(spec: Any) -> None:
 # ---- validation ----
 
 
-def _check_quantity(value: str, path: str) -> list[FieldError]:
+def _check_quantity(value: str, path: str, errs: list[FieldError]) -> Quantity | None:
+    """The parsed quantity, or None with the error appended."""
     try:
         q = parse_quantity(value)
     except (QuantityError, ValueError) as exc:
-        return [invalid(path, value, str(exc))]
+        errs.append(invalid(path, value, str(exc)))
+        return None
     if q.value < 0:
-        return [invalid(path, value, "must be greater than or equal to 0")]
-    return []
+        errs.append(invalid(path, value, "must be greater than or equal to 0"))
+        return None
+    return q
 
 
 def validate_resources(res: Any, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
-    for section in ("limits", "requests"):
-        for name, value in getattr(res, section).items():
-            errs += _check_quantity(value, f"{path}.{section}[{name}]")
-    if errs:
-        return errs
-    for name, req in res.requests.items():
-        limit = res.limits.get(name)
-        if limit is not None and parse_quantity(req).value > parse_quantity(limit).value:
-            errs.append(invalid(f"{path}.requests[{name}]", req,
-                                f"must be less than or equal to {name} limit of {limit}"))
+    limits = {name: _check_quantity(value, f"{path}.limits[{name}]", errs) for name, value in res.limits.items()}
+    for name, value in res.requests.items():
+        req = _check_quantity(value, f"{path}.requests[{name}]", errs)
+        limit = limits.get(name)
+        if req is not None and limit is not None and req > limit:
+            errs.append(invalid(f"{path}.requests[{name}]", value,
+                                f"must be less than or equal to {name} limit of {res.limits[name]}"))
     return errs
 
 
@@ -253,7 +253,7 @@ def _validate_volume(v: Any, path: str) -> list[FieldError]:
     if v.HasField("secret") and not v.secret.secret_name:
         errs.append(required(f"{path}.secret.secretName", ""))
     if v.HasField("empty_dir") and v.empty_dir.HasField("size_limit"):
-        errs += _check_quantity(v.empty_dir.size_limit, f"{path}.emptyDir.sizeLimit")
+        _check_quantity(v.empty_dir.size_limit, f"{path}.emptyDir.sizeLimit", errs)
     return errs
 
 

@@ -305,7 +305,7 @@ class Store:
     # ---- create ----
 
     async def create(self, obj: Message, *, namespace: str = "", dry_run: bool = False) -> Message:
-        obj = _copy(obj)
+        """Create ``obj`` (the store takes ownership of it and returns it filled in)."""
         kinds.set_type_meta(obj)
         meta = obj.metadata  # type: ignore[attr-defined]
         ns = self._namespace_of(obj, namespace)

@@ -24,9 +24,11 @@ from prometheus_client import start_http_server
 
 from apiserver.encryption import EncryptionConfigError, describe, identity_config, load_encryption_config
 from apiserver.registry.api import Registry
+from apiserver.server.podproxy import PodProxyServicer
 from apiserver.server.resources import ResourcesServicer
+from apiserver.server.workers import default_workers, is_worker, supervise
 from apiserver.storage.etcd import EtcdStorage
-from skiff.api.v1 import resources_pb2, resources_pb2_grpc
+from skiff.api.v1 import node_pb2, node_pb2_grpc, resources_pb2, resources_pb2_grpc
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -50,6 +52,8 @@ class Settings:
     shutdown_grace: float = 5.0
     watch_cache_window: int = 10000
     """Events each watch cache keeps for watches that resume from an older resourceVersion."""
+    workers: int = 1
+    """Processes serving the port together (see apiserver.server.workers)."""
 
 
 def parse_args(argv: list[str]) -> Settings:
@@ -61,14 +65,18 @@ def parse_args(argv: list[str]) -> Settings:
     p.add_argument("--encryption-provider-config", default="", help="EncryptionConfiguration file")
     p.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     p.add_argument("--service-node-port-range", default="30000-32767")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="apiserver processes sharing the port (default: one per core, at most 4)")
     p.add_argument("--v", type=int, default=0, help="log verbosity")
     a = p.parse_args(argv)
+    if a.workers < 1:
+        p.error("--workers must be at least 1")
     logging.basicConfig(level=logging.DEBUG if a.v >= 4 else logging.INFO,
                         format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
     return Settings(etcd_servers=[s for s in a.etcd_servers.split(",") if s], bind_address=a.bind_address,
                     port=a.port, metrics_port=a.metrics_port, encryption_provider_config=a.encryption_provider_config,
                     service_cluster_ip_range=a.service_cluster_ip_range,
-                    service_node_port_range=a.service_node_port_range)
+                    service_node_port_range=a.service_node_port_range, workers=a.workers)
 
 
 class APIServer:
@@ -97,10 +105,13 @@ class APIServer:
                                  watch_window=s.watch_cache_window)
         await self.registry.start()
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
-                                          ("grpc.max_send_message_length", 64 << 20)])
+                                          ("grpc.max_send_message_length", 64 << 20),
+                                          ("grpc.so_reuseport", 1 if is_worker() else 0)])
         resources_pb2_grpc.add_ResourcesServicer_to_server(ResourcesServicer(self.registry), server)
+        node_pb2_grpc.add_PodProxyServicer_to_server(PodProxyServicer(self.registry), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (resources_pb2.DESCRIPTOR.services_by_name["Resources"].full_name,
+                 node_pb2.DESCRIPTOR.services_by_name["PodProxy"].full_name,
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
         self.port = server.add_insecure_port(f"{s.bind_address}:{s.port}")
@@ -109,7 +120,7 @@ class APIServer:
         await server.start()
         await _set_serving(self._health)
         self._server = server
-        if s.metrics_port:
+        if s.metrics_port and not is_worker():
             start_http_server(s.metrics_port, addr=s.bind_address)
         log.info("serving gRPC on %s:%d (metrics on :%s)", s.bind_address, self.port, s.metrics_port or "-")
 
@@ -161,6 +172,9 @@ async def run(settings: Settings) -> None:
 
 def main(argv: list[str]) -> int:
     settings = parse_args(argv)
+    if settings.workers > 1 and not is_worker():
+        return supervise(argv, workers=settings.workers, bind_address=settings.bind_address, port=settings.port,
+                         metrics_port=settings.metrics_port)
     try:
         asyncio.run(run(settings))
     except EncryptionConfigError as exc:

@@ -19,4 +19,5 @@ REGISTERED_WATCHERS = Gauge(
     "apiserver_registered_watchers",
     "Number of currently registered watchers for a given resource.",
     ["resource"],
+    multiprocess_mode="livesum",
 )

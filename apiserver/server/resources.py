@@ -61,6 +61,8 @@ def _namespace(kind: kinds.Kind, namespace: str) -> str:
 class ResourcesServicer(resources_pb2_grpc.ResourcesServicer):
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        for kind in kinds.KINDS:  # every resource reports its watcher count, 0 included
+            metrics.REGISTERED_WATCHERS.labels(kind.group_resource).set(0)
 
     async def _call(self, verb: str, resource: str, context: grpc.aio.ServicerContext,
                     fn: Callable[[], Awaitable[T]]) -> T:

@@ -11,8 +11,7 @@ the default registry, so every component's ``/metrics`` endpoint exports them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import Histogram
 
@@ -42,12 +41,26 @@ def resource_type(key: str) -> str:
     return parts[0] if parts else ""
 
 
-@contextmanager
-def observe(operation: str, key: str) -> Iterator[None]:
-    """Time the block into ``etcd_request_duration_seconds`` (also when it raises)."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        elapsed = time.perf_counter() - start
-        ETCD_REQUEST_DURATION.labels(operation=operation, type=resource_type(key)).observe(elapsed)
+class observe:  # noqa: N801 - used like a function: ``with observe("get", key):``
+    """Time the block into ``etcd_request_duration_seconds`` (also when it raises).
+
+    A plain class rather than a @contextmanager generator: it runs on every etcd call, and the
+    labelled child histograms are cached per (operation, type).
+    """
+
+    __slots__ = ("_child", "_start")
+    _children: dict[tuple[str, str], Any] = {}
+
+    def __init__(self, operation: str, key: str) -> None:
+        label = (operation, resource_type(key))
+        child = self._children.get(label)
+        if child is None:
+            child = self._children[label] = ETCD_REQUEST_DURATION.labels(operation=label[0], type=label[1])
+        self._child = child
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._child.observe(time.perf_counter() - self._start)

@@ -32,6 +32,7 @@ form; integer results are exact Python ints instead of overflowing int64; a bina
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -462,8 +463,13 @@ def _cap_binary(coef: int, exp: int) -> tuple[int, int]:
     return coef, exp
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_quantity(text: str) -> Quantity:
-    """Parse a Kubernetes quantity string exactly as ``resource.ParseQuantity`` does."""
+    """Parse a Kubernetes quantity string exactly as ``resource.ParseQuantity`` does.
+
+    Quantities are immutable, so parses are cached: the same few strings ("100m", "128Mi")
+    recur in every pod.
+    """
     if not text:
         raise QuantityError(ERR_FORMAT_WRONG)
     if text == "0":

@@ -21,11 +21,12 @@ way ``metav1/validation`` and ``api/validation`` do.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -65,6 +66,18 @@ __all__ = [
     "validate_port_number",
     "TOTAL_ANNOTATION_SIZE_LIMIT_BYTES",
 ]
+
+
+def _memoized(check: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """Cache a pure name check (names and label values recur across objects); callers get a
+    fresh list each time, so they may keep or extend it."""
+    cached = functools.lru_cache(maxsize=8192)(lambda value: tuple(check(value)))
+
+    @functools.wraps(check)
+    def wrapper(value: str) -> list[str]:
+        return list(cached(value))
+
+    return wrapper
 
 
 class ErrorType(StrEnum):
@@ -353,6 +366,7 @@ _DNS1123_SUBDOMAIN_RE = re.compile(DNS1123_SUBDOMAIN_FMT)
 _DNS1035_LABEL_RE = re.compile(DNS1035_LABEL_FMT)
 
 
+@_memoized
 def is_dns1123_label(value: str) -> list[str]:
     """``IsDNS1123Label``: a lowercase RFC 1123 label (namespaces, container and port names)."""
     errs = []
@@ -366,6 +380,7 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
+@_memoized
 def is_dns1123_subdomain(value: str) -> list[str]:
     """``IsDNS1123Subdomain``: a lowercase RFC 1123 subdomain (most object names)."""
     errs = []
@@ -376,6 +391,7 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+@_memoized
 def is_dns1035_label(value: str) -> list[str]:
     """``IsDNS1035Label``: an RFC 1035 label (Service names)."""
     errs = []
@@ -422,6 +438,7 @@ def _prefix_errors(prefix: str) -> list[str]:
     return ["prefix part " + msg for msg in is_dns1123_subdomain(prefix)]
 
 
+@_memoized
 def is_qualified_name(value: str) -> list[str]:
     """``IsQualifiedName`` / ``IsLabelKey``: ``[dns-subdomain/]name`` with a name of at most 63."""
     parts = value.split("/")
@@ -435,6 +452,7 @@ def is_qualified_name(value: str) -> list[str]:
     return errs + _name_part_errors(parts[-1])
 
 
+@_memoized
 def is_valid_label_value(value: str) -> list[str]:
     """``IsValidLabelValue``: empty, or at most 63 alphanumerics plus inner '-', '_', '.'."""
     errs = []

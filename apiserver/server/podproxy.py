@@ -1,0 +1,230 @@
+"""The PodProxy gRPC service: ``logs`` and ``exec`` relayed to the kubelet of the pod's node.
+
+As in Kubernetes, clients never dial a kubelet themselves. For each call the apiserver
+
+1. reads the pod (NotFound ``pods "x" not found``), checks that it is bound to a node
+   (BadRequest ``pod x does not have a host assigned``) and settles the container — the only one
+   when none is named, else BadRequest naming the choices, or ``container c is not valid for pod
+   web`` for an unknown name;
+2. reads that Node and finds its kubelet: the InternalIP in ``status.addresses`` (else an
+   ExternalIP or Hostname) and ``status.daemonEndpoints.kubeletEndpoint.Port`` (default 10250);
+3. dials the kubelet's ``Kubelet`` service and relays the stream chunk by chunk in both
+   directions — nothing is buffered beyond one message, so ``logs -f`` and an interactive
+   ``exec -i`` flow as they are produced.
+
+A kubelet that cannot be reached is ServiceUnavailable naming the node; an error the kubelet
+itself answers (with its ``skiff-reason``) passes through unchanged. Each call is counted in
+``apiserver_request_total`` like the other verbs: ``GET pods/log`` and ``CONNECT pods/exec``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from apiserver.registry.api import Registry
+from apiserver.server import metrics
+from apiserver.server.resources import _abort
+from skiff.api import errors
+from skiff.api.v1 import core_pb2, node_pb2_grpc
+from skiff.api.v1 import node_pb2 as pb
+
+log = logging.getLogger("skiff.apiserver")
+
+DEFAULT_KUBELET_PORT = 10250
+ADDRESS_PREFERENCE = ("InternalIP", "ExternalIP", "Hostname")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one pod's container is served: the container name and its node's kubelet."""
+
+    container: str
+    node: str
+    endpoint: str
+    """``HOST:PORT`` of the node's kubelet."""
+
+
+def choose_container(pod: core_pb2.Pod, requested: str) -> str:
+    """The container a request means, or BadRequest in Kubernetes' words."""
+    name = pod.metadata.name
+    containers = [c.name for c in pod.spec.containers]
+    init_containers = [c.name for c in pod.spec.init_containers]
+    if not requested:
+        if len(containers) == 1:
+            return containers[0]
+        message = f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
+        if init_containers:
+            message += f" or one of the init containers: [{' '.join(init_containers)}]"
+        raise errors.BadRequest(message)
+    if requested not in containers and requested not in init_containers:
+        raise errors.BadRequest(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def kubelet_endpoint(node: core_pb2.Node) -> str:
+    """``HOST:PORT`` of a node's kubelet, from its status; ServiceUnavailable when it has none."""
+    by_type: dict[str, str] = {}
+    for address in node.status.addresses:
+        by_type.setdefault(address.type, address.address)
+    host = next((by_type[t] for t in ADDRESS_PREFERENCE if by_type.get(t)), "")
+    if not host:
+        raise errors.ServiceUnavailable(f"node {node.metadata.name} has no address to reach its kubelet")
+    port = node.status.daemon_endpoints.kubelet_endpoint.port or DEFAULT_KUBELET_PORT
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _relayed_error(exc: grpc.aio.AioRpcError, target: Target) -> errors.StatusError:
+    """A kubelet's error as the client should see it."""
+    reason = next((str(v) for k, v in exc.trailing_metadata() or () if k == errors.REASON_METADATA_KEY), None)
+    if reason is None and exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return errors.ServiceUnavailable(
+            f"unable to reach the kubelet of node {target.node} at {target.endpoint}: {exc.details()}")
+    return errors.from_grpc(exc.code(), exc.details() or str(exc.code()), reason)
+
+
+class _Accounting:
+    """Times one proxied call and counts it in apiserver_request_total with its final code."""
+
+    def __init__(self, verb: str, resource: str) -> None:
+        self.verb, self.resource, self.code = verb, resource, 200
+        self._start = time.perf_counter()
+
+    def done(self) -> None:
+        metrics.REQUESTS.labels(self.verb, self.resource, str(self.code)).inc()
+        metrics.REQUEST_DURATION.labels(self.verb, self.resource).observe(time.perf_counter() - self._start)
+
+
+class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
+    """Serves PodProxy.Logs and PodProxy.Exec by relaying to the node's Kubelet service."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def resolve(self, namespace: str, pod_name: str, container: str) -> tuple[core_pb2.Pod, Target]:
+        """The pod and where its container runs, or the StatusError a client should see."""
+        pod = await self.registry.store("pods").get(namespace or "default", pod_name)
+        assert isinstance(pod, core_pb2.Pod)
+        chosen = choose_container(pod, container)
+        node_name = pod.spec.node_name
+        if not node_name:
+            raise errors.BadRequest(f"pod {pod_name} does not have a host assigned")
+        node = await self.registry.store("nodes").get("", node_name)
+        assert isinstance(node, core_pb2.Node)
+        return pod, Target(chosen, node_name, kubelet_endpoint(node))
+
+    async def Logs(self, request: pb.LogsRequest, context: Any) -> AsyncIterator[pb.LogsChunk]:
+        accounting = _Accounting("GET", "pods/log")
+        try:
+            _, target = await self.resolve(request.namespace, request.pod, request.container)
+            upstream = pb.LogsRequest()
+            upstream.CopyFrom(request)
+            upstream.namespace = request.namespace or "default"
+            upstream.container = target.container
+            async with grpc.aio.insecure_channel(target.endpoint) as channel:
+                call = node_pb2_grpc.KubeletStub(channel).Logs(upstream)
+                try:
+                    async for chunk in call:
+                        yield chunk
+                except grpc.aio.AioRpcError as exc:
+                    raise _relayed_error(exc, target) from None
+                finally:
+                    call.cancel()
+        except errors.StatusError as exc:
+            accounting.code = exc.code
+            await _abort(context, exc)
+        except asyncio.CancelledError:
+            accounting.code = 499  # the client went away (kube-apiserver's "client closed request")
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
+            accounting.code = 500
+            log.exception("logs %s/%s failed", request.namespace, request.pod)
+            await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
+        finally:
+            accounting.done()
+
+    async def Exec(self, request_iterator: AsyncIterator[pb.ExecRequest],
+                   context: Any) -> AsyncIterator[pb.ExecResponse]:
+        accounting = _Accounting("CONNECT", "pods/exec")
+        try:
+            start = await _first_start(request_iterator)
+            pod, target = await self.resolve(start.namespace, start.pod, start.container)
+            if pod.status.phase in ("Succeeded", "Failed"):
+                raise errors.BadRequest(
+                    f"cannot exec into a container in a completed pod; current phase is {pod.status.phase}")
+            upstream_start = pb.ExecStart()
+            upstream_start.CopyFrom(start)
+            upstream_start.namespace = start.namespace or "default"
+            upstream_start.container = target.container
+            async for response in _relay_exec(target, pb.ExecRequest(start=upstream_start), request_iterator):
+                yield response
+        except errors.StatusError as exc:
+            accounting.code = exc.code
+            await _abort(context, exc)
+        except asyncio.CancelledError:
+            accounting.code = 499
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
+            accounting.code = 500
+            log.exception("exec failed")
+            await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
+        finally:
+            accounting.done()
+
+
+async def _first_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
+    """The ExecStart that must open every exec stream."""
+    try:
+        first = await anext(requests)
+    except StopAsyncIteration:
+        raise errors.BadRequest("exec: the stream ended before naming a pod and a command") from None
+    if first.WhichOneof("input") != "start":
+        raise errors.BadRequest("exec: the first message must name the pod, container and command")
+    if not first.start.command:
+        raise errors.BadRequest("you must specify at least one command for the container")
+    return first.start
+
+
+async def _relay_exec(target: Target, start: pb.ExecRequest,
+                      requests: AsyncIterator[pb.ExecRequest]) -> AsyncIterator[pb.ExecResponse]:
+    """Both directions of one exec: client → kubelet in a task, kubelet → client here."""
+    async with grpc.aio.insecure_channel(target.endpoint) as channel:
+        call = node_pb2_grpc.KubeletStub(channel).Exec()
+        pump: asyncio.Task[None] | None = None
+        try:
+            await call.write(start)
+            pump = asyncio.create_task(_pump(requests, call))
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as exc:
+            raise _relayed_error(exc, target) from None
+        finally:
+            if pump is not None:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump
+            call.cancel()
+
+
+async def _pump(requests: AsyncIterator[pb.ExecRequest], call: Any) -> None:
+    """Forward the client's stdin, resizes and close to the kubelet, then half-close."""
+    try:
+        async for request in requests:
+            if request.WhichOneof("input") != "start":
+                await call.write(request)
+        await call.done_writing()
+    except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+        # The kubelet finished the call first (the command exited); nothing more to forward.
+        pass
+
