@@ -10,6 +10,7 @@ USAGE = """usage: skiff COMMAND [flags]
 commands:
   up            start a whole local cluster (etcd, apiserver, ...) from one command
   apiserver     the API server (gRPC over etcd)
+  scheduler     assigns pending pods to nodes
 
 Run 'skiff COMMAND --help' for a command's flags."""
 
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
         from apiserver.server.app import main as apiserver_main
 
         return apiserver_main(rest)
+    if command == "scheduler":
+        from scheduler.app import main as scheduler_main
+
+        return scheduler_main(rest)
     if command == "up":
         from skiff.up import main as up_main
 

@@ -128,7 +128,10 @@ def plan(settings: UpSettings) -> Plan:
                                         "--metrics-port", str(settings.metrics_port),
                                         "--encryption-provider-config", str(encryption_config(d))],
                           logs / "apiserver.log")
-    return Plan([etcd, apiserver], etcd_url)
+    server = f"127.0.0.1:{settings.port}"
+    scheduler = Component("scheduler", [*py, "scheduler", "--server", server, "--metrics-port", str(free_port())],
+                          logs / "scheduler.log")
+    return Plan([etcd, apiserver, scheduler], etcd_url)
 
 
 async def wait_for_port(port: int, timeout: float = 30.0) -> bool:

@@ -26,9 +26,17 @@ from apiserver.encryption import EncryptionConfigError, describe, identity_confi
 from apiserver.registry.api import Registry
 from apiserver.server.podproxy import PodProxyServicer
 from apiserver.server.resources import ResourcesServicer
+from apiserver.server.schedulerproxy import SchedulerProxyServicer
 from apiserver.server.workers import default_workers, is_worker, supervise
 from apiserver.storage.etcd import EtcdStorage
-from skiff.api.v1 import node_pb2, node_pb2_grpc, resources_pb2, resources_pb2_grpc
+from skiff.api.v1 import (
+    node_pb2,
+    node_pb2_grpc,
+    resources_pb2,
+    resources_pb2_grpc,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -109,9 +117,11 @@ class APIServer:
                                           ("grpc.so_reuseport", 1 if is_worker() else 0)])
         resources_pb2_grpc.add_ResourcesServicer_to_server(ResourcesServicer(self.registry), server)
         node_pb2_grpc.add_PodProxyServicer_to_server(PodProxyServicer(self.registry), server)
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerProxyServicer(self.registry), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (resources_pb2.DESCRIPTOR.services_by_name["Resources"].full_name,
                  node_pb2.DESCRIPTOR.services_by_name["PodProxy"].full_name,
+                 scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name,
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
         self.port = server.add_insecure_port(f"{s.bind_address}:{s.port}")

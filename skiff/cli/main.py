@@ -28,13 +28,14 @@ from skiff.cli.commands import (
     nodes,
     rollout,
     scale,
+    schedule,
 )
 from skiff.cli.context import Context, UsageError
 from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, label, nodes, scale, rollout,
-                                     logs, info, admin]
+                                     logs, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):
