@@ -43,6 +43,8 @@ def three_way_patch(last: dict[str, Any], new: dict[str, Any], live: dict[str, A
             patch[key] = None
     for key, value in new.items():
         live_value, last_value = live.get(key), last.get(key)
+        if value == {} and key not in live:
+            continue  # `status: {}`, `resources: {}`: an empty object the server does not keep
         if isinstance(value, dict) and isinstance(live_value, dict):
             sub = three_way_patch(last_value if isinstance(last_value, dict) else {}, value, live_value)
             if sub:

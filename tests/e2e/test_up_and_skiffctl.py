@@ -96,7 +96,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 def test_skiffctl_drives_a_cluster_started_by_skiff_up(cluster: Cluster) -> None:
     assert (cluster.home / ".skiff" / "config").exists()
     namespaces = cluster.ctl("get", "namespaces").stdout
-    assert re.search(r"^NAME\s+AGE", namespaces) and "kube-system" in namespaces
+    assert re.search(r"^NAME\s+STATUS\s+AGE", namespaces) and "kube-system" in namespaces
 
     first = cluster.ctl("apply", "-f", str(EXAMPLE)).stdout.splitlines()
     assert first == ["deployment.apps/web created", "service/web created"]

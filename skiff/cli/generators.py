@@ -1,0 +1,485 @@
+"""The generators behind ``skiffctl create <kind>``, ``run`` and ``expose``: flags in, objects out.
+
+Each generator is a pure function that writes the manifest dict kubectl's generator would marshal
+(same fields, same defaults, the same empty objects — ``strategy: {}``, ``resources: {}``,
+``status: {}``) and loads it through ``from_manifest``, so the result is a typed object checked
+by the same codec as a file. Nothing here talks to a server: ``expose`` and ``create job
+--from=cronjob/NAME`` receive the object they read from the command layer.
+
+kubectl prints ``creationTimestamp: null`` in every ObjectMeta of a generated object (Go's zero
+``metav1.Time`` marshals as null). A typed skiff object has no null, so ``kubectl_manifest``
+adds exactly those nulls when a generated object is printed (``--dry-run=client -o yaml|json``);
+loading that text back treats null as absent, so ``create --dry-run=client -o yaml | apply -f -``
+round-trips.
+
+Command-line mistakes raise ``GeneratorError`` with kubectl's wording (``invalid literal source
+novalue, expected key=value``); the command layer prints it as ``error: ...``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from skiff.api import codec, kinds
+from skiff.api.manifest import ManifestError, from_manifest, to_manifest
+from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
+
+DEFAULT_DOCKER_SERVER = "https://index.docker.io/v1/"
+_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class GeneratorError(ValueError):
+    """A flag value a generator cannot use; the text is kubectl's message without ``error: ``."""
+
+
+# ---- shared pieces ----
+
+
+def _meta(name: str, namespace: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    if labels:
+        meta["labels"] = dict(labels)
+    return meta
+
+
+def _load(doc: dict[str, Any]) -> Message:
+    try:
+        return from_manifest(doc)
+    except ManifestError as exc:
+        raise GeneratorError(str(exc)) from None
+
+
+def kubectl_manifest(obj: Message) -> dict[str, Any]:
+    """The manifest kubectl prints for a generated object: ``creationTimestamp: null`` included."""
+    doc = to_manifest(obj)
+    _null_timestamps(obj, doc)
+    return doc
+
+
+def _null_timestamps(msg: Message, doc: dict[str, Any]) -> None:
+    for fd, value in msg.ListFields():
+        if fd.message_type is None or fd.is_repeated or fd.json_name not in doc:
+            continue
+        if fd.message_type.full_name == meta_pb2.ObjectMeta.DESCRIPTOR.full_name:
+            doc[fd.json_name].setdefault("creationTimestamp", None)
+        elif isinstance(doc[fd.json_name], dict) and fd.message_type.full_name != "skiff.api.v1.IntOrString":
+            _null_timestamps(value, doc[fd.json_name])
+
+
+def container_name_for_image(image: str) -> str:
+    """kubectl's container name for ``create deployment``: the image's last path part, no tag or digest.
+
+    kubectl adds a random suffix when the name holds ``.`` or ``_``; skiff only replaces them with
+    ``-`` so the output is reproducible.
+    """
+    name = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return name.replace("_", "-").replace(".", "-")
+
+
+# ---- workloads ----
+
+
+def deployment(name: str, *, images: Sequence[str], replicas: int = 1, port: int | None = None,
+               command: Sequence[str] = (), namespace: str = "") -> apps_pb2.Deployment:
+    """``create deployment NAME --image=IMG... [--replicas=N] [--port=P] [-- COMMAND...]``."""
+    labels = {"app": name}
+    containers: list[dict[str, Any]] = []
+    for image in images:
+        container: dict[str, Any] = {"name": container_name_for_image(image), "image": image, "resources": {}}
+        if command:
+            container["command"] = list(command)
+        containers.append(container)
+    if port is not None and port >= 0 and containers:
+        containers[0]["ports"] = [{"containerPort": port}]
+    doc = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(name, namespace, labels),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": {},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": containers}},
+        },
+        "status": {},
+    }
+    return _load(doc)  # type: ignore[return-value]
+
+
+def _job_pod_template(name: str, image: str, command: Sequence[str], restart: str) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "image": image, "resources": {}}
+    if command:
+        container["command"] = list(command)
+    return {"metadata": {}, "spec": {"containers": [container], "restartPolicy": restart}}
+
+
+def job(name: str, *, image: str, command: Sequence[str] = (), namespace: str = "") -> batch_pb2.Job:
+    """``create job NAME --image=IMG [-- COMMAND...]``: one container named after the job, never restarted."""
+    doc = {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": _meta(name, namespace),
+        "spec": {"template": _job_pod_template(name, image, command, "Never")},
+        "status": {},
+    }
+    return _load(doc)  # type: ignore[return-value]
+
+
+def job_from_cronjob(name: str, cronjob: batch_pb2.CronJob, *, namespace: str = "") -> batch_pb2.Job:
+    """``create job NAME --from=cronjob/CJ``: the cronjob's job template, owned by it, marked manual."""
+    template = cronjob.spec.job_template
+    annotations = {"cronjob.kubernetes.io/instantiate": "manual", **dict(template.metadata.annotations)}
+    meta = _meta(name, namespace, dict(template.metadata.labels))
+    meta["annotations"] = annotations
+    meta["ownerReferences"] = [{
+        "apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob.metadata.name,
+        "uid": cronjob.metadata.uid, "controller": True,
+    }]
+    doc = {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
+           "spec": codec.to_dict(template.spec), "status": {}}
+    return _load(doc)  # type: ignore[return-value]
+
+
+def cronjob(name: str, *, image: str, schedule: str, restart: str = "OnFailure", command: Sequence[str] = (),
+            namespace: str = "") -> batch_pb2.CronJob:
+    """``create cronjob NAME --image=IMG --schedule=CRON [--restart=OnFailure|Never] [-- COMMAND...]``."""
+    doc = {
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(name, namespace),
+        "spec": {
+            "schedule": schedule,
+            "jobTemplate": {"metadata": _meta(name, namespace),
+                            "spec": {"template": _job_pod_template(name, image, command, restart)}},
+        },
+        "status": {},
+    }
+    return _load(doc)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The flags of ``skiffctl run`` beyond NAME and --image."""
+
+    restart: str = "Always"
+    """Pod restartPolicy: Always, OnFailure or Never."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Pod labels; empty means kubectl's default ``run=NAME``."""
+    env: Sequence[tuple[str, str]] = ()
+    """Container environment, in order."""
+    port: int | None = None
+    """A containerPort to declare."""
+    args: Sequence[str] = ()
+    """The words after ``--``: the container's args, or its command with ``use_command``."""
+    use_command: bool = False
+    """``--command``: the words after ``--`` replace the image's entrypoint."""
+    image_pull_policy: str = ""
+    """The container's imagePullPolicy, when given."""
+
+
+def pod(name: str, *, image: str, options: RunOptions = RunOptions(), namespace: str = "") -> core_pb2.Pod:
+    """``run NAME --image=IMG ...``: a bare Pod, as kubectl's run generator builds it."""
+    container: dict[str, Any] = {"name": name, "image": image, "resources": {}}
+    if options.args:
+        container["command" if options.use_command else "args"] = list(options.args)
+    if options.env:
+        container["env"] = [{"name": k, "value": v} for k, v in options.env]
+    if options.port is not None and options.port >= 0:
+        container["ports"] = [{"containerPort": options.port}]
+    if options.image_pull_policy:
+        container["imagePullPolicy"] = options.image_pull_policy
+    doc = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": _meta(name, namespace, options.labels or {"run": name}),
+        "spec": {"containers": [container], "dnsPolicy": "ClusterFirst", "restartPolicy": options.restart},
+        "status": {},
+    }
+    return _load(doc)  # type: ignore[return-value]
+
+
+def parse_key_values(text: str, *, what: str) -> dict[str, str]:
+    """``a=1,b=2`` (``--labels``) as a dict; a part without ``=`` is an error naming ``what``."""
+    out: dict[str, str] = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise GeneratorError(f"invalid {what}: {part!r}")
+        out[key] = value
+    return out
+
+
+def parse_env(items: Iterable[str]) -> list[tuple[str, str]]:
+    """``--env=K=V`` flags, in order."""
+    out: list[tuple[str, str]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GeneratorError(f"invalid env: {item}")
+        out.append((key, value))
+    return out
+
+
+# ---- namespace, services ----
+
+
+def namespace(name: str) -> core_pb2.Namespace:
+    """``create namespace NAME``."""
+    return _load({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},  # type: ignore[return-value]
+                  "spec": {}, "status": {}})
+
+
+def _tcp_port(spec: str) -> dict[str, Any]:
+    port_text, _, target_text = spec.partition(":")
+    port = _port_number(port_text)
+    target: int | str = port
+    if target_text:
+        target = int(target_text) if target_text.isdigit() else target_text
+    return {"name": spec.replace(":", "-"), "port": port, "protocol": "TCP", "targetPort": target}
+
+
+def _port_number(text: str) -> int:
+    if not text.isdigit():
+        raise GeneratorError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+    value = int(text)
+    if value > 65535:
+        raise GeneratorError(f'strconv.ParseUint: parsing "{text}": value out of range')
+    return value
+
+
+SERVICE_TYPES = {"clusterip": "ClusterIP", "nodeport": "NodePort", "loadbalancer": "LoadBalancer",
+                 "externalname": "ExternalName"}
+
+
+def service(name: str, *, service_type: str, tcp: Sequence[str] = (), cluster_ip: str = "",
+            node_port: int = 0, external_name: str = "", namespace: str = "") -> core_pb2.Service:
+    """``create service clusterip|nodeport|loadbalancer|externalname NAME [--tcp=PORT[:TARGET]]...``."""
+    if cluster_ip == "None" and service_type != "ClusterIP":
+        raise GeneratorError("ClusterIP=None can only be used with ClusterIP service type")
+    if cluster_ip != "None" and not tcp and service_type != "ExternalName":
+        raise GeneratorError("at least one tcp port specifier must be provided")
+    if service_type == "ExternalName" and not _DNS1123_SUBDOMAIN.match(external_name):
+        raise GeneratorError(f"invalid service external name {external_name}")
+    ports = [_tcp_port(spec) for spec in tcp]
+    if service_type == "NodePort" and node_port:
+        for port in ports:
+            port["nodePort"] = node_port
+    labels = {"app": name}
+    spec: dict[str, Any] = {"selector": labels, "type": service_type}
+    if ports:
+        spec["ports"] = ports
+    if cluster_ip:
+        spec["clusterIP"] = cluster_ip
+    if external_name:
+        spec["externalName"] = external_name
+    doc = {"apiVersion": "v1", "kind": "Service", "metadata": _meta(name, namespace, labels),
+           "spec": spec, "status": {"loadBalancer": {}}}
+    return _load(doc)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ExposeOptions:
+    """``expose`` flags; empty values mean "take it from the exposed object"."""
+
+    name: str = ""
+    port: str = ""
+    target_port: str = ""
+    protocol: str = ""
+    service_type: str = ""
+    selector: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    cluster_ip: str = ""
+    external_ip: str = ""
+
+
+@dataclass(frozen=True)
+class Exposable:
+    """What ``expose`` reads from an object: its name, labels, selector and (port, protocol) pairs."""
+
+    name: str
+    labels: Mapping[str, str]
+    selector: Mapping[str, str]
+    ports: Sequence[tuple[int, str]]
+
+
+def exposable(obj: Message) -> Exposable:
+    """kubectl's introspection: the selector and ports of a Deployment, ReplicaSet, Service or Pod."""
+    kind = kinds.of(obj).kind
+    meta: Any = obj.metadata  # type: ignore[attr-defined]
+    if isinstance(obj, core_pb2.Pod):
+        return Exposable(meta.name, dict(meta.labels), dict(meta.labels), _container_ports(obj.spec))
+    if isinstance(obj, core_pb2.Service):
+        ports = [(p.port, p.protocol or "TCP") for p in obj.spec.ports]
+        return Exposable(meta.name, dict(meta.labels), dict(obj.spec.selector), ports)
+    if isinstance(obj, apps_pb2.Deployment | apps_pb2.ReplicaSet):
+        if obj.spec.selector.match_expressions:
+            raise GeneratorError(f"couldn't retrieve selectors via --selector flag or introspection: "
+                                 f"the {kind} has a selector with match expressions, which a Service "
+                                 "cannot use")
+        return Exposable(meta.name, dict(meta.labels), dict(obj.spec.selector.match_labels),
+                         _container_ports(obj.spec.template.spec))
+    raise GeneratorError(f"cannot expose a {kind}")
+
+
+def _container_ports(spec: core_pb2.PodSpec) -> list[tuple[int, str]]:
+    return [(p.container_port, p.protocol or "TCP") for c in spec.containers for p in c.ports]
+
+
+def expose(target: Exposable, options: ExposeOptions, *, namespace: str = "") -> core_pb2.Service:
+    """The Service ``kubectl expose`` builds (ServiceGeneratorV2) for an object's selector and ports."""
+    selector = dict(options.selector) or dict(target.selector)
+    if not selector:
+        raise GeneratorError("couldn't retrieve selectors via --selector flag or introspection: "
+                             "the object has no labels to select")
+    if options.port:
+        ports = [(_port_number(options.port), "")]
+    else:
+        ports = list(target.ports)
+    if not ports:
+        raise GeneratorError("couldn't find port via --port flag or introspection")
+    target_port: int | str | None = None
+    if options.target_port:
+        target_port = int(options.target_port) if options.target_port.isdigit() else options.target_port
+    service_ports = []
+    for i, (port, protocol) in enumerate(ports):
+        entry: dict[str, Any] = {"port": port, "protocol": options.protocol or protocol or "TCP",
+                                 "targetPort": port if target_port is None else target_port}
+        if len(ports) > 1:
+            entry["name"] = f"port-{i + 1}"
+        service_ports.append(entry)
+    spec: dict[str, Any] = {"ports": service_ports, "selector": selector}
+    if options.service_type:
+        spec["type"] = options.service_type
+    if options.cluster_ip:
+        spec["clusterIP"] = options.cluster_ip
+    if options.external_ip:
+        spec["externalIPs"] = [options.external_ip]
+    labels = dict(options.labels) or dict(target.labels)
+    doc = {"apiVersion": "v1", "kind": "Service", "metadata": _meta(options.name or target.name, namespace, labels),
+           "spec": spec, "status": {"loadBalancer": {}}}
+    return _load(doc)  # type: ignore[return-value]
+
+
+# ---- secrets and configmaps ----
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """``--from-literal``, ``--from-file`` and ``--from-env-file`` values, in flag order per kind."""
+
+    literals: Sequence[str] = ()
+    files: Sequence[str] = ()
+    env_files: Sequence[str] = ()
+
+
+def collect_data(sources: DataSources, *, kind: str) -> dict[str, bytes]:
+    """The key → bytes a Secret or ConfigMap gets from its sources; a repeated key is an error."""
+    data: dict[str, bytes] = {}
+
+    def add(key: str, value: bytes) -> None:
+        if not _KEY_RE.match(key):
+            raise GeneratorError(f'"{key}" is not a valid key name for a {kind}: a valid config key must '
+                                 "consist of alphanumeric characters, '-', '_' or '.'")
+        if key in data:
+            raise GeneratorError(f"cannot add key {key}, another key by that name already exists")
+        data[key] = value
+
+    for item in sources.literals:
+        key, sep, literal = item.partition("=")
+        if not sep or not key:
+            raise GeneratorError(f"invalid literal source {item}, expected key=value")
+        add(key, literal.encode())
+    for item in sources.files:
+        for key, content in _file_source(item):
+            add(key, content)
+    for path in sources.env_files:
+        for key, text in _env_file(path):
+            add(key, text.encode())
+    return data
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise GeneratorError(f"error reading {path}: no such file or directory") from None
+
+
+def _file_source(item: str) -> list[tuple[str, bytes]]:
+    key, sep, path_text = item.partition("=")
+    if not sep:
+        key, path_text = "", item
+    elif not key:
+        raise GeneratorError(f"key names or file paths cannot be empty: {item!r}")
+    path = Path(path_text)
+    if path.is_dir():
+        if key:
+            raise GeneratorError("cannot give a key name for a directory path")
+        return [(f.name, f.read_bytes()) for f in sorted(path.iterdir()) if f.is_file()]
+    return [(key or path.name, _read(path))]
+
+
+def _env_file(path_text: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` lines; ``#`` comments and blank lines skipped; a bare KEY takes the environment's value."""
+    out: list[tuple[str, str]] = []
+    for number, raw in enumerate(_read(Path(path_text)).decode().splitlines(), start=1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not key or " " in key:
+            raise GeneratorError(f"{path_text}: invalid variable name {key!r} on line {number}")
+        if not sep:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out.append((key, value))
+    return out
+
+
+def secret_generic(name: str, *, sources: DataSources, secret_type: str = "",
+                   namespace: str = "") -> core_pb2.Secret:
+    """``create secret generic NAME --from-literal/--from-file/--from-env-file [--type=T]``."""
+    data = collect_data(sources, kind="Secret")
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name, namespace)}
+    if data:
+        doc["data"] = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    if secret_type:
+        doc["type"] = secret_type
+    return _load(doc)  # type: ignore[return-value]
+
+
+def secret_docker_registry(name: str, *, server: str, username: str, password: str, email: str = "",
+                           namespace: str = "") -> core_pb2.Secret:
+    """``create secret docker-registry NAME --docker-server --docker-username --docker-password [--docker-email]``."""
+    entry = {"username": username, "password": password}
+    if email:
+        entry["email"] = email
+    entry["auth"] = base64.b64encode(f"{username}:{password}".encode()).decode()
+    config = json.dumps({"auths": {server: entry}}, separators=(",", ":"))
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name, namespace),
+           "data": {".dockerconfigjson": base64.b64encode(config.encode()).decode()},
+           "type": "kubernetes.io/dockerconfigjson"}
+    return _load(doc)  # type: ignore[return-value]
+
+
+def configmap(name: str, *, sources: DataSources, namespace: str = "") -> core_pb2.ConfigMap:
+    """``create configmap NAME --from-literal/--from-file/--from-env-file``: UTF-8 in data, the rest in binaryData."""
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for key, value in collect_data(sources, kind="ConfigMap").items():
+        try:
+            data[key] = value.decode()
+        except UnicodeDecodeError:
+            binary[key] = base64.b64encode(value).decode()
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(name, namespace)}
+    if data:
+        doc["data"] = data
+    if binary:
+        doc["binaryData"] = binary
+    return _load(doc)  # type: ignore[return-value]
