@@ -257,10 +257,11 @@ def _validate_volume(v: Any, path: str) -> list[FieldError]:
     return errs
 
 
-def validate_pod_spec(spec: Any, path: str, *, restart_policies: tuple[str, ...] = RESTART_POLICIES
-                      ) -> list[FieldError]:
+def validate_pod_spec(spec: Any, path: str, *, restart_policies: tuple[str, ...] = RESTART_POLICIES,
+                      claim_volumes: frozenset[str] = frozenset()) -> list[FieldError]:
+    """``claim_volumes``: names a StatefulSet's volumeClaimTemplates add to its pods' volumes."""
     errs: list[FieldError] = []
-    volumes: set[str] = set()
+    volumes: set[str] = set(claim_volumes)
     for i, v in enumerate(spec.volumes):
         errs += _validate_volume(v, f"{path}.volumes[{i}]")
         if v.name in volumes:
@@ -315,9 +316,11 @@ def _validate_toleration(t: Any, path: str) -> list[FieldError]:
 
 
 def validate_template(template: Any, path: str, selector_labels: dict[str, str] | None,
-                      *, restart_policies: tuple[str, ...] = RESTART_POLICIES) -> list[FieldError]:
+                      *, restart_policies: tuple[str, ...] = RESTART_POLICIES,
+                      claim_volumes: frozenset[str] = frozenset()) -> list[FieldError]:
     errs = validate_labels(dict(template.metadata.labels), f"{path}.metadata.labels")
-    errs += validate_pod_spec(template.spec, f"{path}.spec", restart_policies=restart_policies)
+    errs += validate_pod_spec(template.spec, f"{path}.spec", restart_policies=restart_policies,
+                              claim_volumes=claim_volumes)
     return errs
 
 

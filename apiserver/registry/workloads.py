@@ -29,7 +29,8 @@ def _non_negative(value: int, path: str) -> list[FieldError]:
 
 
 def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, ...] = ("Always",),
-                                    selector_required: bool = True) -> list[FieldError]:
+                                    selector_required: bool = True,
+                                    claim_volumes: frozenset[str] = frozenset()) -> list[FieldError]:
     errs: list[FieldError] = []
     if not spec.HasField("selector"):
         if selector_required:
@@ -49,7 +50,8 @@ def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, .
                                     "`selector` does not match template `labels`"))
         except ValueError as exc:
             errs.append(invalid("spec.selector", "", str(exc)))
-    errs += validate_template(spec.template, "spec.template", labels, restart_policies=RESTART_POLICIES)
+    errs += validate_template(spec.template, "spec.template", labels, restart_policies=RESTART_POLICIES,
+                              claim_volumes=claim_volumes)
     policy = spec.template.spec.restart_policy
     if policy and policy not in restart_policies:
         errs.append(not_supported("spec.template.spec.restartPolicy", policy, restart_policies))
@@ -176,7 +178,8 @@ class StatefulSetStrategy(Strategy):
     def validate(self, obj: Any) -> list[FieldError]:
         spec = obj.spec
         errs = super().validate(obj) + _non_negative(spec.replicas, "spec.replicas")
-        errs += _validate_selector_and_template(spec)
+        claims = frozenset(c.metadata.name for c in spec.volume_claim_templates)
+        errs += _validate_selector_and_template(spec, claim_volumes=claims)
         if spec.pod_management_policy not in ("OrderedReady", "Parallel"):
             errs.append(not_supported("spec.podManagementPolicy", spec.pod_management_policy,
                                       ("OrderedReady", "Parallel")))
