@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,16 +90,29 @@ def _relayed_error(exc: grpc.aio.AioRpcError, target: Target) -> errors.StatusEr
     return errors.from_grpc(exc.code(), exc.details() or str(exc.code()), reason)
 
 
-class _Accounting:
-    """Times one proxied call and counts it in apiserver_request_total with its final code."""
-
-    def __init__(self, verb: str, resource: str) -> None:
-        self.verb, self.resource, self.code = verb, resource, 200
-        self._start = time.perf_counter()
-
-    def done(self) -> None:
-        metrics.REQUESTS.labels(self.verb, self.resource, str(self.code)).inc()
-        metrics.REQUEST_DURATION.labels(self.verb, self.resource).observe(time.perf_counter() - self._start)
+@contextlib.asynccontextmanager
+async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[None]:
+    """One proxied call: timed and counted in apiserver_request_total with its final code; a
+    StatusError becomes the gRPC status of the one error table, anything unexpected a logged 500."""
+    start = time.perf_counter()
+    code = 200
+    try:
+        yield
+    except errors.StatusError as exc:
+        code = exc.code
+        await _abort(context, exc)
+    except (asyncio.CancelledError, GeneratorExit):
+        code = 499  # the client went away (kube-apiserver's "client closed request")
+        raise
+    except grpc.aio.AbortError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
+        code = 500
+        log.exception("%s %s failed", verb, resource)
+        await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
+    finally:
+        metrics.REQUESTS.labels(verb, resource, str(code)).inc()
+        metrics.REQUEST_DURATION.labels(verb, resource).observe(time.perf_counter() - start)
 
 
 class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
@@ -121,66 +134,45 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
         return pod, Target(chosen, node_name, kubelet_endpoint(node))
 
     async def Logs(self, request: pb.LogsRequest, context: Any) -> AsyncIterator[pb.LogsChunk]:
-        accounting = _Accounting("GET", "pods/log")
-        try:
+        async with _boundary("GET", "pods/log", context):
             _, target = await self.resolve(request.namespace, request.pod, request.container)
             upstream = pb.LogsRequest()
             upstream.CopyFrom(request)
             upstream.namespace = request.namespace or "default"
             upstream.container = target.container
-            async with grpc.aio.insecure_channel(target.endpoint) as channel:
-                call = node_pb2_grpc.KubeletStub(channel).Logs(upstream)
-                try:
-                    async for chunk in call:
-                        yield chunk
-                except grpc.aio.AioRpcError as exc:
-                    raise _relayed_error(exc, target) from None
-                finally:
-                    call.cancel()
-        except errors.StatusError as exc:
-            accounting.code = exc.code
-            await _abort(context, exc)
-        except asyncio.CancelledError:
-            accounting.code = 499  # the client went away (kube-apiserver's "client closed request")
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
-            accounting.code = 500
-            log.exception("logs %s/%s failed", request.namespace, request.pod)
-            await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
-        finally:
-            accounting.done()
+            async with contextlib.aclosing(_relay_logs(target, upstream)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
 
     async def Exec(self, request_iterator: AsyncIterator[pb.ExecRequest],
                    context: Any) -> AsyncIterator[pb.ExecResponse]:
-        accounting = _Accounting("CONNECT", "pods/exec")
-        try:
+        async with _boundary("CONNECT", "pods/exec", context):
             start = await _first_start(request_iterator)
             pod, target = await self.resolve(start.namespace, start.pod, start.container)
             if pod.status.phase in ("Succeeded", "Failed"):
                 raise errors.BadRequest(
                     f"cannot exec into a container in a completed pod; current phase is {pod.status.phase}")
-            upstream_start = pb.ExecStart()
-            upstream_start.CopyFrom(start)
-            upstream_start.namespace = start.namespace or "default"
-            upstream_start.container = target.container
-            async for response in _relay_exec(target, pb.ExecRequest(start=upstream_start), request_iterator):
-                yield response
-        except errors.StatusError as exc:
-            accounting.code = exc.code
-            await _abort(context, exc)
-        except asyncio.CancelledError:
-            accounting.code = 499
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
-            accounting.code = 500
-            log.exception("exec failed")
-            await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
+            upstream = pb.ExecStart()
+            upstream.CopyFrom(start)
+            upstream.namespace = start.namespace or "default"
+            upstream.container = target.container
+            relay = _relay_exec(target, pb.ExecRequest(start=upstream), request_iterator)
+            async with contextlib.aclosing(relay) as responses:
+                async for response in responses:
+                    yield response
+
+
+async def _relay_logs(target: Target, request: pb.LogsRequest) -> AsyncGenerator[pb.LogsChunk, None]:
+    """The kubelet's log stream, chunk by chunk; leaving early cancels the kubelet's call."""
+    async with grpc.aio.insecure_channel(target.endpoint) as channel:
+        call = node_pb2_grpc.KubeletStub(channel).Logs(request)
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            raise _relayed_error(exc, target) from None
         finally:
-            accounting.done()
+            call.cancel()
 
 
 async def _first_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
@@ -197,7 +189,7 @@ async def _first_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
 
 
 async def _relay_exec(target: Target, start: pb.ExecRequest,
-                      requests: AsyncIterator[pb.ExecRequest]) -> AsyncIterator[pb.ExecResponse]:
+                      requests: AsyncIterator[pb.ExecRequest]) -> AsyncGenerator[pb.ExecResponse, None]:
     """Both directions of one exec: client → kubelet in a task, kubelet → client here."""
     async with grpc.aio.insecure_channel(target.endpoint) as channel:
         call = node_pb2_grpc.KubeletStub(channel).Exec()

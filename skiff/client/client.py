@@ -83,6 +83,15 @@ class Client:
                                   ("grpc.max_send_message_length", 64 << 20)])
         self._stub = resources_pb2_grpc.ResourcesStub(self._channel)
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The gRPC channel, for the other services the apiserver serves (PodProxy, Scheduler)."""
+        return self._channel
+
+    async def call(self, method: Any, request: Any) -> Any:
+        """A unary call on another service's stub, with errors mapped like every verb's."""
+        return await self._unary(method, request)
+
     async def close(self) -> None:
         await self._channel.close()
 

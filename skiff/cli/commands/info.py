@@ -1,9 +1,343 @@
-"""skiffctl verbs: info (being built)."""
+"""Information and config verbs: ``api-resources``, ``api-versions``, ``version``, ``explain`` and
+``config`` (``view``, ``current-context``, ``get-contexts``, ``use-context``, ``set-context``).
+
+The first three ask the server (its Discovery RPC) and print what kubectl prints: the same
+columns, the same ``Client Version: ...`` / ``Server Version: ...`` lines. ``explain`` needs no
+server: the typed messages are the schema, so field names (their JSON names) and types come from
+the protobuf descriptors of the kind's message. ``config`` edits the small kubeconfig-shaped file
+``skiff up`` writes (``skiff.client.config``) and answers in kubectl's words — ``Context "skiff"
+modified.``, ``Switched to context "x".`` — so that, as with kubectl, ``config set-context
+--current --namespace=x`` makes ``x`` the namespace of every later command.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable, Iterator, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from skiff.api import kinds
+from skiff.api.v1 import resources_pb2
+from skiff.cli.context import Context, UsageError
+from skiff.cli.printers import table
+from skiff.client import config as cfg
+
+Runner = Callable[[Context], Any]
+
+
+# ---- api-resources / api-versions ----
+
+def _api_version(resource: resources_pb2.APIResource) -> str:
+    return f"{resource.group}/{resource.version}" if resource.group else resource.version
+
+
+def _discovery_order(resources: Sequence[resources_pb2.APIResource]) -> list[resources_pb2.APIResource]:
+    """The core group first, then the other groups as the server lists them; names sorted in a group."""
+    groups: dict[str, int] = {"": -1}
+    for r in resources:
+        groups.setdefault(r.group, len(groups))
+    return sorted(resources, key=lambda r: (groups[r.group], r.name))
+
+
+def _bool_flag(text: str) -> bool:
+    if text.lower() in ("true", "1", "t"):
+        return True
+    if text.lower() in ("false", "0", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid argument "{text}": strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
+async def run_api_resources(ctx: Context) -> int:
+    args = ctx.args
+    if args.output not in ("", "wide", "name"):
+        raise UsageError(f'error: --output {args.output} is not available')
+    found = (await ctx.client.discovery()).resources
+    chosen = [r for r in _discovery_order(found)
+              if (args.namespaced is None or r.namespaced == args.namespaced)
+              and (args.api_group is None or r.group == args.api_group)]
+    if args.sort_by:
+        chosen.sort(key=lambda r: r.kind if args.sort_by == "kind" else r.name)
+    if args.output == "name":
+        ctx.print("\n".join(f"{r.name}.{r.group}" if r.group else r.name for r in chosen))
+        return 0
+    headers = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
+    rows = [[r.name, ",".join(r.short_names), _api_version(r), str(r.namespaced).lower(), r.kind] for r in chosen]
+    if args.output == "wide":
+        headers.append("VERBS")
+        for row, r in zip(rows, chosen, strict=True):
+            row.append(f"[{' '.join(r.verbs)}]")
+    text = table(headers, rows)
+    ctx.print(text.split("\n", 1)[1] if args.no_headers and rows else "" if args.no_headers else text)
+    return 0
+
+
+async def run_api_versions(ctx: Context) -> int:
+    found = (await ctx.client.discovery()).resources
+    ctx.print("\n".join(sorted({_api_version(r) for r in found})))
+    return 0
+
+
+# ---- version ----
+
+def client_version() -> str:
+    try:
+        return "v" + metadata.version("skiff")
+    except metadata.PackageNotFoundError:
+        return "v0.0.0-unknown"
+
+
+async def run_version(ctx: Context) -> int:
+    args = ctx.args
+    versions: dict[str, Any] = {"clientVersion": {"gitVersion": client_version()}}
+    if args.output == "":
+        ctx.print(f"Client Version: {client_version()}")
+    if not args.client:
+        server = (await ctx.client.discovery()).server_version
+        versions["serverVersion"] = {"gitVersion": server}
+        if args.output == "":
+            ctx.print(f"Server Version: {server}")
+    if args.output == "json":
+        ctx.print(json.dumps(versions, indent=2))
+    elif args.output == "yaml":
+        ctx.print(yaml.safe_dump(versions, sort_keys=False).rstrip())
+    elif args.output:
+        raise UsageError("error: --output must be 'yaml' or 'json'")
+    return 0
+
+
+# ---- explain ----
+
+_SCALARS = {
+    FieldDescriptor.TYPE_STRING: "string", FieldDescriptor.TYPE_BYTES: "string",
+    FieldDescriptor.TYPE_BOOL: "boolean", FieldDescriptor.TYPE_DOUBLE: "number", FieldDescriptor.TYPE_FLOAT: "number",
+    FieldDescriptor.TYPE_ENUM: "string",
+}
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def type_name(field: FieldDescriptor) -> str:
+    """kubectl explain's type for a field: ``string``, ``integer``, ``[]Container``, ``map[string]string``."""
+    if _is_map(field):
+        entry: Any = field.message_type
+        key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        return f"map[{type_name(key)}]{type_name(value)}"
+    base = field.message_type.name if field.message_type is not None else _SCALARS.get(field.type, "integer")
+    return f"[]{base}" if field.is_repeated else base
+
+
+def _child(descriptor: Descriptor, name: str) -> FieldDescriptor:
+    for field in descriptor.fields:
+        if name in (field.json_name, field.name):
+            return field
+    raise UsageError(f'error: field "{name}" does not exist')
+
+
+def _split_explain_path(path: str) -> tuple[kinds.Kind, list[str]]:
+    """``deploy.spec.template`` → (Deployment, [spec, template]); the longest known type prefix wins."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            return kinds.lookup(".".join(parts[:i])), parts[i:]
+        except kinds.UnknownKind:
+            continue
+    raise UsageError(f'error: the server doesn\'t have a resource type "{parts[0]}"')
+
+
+def _field_lines(descriptor: Descriptor, *, recursive: bool, indent: int = 2, depth: int = 0) -> Iterator[str]:
+    for field in sorted(descriptor.fields, key=lambda f: f.json_name):
+        yield f"{' ' * indent}{field.json_name}\t<{type_name(field)}>"
+        nested = field.message_type
+        if recursive and nested is not None and not _is_map(field) and depth < 15:
+            yield from _field_lines(nested, recursive=True, indent=indent + 2, depth=depth + 1)
+
+
+def explain(path: str, *, recursive: bool = False) -> str:
+    """kubectl explain's plain-text answer for ``TYPE[.field.path]``."""
+    kind, names = _split_explain_path(path)
+    lines = [f"KIND:       {kind.kind}"]
+    if kind.group:
+        lines.append(f"GROUP:      {kind.group}")
+    lines += [f"VERSION:    {kind.version}", ""]
+    descriptor: Any = kind.message.DESCRIPTOR
+    field: FieldDescriptor | None = None
+    for name in names:
+        if field is not None and (field.message_type is None or _is_map(field)):
+            raise UsageError(f'error: field "{name}" does not exist')
+        field = _child(descriptor, name)
+        if field.message_type is not None and not _is_map(field):
+            descriptor = field.message_type
+    if field is not None:
+        lines += [f"FIELD: {field.json_name} <{type_name(field)}>"]
+        if field.message_type is None or _is_map(field):
+            return "\n".join(lines)
+        lines.append("")
+    lines.append("FIELDS:")
+    lines.extend(_field_lines(descriptor, recursive=recursive))
+    return "\n".join(lines)
+
+
+async def run_explain(ctx: Context) -> int:
+    ctx.print(explain(ctx.args.path, recursive=ctx.args.recursive))
+    return 0
+
+
+# ---- config ----
+
+def _config_file(ctx: Context) -> Path:
+    return cfg.config_path(ctx.args.config)
+
+
+def _load(ctx: Context) -> cfg.Config:
+    try:
+        return cfg.load_config(_config_file(ctx))
+    except ValueError as exc:
+        raise UsageError(f"error: {exc}") from None
+
+
+async def run_config_view(ctx: Context) -> int:
+    config = _load(ctx)
+    data = config.to_dict()
+    if ctx.args.minify:
+        if config.current is None:
+            raise UsageError("error: current-context must exist in order to minify")
+        data["contexts"] = [c for c in data["contexts"] if c["name"] == config.current_context]
+    if not data["contexts"]:
+        data["contexts"] = None
+    if ctx.args.output == "json":
+        ctx.print(json.dumps(data, indent=4))
+    else:
+        ctx.print(yaml.safe_dump(data, sort_keys=True).rstrip())
+    return 0
+
+
+async def run_current_context(ctx: Context) -> int:
+    config = _load(ctx)
+    if not config.current_context:
+        raise UsageError("error: current-context is not set")
+    ctx.print(config.current_context)
+    return 0
+
+
+async def run_get_contexts(ctx: Context) -> int:
+    config = _load(ctx)
+    names = list(ctx.args.names) or sorted(config.contexts)
+    missing = [n for n in names if n not in config.contexts]
+    if missing:
+        raise UsageError(f"error: context {missing[0]} not found")
+    if ctx.args.output == "name":
+        ctx.print("\n".join(names))
+        return 0
+    rows = [["*" if n == config.current_context else "", n, config.contexts[n].server, config.contexts[n].namespace]
+            for n in names]
+    text = table(["CURRENT", "NAME", "SERVER", "NAMESPACE"], rows)
+    ctx.print(text.split("\n", 1)[1] if ctx.args.no_headers and rows else "" if ctx.args.no_headers else text)
+    return 0
+
+
+async def run_use_context(ctx: Context) -> int:
+    config = _load(ctx)
+    name = ctx.args.name
+    if name not in config.contexts:
+        raise UsageError(f'error: no context exists with the name: "{name}"')
+    config.current_context = name
+    cfg.save_config(config, _config_file(ctx))
+    ctx.print(f'Switched to context "{name}".')
+    return 0
+
+
+async def run_set_context(ctx: Context) -> int:
+    args = ctx.args
+    config = _load(ctx)
+    if args.current and args.name:
+        raise UsageError("error: you cannot specify both a context name and --current")
+    if args.current:
+        if not config.current_context:
+            raise UsageError("error: no current context is set")
+        name = config.current_context
+    elif args.name:
+        name = args.name
+    else:
+        raise UsageError("error: you must specify a non-empty context name or --current")
+    existing = config.contexts.get(name)
+    context = existing or cfg.Context(name, cfg.DEFAULT_SERVER)
+    if args.namespace is not None:
+        context.namespace = args.namespace or "default"
+    if args.server is not None:
+        context.server = args.server
+    config.contexts[name] = context
+    cfg.save_config(config, _config_file(ctx))
+    ctx.print(f'Context "{name}" {"modified" if existing else "created"}.')
+    return 0
+
+
+def _help(parser: argparse.ArgumentParser) -> Runner:
+    async def run(ctx: Context) -> int:
+        ctx.print(parser.format_help().rstrip())
+        return 0
+    return run
+
+
+def _register_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    config = sub.add_parser("config", help="view and edit the config file (contexts, current namespace)")
+    config.set_defaults(run=_help(config))
+    verbs = config.add_subparsers(dest="config_command", metavar="SUBCOMMAND")
+
+    p = verbs.add_parser("view", help="show the config file")
+    p.add_argument("--minify", action="store_true", help="only the current context")
+    p.add_argument("-o", "--output", default="yaml", choices=("yaml", "json"))
+    p.set_defaults(run=run_config_view)
+
+    p = verbs.add_parser("current-context", help="show the current context's name")
+    p.set_defaults(run=run_current_context)
+
+    p = verbs.add_parser("get-contexts", help="list the contexts")
+    p.add_argument("names", nargs="*")
+    p.add_argument("-o", "--output", default="", choices=("", "name"))
+    p.add_argument("--no-headers", action="store_true")
+    p.set_defaults(run=run_get_contexts)
+
+    p = verbs.add_parser("use-context", help="make a context the current one")
+    p.add_argument("name")
+    p.set_defaults(run=run_use_context)
+
+    p = verbs.add_parser("set-context", help="create or change a context (--namespace, --server)",
+                         usage="skiffctl config set-context [NAME | --current] [--namespace=NS] [--server=HOST:PORT]")
+    p.add_argument("name", nargs="?", default="")
+    p.add_argument("--current", action="store_true", help="change the current context")
+    # --namespace and --server are the global flags every command takes; here they are the values to set.
+    p.set_defaults(run=run_set_context)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's verbs to skiffctl."""
+    p = sub.add_parser("api-resources", help="print the resource types the server serves")
+    p.add_argument("-o", "--output", default="", help="wide | name")
+    p.add_argument("--namespaced", type=_bool_flag, default=None, help="true: namespaced only; false: cluster-wide")
+    p.add_argument("--api-group", default=None, help="only this API group ('' for core)")
+    p.add_argument("--sort-by", default="", choices=("", "name", "kind"))
+    p.add_argument("--no-headers", action="store_true")
+    p.set_defaults(run=run_api_resources)
+
+    p = sub.add_parser("api-versions", help="print the API versions the server serves, as group/version")
+    p.set_defaults(run=run_api_versions)
+
+    p = sub.add_parser("version", help="print the client and server versions")
+    p.add_argument("--client", action="store_true", help="the client version only (no server needed)")
+    p.add_argument("-o", "--output", default="", help="yaml | json")
+    p.set_defaults(run=run_version)
+
+    p = sub.add_parser("explain", help="the fields of a resource type (TYPE[.field.path])")
+    p.add_argument("path", metavar="TYPE[.FIELD...]")
+    p.add_argument("--recursive", action="store_true", help="every nested field, indented")
+    p.set_defaults(run=run_explain)
+
+    _register_config(sub)

@@ -27,8 +27,8 @@ def _pod_name(target: str) -> str:
 
 
 async def _explain(ctx: Context, name: str) -> pb.ExplainResponse:
-    stub = scheduler_pb2_grpc.SchedulerStub(ctx.client._channel)
-    return await ctx.client._unary(stub.Explain, pb.ExplainRequest(namespace=ctx.namespace, name=name))
+    stub = scheduler_pb2_grpc.SchedulerStub(ctx.client.channel)
+    return await ctx.client.call(stub.Explain, pb.ExplainRequest(namespace=ctx.namespace, name=name))
 
 
 def render(response: pb.ExplainResponse) -> str:
@@ -69,7 +69,7 @@ async def run_explain(ctx: Context) -> int:
         response = await _explain(ctx, name)
     except errors.StatusError:
         raise
-    except grpc.aio.AioRpcError as exc:  # pragma: no cover - _unary maps these
+    except grpc.aio.AioRpcError as exc:  # pragma: no cover - call() maps these
         raise errors.ServiceUnavailable(str(exc)) from None
     ctx.print(render(response))
     return 0
