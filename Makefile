@@ -37,6 +37,8 @@ lint: $(STAMP)
 
 bench: $(STAMP) etcd
 	$(BIN)/python bench/api_create.py
+	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/cli_get.py
 
 clean:
 	rm -rf $(VENV)

@@ -574,7 +574,9 @@ def _parse_labels(text: str) -> Selector:
     try:
         return parse_selector(text)
     except ValueError as exc:
-        raise errors.BadRequest(f"unable to parse requirement: {exc}") from None
+        text = str(exc)
+        raise errors.BadRequest(text if text.startswith("unable to parse") else
+                                f"unable to parse requirement: {text}") from None
 
 
 def _parse_fields(text: str) -> FieldSelector:

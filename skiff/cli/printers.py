@@ -1,68 +1,88 @@
-"""How skiffctl prints objects: tables like kubectl's, and -o yaml | json | name.
+"""How skiffctl prints objects: kubectl's tables and its ``-o`` formats.
 
-Tables are plain columns padded to the widest cell, separated by three spaces, headers in
-capitals — kubectl's layout. AGE uses kubectl's short durations (5s, 3m, 2d4h).
+``parse_output`` turns ``-o`` into an ``OutputFormat`` (``wide``, ``yaml``, ``json``, ``name``,
+``jsonpath=...``, ``jsonpath-as-json=...``, ``jsonpath-file=...``, ``custom-columns=...``,
+``custom-columns-file=...``) or a kubectl-worded error. ``render`` prints a group of objects per
+kind in that format; ``print_objects`` is the one-call form the other verbs use.
+
+Tables follow kubectl's layout exactly: the per-kind columns of ``skiff.cli.columns``, cells padded
+as Go's tabwriter pads them (three spaces, a cell at least six wide, the last column unpadded),
+``kind/name`` in the NAME column when several kinds print together, NAMESPACE first with ``-A``,
+``-L`` label columns and ``--show-labels`` last, EVENT first with ``--output-watch-events``.
+``TableWriter`` keeps the column widths of the first rows so that ``get -w`` lines stay aligned.
+yaml and json print the object itself for a single named object and a ``kind: List`` otherwise,
+so the output can be fed back to ``apply -f`` / ``replace -f``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from google.protobuf.message import Message
 
 from skiff.api import kinds
 from skiff.api.manifest import dump_json, dump_yaml, to_manifest
+from skiff.cli import columns
+from skiff.cli.context import UsageError
+from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 
+human_duration = columns.human_duration
 
-def human_duration(seconds: float) -> str:
-    """kubectl's HumanDuration: 45s, 5m, 3h10m, 2d4h, 400d."""
-    s = int(seconds)
-    if s < 0:
-        s = 0
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rem = s % 60
-        return f"{minutes}m{rem}s" if rem else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rem = minutes % 60
-        return f"{hours}h{rem}m" if rem else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rem = hours % 24
-        return f"{hours // 24}d{rem}h" if rem else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
+_FORMATS = ("custom-columns", "custom-columns-file", "go-template", "go-template-file", "json", "jsonpath",
+            "jsonpath-as-json", "jsonpath-file", "name", "template", "templatefile", "wide", "yaml")
 
 
 def age(timestamp: str, now: datetime | None = None) -> str:
-    if not timestamp:
-        return "<unknown>"
-    then = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    return human_duration(((now or datetime.now(UTC)) - then).total_seconds())
+    """The AGE cell of a creation timestamp (``5s``, ``3m``, ``2d4h``; ``<unknown>`` when unset)."""
+    return columns.since(timestamp, now or datetime.now(UTC))
+
+
+def _pad(cell: str, width: int) -> str:
+    return cell.ljust(max(width + 3, 6))
+
+
+def _format_rows(rows: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+    lines = []
+    for row in rows:
+        if not row:
+            lines.append("")
+            continue
+        head = "".join(_pad(cell, widths[i]) for i, cell in enumerate(row[:-1]))
+        lines.append((head + row[-1]).rstrip())
+    return lines
+
+
+def _widths(rows: Sequence[Sequence[str]], start: Sequence[int] = ()) -> list[int]:
+    widths = list(start)
+    for row in rows:
+        for i, cell in enumerate(row):
+            if i == len(widths):
+                widths.append(len(cell))
+            elif len(cell) > widths[i]:
+                widths[i] = len(cell)
+    return widths
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        lines.append("   ".join(cells).rstrip())
-    return "\n".join(lines)
+    """Rows under headers, padded as kubectl's tabwriter pads them (no headers when empty)."""
+    all_rows = [list(headers), *rows] if headers else list(rows)
+    return "\n".join(_format_rows(all_rows, _widths(all_rows)))
+
+
+class TableWriter:
+    """Formats rows in columns that only ever widen, so successive prints (``get -w``) line up."""
+
+    def __init__(self) -> None:
+        self.widths: list[int] = []
+
+    def format(self, rows: Sequence[Sequence[str]]) -> str:
+        self.widths = _widths(rows, self.widths)
+        return "\n".join(_format_rows(rows, self.widths))
 
 
 def resource_name(obj: Message) -> str:
@@ -72,26 +92,252 @@ def resource_name(obj: Message) -> str:
     return f"{singular}/{obj.metadata.name}"  # type: ignore[attr-defined]
 
 
+# ---- -o ----
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A parsed ``-o``: ``name`` is the format, ``arg`` its template or column spec."""
+
+    name: str
+    arg: str = ""
+
+    @property
+    def is_table(self) -> bool:
+        return self.name in ("", "wide")
+
+
+def parse_output(spec: str) -> OutputFormat:
+    """``-o`` as a format; file forms are read here; unknown formats fail as kubectl fails."""
+    name, _, arg = spec.partition("=")
+    if name in ("", "wide", "yaml", "json", "name") and not arg:
+        return OutputFormat(name)
+    if name in ("jsonpath-file", "custom-columns-file"):
+        try:
+            arg = Path(arg).read_text()
+        except OSError as exc:
+            raise UsageError(f"error: error reading {name.removesuffix('-file')} file {arg}: {exc.strerror}") from None
+        name = name.removesuffix("-file")
+        arg = arg.strip() if name == "jsonpath" else _columns_file_spec(arg)
+    if name in ("jsonpath", "jsonpath-as-json", "custom-columns"):
+        if not arg:
+            what = "custom-columns format specified but no custom columns given" if name == "custom-columns" \
+                else "template format specified but no template given"
+            raise UsageError(f"error: {what}")
+        fmt = OutputFormat(name, arg)
+        _check(fmt)
+        return fmt
+    raise UsageError(f'error: unable to match a printer suitable for the output format "{spec}", allowed formats '
+                     f"are: {','.join(_FORMATS)}")
+
+
+def _columns_file_spec(text: str) -> str:
+    """A custom-columns file (a header line, then the paths line) as the inline spec."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if len(lines) != 2 or len(lines[0]) != len(lines[1]):
+        raise UsageError("error: custom-columns file must have a header line and a path line of the same length")
+    return ",".join(f"{h}:{p}" for h, p in zip(lines[0], lines[1], strict=True))
+
+
+def _check(fmt: OutputFormat) -> None:
+    try:
+        if fmt.name == "custom-columns":
+            custom_columns(fmt.arg)
+        else:
+            JSONPath(fmt.arg)
+    except JSONPathError as exc:
+        raise UsageError(f"error: {exc}") from None
+
+
+def custom_columns(spec: str) -> list[tuple[str, JSONPath]]:
+    """``NAME:.metadata.name,IMAGE:.spec.containers[*].image`` as (header, path) pairs."""
+    out = []
+    for part in spec.split(","):
+        header, sep, path = part.partition(":")
+        if not sep or not header:
+            raise UsageError(f"error: unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>")
+        out.append((header, JSONPath(relaxed(path))))
+    return out
+
+
+def go_value(value: Any) -> str:
+    """A value as Go's ``%v`` prints it (custom-columns cells): ``map[a:1]``, ``[x y]``, ``<nil>``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(v) for v in value) + "]"
+    return str(value)
+
+
+# ---- tables ----
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """The table flags: ``-o wide``, ``-A``, ``--show-labels``, ``-L``, ``--no-headers``..."""
+
+    wide: bool = False
+    with_kind: bool = False
+    """NAME as ``kind/name`` (several kinds print together)."""
+    with_namespace: bool = False
+    show_labels: bool = False
+    label_columns: tuple[str, ...] = ()
+    no_headers: bool = False
+    watch_events: bool = False
+    """An EVENT column first (``--output-watch-events``)."""
+
+
+def table_headers(kind: kinds.Kind, opts: TableOptions) -> list[str]:
+    headers = columns.headers_for(kind.kind, opts.wide)
+    if opts.with_namespace:
+        headers.insert(0, "NAMESPACE")
+    if opts.watch_events:
+        headers.insert(0, "EVENT")
+    headers += [label.rsplit("/", 1)[-1].upper() for label in opts.label_columns]
+    if opts.show_labels:
+        headers.append("LABELS")
+    return headers
+
+
+def table_row(obj: Any, kind: kinds.Kind, opts: TableOptions, now: datetime, event: str = "") -> list[str]:
+    meta = obj.metadata
+    name = f"{_kind_prefix(kind)}/{meta.name}" if opts.with_kind else meta.name
+    row = columns.columns_for(kind.kind).cells(obj, name, now, opts.wide)
+    if opts.with_namespace:
+        row.insert(0, meta.namespace)
+    if opts.watch_events:
+        row.insert(0, event)
+    if opts.label_columns:
+        labels = meta.labels
+        row += [labels.get(label, "") for label in opts.label_columns]
+    if opts.show_labels:
+        row.append(columns.format_labels(meta.labels))
+    return row
+
+
+def _kind_prefix(kind: kinds.Kind) -> str:
+    return f"{kind.singular}.{kind.group}" if kind.group else kind.singular
+
+
+def table_rows(objs: Sequence[Message], kind: kinds.Kind, opts: TableOptions,
+               now: datetime | None = None) -> list[list[str]]:
+    """Header (unless --no-headers) and one row per object, all of one kind."""
+    now = now or datetime.now(UTC)
+    rows = [] if opts.no_headers else [table_headers(kind, opts)]
+    rows += [table_row(obj, kind, opts, now) for obj in objs]
+    return rows
+
+
+def custom_column_rows(objs: Sequence[Message], spec: str, *, no_headers: bool = False) -> list[list[str]]:
+    cols = custom_columns(spec)
+    rows = [] if no_headers else [[header for header, _ in cols]]
+    for obj in objs:
+        data = to_manifest(obj)
+        rows.append([",".join(go_value(v) for v in path.values(data)) or "<none>" for _, path in cols])
+    return rows
+
+
+# ---- everything else ----
+
+
+def list_manifest(objs: Sequence[Message]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "items": [to_manifest(o) for o in objs], "kind": "List",
+            "metadata": {"resourceVersion": ""}}
+
+
+def data_for(objs: Sequence[Message], single: bool) -> dict[str, Any]:
+    """What yaml, json and jsonpath print: the object itself when one was named, else a List."""
+    return to_manifest(objs[0]) if single and len(objs) == 1 else list_manifest(objs)
+
+
+def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool = False) -> str:
+    """yaml / json / name / jsonpath output, exactly as printed (trailing newline included)."""
+    if fmt.name == "name":
+        return "".join(resource_name(o) + "\n" for o in objs)
+    data = data_for(objs, single)
+    if fmt.name == "yaml":
+        return dump_yaml(data)
+    if fmt.name == "json":
+        return dump_json(data) + "\n"
+    try:
+        path = JSONPath(fmt.arg)
+        if fmt.name == "jsonpath-as-json":
+            return json.dumps(path.values(data), indent=4, ensure_ascii=False) + "\n"
+        return path.render(data)
+    except JSONPathError as exc:
+        raise UsageError(f"error: {exc}") from None
+
+
+def render_tables(groups: Sequence[tuple[kinds.Kind, Sequence[Message]]], fmt: OutputFormat,
+                  opts: TableOptions, now: datetime | None = None) -> str:
+    """One table per kind (empty ones left out), a blank line between them; custom columns make
+    one table of every object under one header (printed even when there are none), as in kubectl."""
+    if fmt.name == "custom-columns":
+        objs = [obj for _, found in groups for obj in found]
+        return table([], custom_column_rows(objs, fmt.arg, no_headers=opts.no_headers))
+    now = now or datetime.now(UTC)
+    blocks = []
+    for kind, found in groups:
+        if found:
+            kind_opts = opts if kind.namespaced else _replace(opts, with_namespace=False)
+            blocks.append(table([], table_rows(found, kind, kind_opts, now)))
+    return "\n\n".join(b for b in blocks if b)
+
+
+def _replace(opts: TableOptions, **changes: Any) -> TableOptions:
+    return TableOptions(**{**opts.__dict__, **changes})
+
+
+def group_by_kind(objs: Sequence[Message]) -> list[tuple[kinds.Kind, list[Message]]]:
+    groups: dict[str, tuple[kinds.Kind, list[Message]]] = {}
+    for obj in objs:
+        kind = kinds.of(obj)
+        groups.setdefault(kind.kind, (kind, []))[1].append(obj)
+    return list(groups.values())
+
+
 def print_objects(objs: Sequence[Message], output: str, *, all_namespaces: bool = False,
                   single: bool = False) -> str:
-    if output in ("yaml", "json"):
-        data: Any
-        if single and len(objs) == 1:
-            data = to_manifest(objs[0])
-        else:
-            data = {"apiVersion": "v1", "items": [to_manifest(o) for o in objs], "kind": "List",
-                    "metadata": {"resourceVersion": ""}}
-        return dump_yaml(data).rstrip("\n") if output == "yaml" else dump_json(data)
-    if output == "name":
-        return "\n".join(resource_name(o) for o in objs)
-    return default_table(objs, all_namespaces=all_namespaces)
+    """The text (no trailing newline) for objects in any ``-o`` format; tables grouped by kind."""
+    fmt = parse_output(output)
+    if fmt.is_table or fmt.name == "custom-columns":
+        groups = group_by_kind(objs)
+        opts = TableOptions(wide=fmt.name == "wide", with_kind=len(groups) > 1, with_namespace=all_namespaces)
+        return render_tables(groups, fmt, opts)
+    return render_generic(objs, fmt, single=single).rstrip("\n")
 
 
 def default_table(objs: Sequence[Message], *, all_namespaces: bool = False) -> str:
-    headers = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "AGE"]
-    rows = []
-    for obj in objs:
-        meta: Any = obj.metadata  # type: ignore[attr-defined]
-        row = ([meta.namespace] if all_namespaces else []) + [meta.name, age(meta.creation_timestamp)]
-        rows.append(row)
-    return table(headers, rows)
+    """The default table of objects (kept for callers of the earlier API)."""
+    return print_objects(objs, "", all_namespaces=all_namespaces)
+
+
+# ---- --sort-by ----
+
+
+def sort_key(values: list[Any]) -> tuple[int, Any]:
+    """Missing values first, then numbers by value, then everything else as text."""
+    if not values:
+        return (0, 0)
+    value = values[0]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value)
+    return (2, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
+
+
+def sort_objects(objs: Sequence[Message], expression: str) -> list[Message]:
+    """Objects ordered by a JSONPath (``--sort-by .metadata.name`` / ``{.status.startTime}``)."""
+    try:
+        path = JSONPath(relaxed(expression))
+        keyed = [(sort_key(path.values(to_manifest(o))), i, o) for i, o in enumerate(objs)]
+    except JSONPathError as exc:
+        raise UsageError(f"error: {exc}") from None
+    try:
+        keyed.sort(key=lambda t: (t[0], t[1]))
+    except TypeError:
+        keyed.sort(key=lambda t: (t[0][0], str(t[0][1]), t[1]))
+    return [o for _, _, o in keyed]
