@@ -8,7 +8,7 @@ import random
 import pytest
 
 from scheduler.framework.runtime import FitError, Framework
-from scheduler.framework.status import SKIP, SUCCESS, Code, Status, unschedulable, unresolvable
+from scheduler.framework.status import SKIP, SUCCESS, Code, Status, unresolvable, unschedulable
 from scheduler.framework.types import CycleState, NodeInfo, PodInfo
 from skiff.api.v1 import core_pb2
 

@@ -1,0 +1,186 @@
+"""The scheduler against a real apiserver and etcd, with Node objects and no kubelet."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from scheduler.app import Flags, build_scheduler
+from scheduler.scheduler import Scheduler
+from skiff.api.manifest import from_manifest
+from skiff.api.v1 import core_pb2
+from skiff.client.client import Client
+from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
+from tests.support.cluster import client_for, eventually, running_apiserver
+
+FLAGS = Flags(server=None, bind_address="127.0.0.1", port=0, metrics_port=0, leader_elect=False, lease_duration=1.0,
+              renew_deadline=0.6, retry_period=0.1, scheduler_name="default-scheduler",
+              scoring_strategy="LeastAllocated", percentage_of_nodes_to_score=0)
+
+
+def node(name: str, *, cpu: str = "4", memory: str = "8Gi", pods: str = "110", labels: dict[str, str] | None = None,
+         taints: list[dict[str, str]] | None = None, unschedulable: bool = False) -> Any:
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Node",
+                           "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+                           "spec": {"unschedulable": unschedulable, "taints": taints or []},
+                           "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": pods},
+                                      "allocatable": {"cpu": cpu, "memory": memory, "pods": pods}}}
+    return from_manifest(doc)
+
+
+def pod(name: str, *, cpu: str = "", spec: dict[str, Any] | None = None, namespace: str = "default") -> Any:
+    container: dict[str, Any] = {"name": "app", "image": "busybox"}
+    if cpu:
+        container["resources"] = {"requests": {"cpu": cpu}}
+    return from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                          "spec": {"containers": [container], **(spec or {})}})
+
+
+@pytest.fixture
+async def client(etcd: Any) -> AsyncIterator[Client]:
+    async with running_apiserver(etcd.url) as server:
+        c = client_for(server)
+        yield c
+        await c.close()
+
+
+@contextlib.asynccontextmanager
+async def scheduling(client: Client) -> AsyncIterator[Scheduler]:
+    sched = build_scheduler(client, FLAGS)
+    task = asyncio.create_task(sched.run())
+    try:
+        yield sched
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def node_of(client: Client, name: str) -> str:
+    return (await client.get(core_pb2.Pod, name)).spec.node_name
+
+
+def pending_message(p: core_pb2.Pod) -> str:
+    return next((c.message for c in p.status.conditions if c.type == "PodScheduled" and c.status == "False"), "")
+
+
+async def wait_bound(client: Client, names: list[str], timeout: float = 15) -> dict[str, str]:
+    placed: dict[str, str] = {}
+
+    async def all_bound() -> bool:
+        for n in names:
+            placed[n] = await node_of(client, n)
+        return all(placed.values())
+
+    await eventually(all_bound, timeout=timeout, what=f"{len(names)} pods to bind")
+    return placed
+
+
+async def wait_pending_with(client: Client, name: str, message: str, timeout: float = 15) -> None:
+    async def has() -> bool:
+        return pending_message(await client.get(core_pb2.Pod, name)) == message
+
+    await eventually(has, timeout=timeout, what=f"pod {name} pending with {message!r}")
+
+
+async def test_requests_fit_and_the_rest_wait_with_the_reason(client: Client) -> None:
+    for i in range(3):
+        await client.create(node(f"n{i}", cpu="2"))
+    async with scheduling(client):
+        for i in range(6):
+            await client.create(pod(f"p{i}", cpu="1"))
+        placed = await wait_bound(client, [f"p{i}" for i in range(6)])
+        assert sorted(placed.values()) == ["n0", "n0", "n1", "n1", "n2", "n2"]
+        await client.create(pod("extra", cpu="1"))
+        await wait_pending_with(client, "extra", "0/3 nodes are available: 3 Insufficient cpu.")
+        events = await client.list(core_pb2.Event, namespace="default", field_selector="involvedObject.name=extra")
+        assert any(e.reason == "FailedScheduling" and e.type == "Warning" for e in events.items)
+
+
+async def test_a_race_of_100_pods_for_50_slots(client: Client) -> None:
+    for i in range(5):
+        await client.create(node(f"n{i}", cpu="10"))
+    async with scheduling(client):
+        await asyncio.gather(*(client.create(pod(f"p{i:03d}", cpu="1")) for i in range(100)))
+        message = "0/5 nodes are available: 5 Insufficient cpu."
+
+        async def settled() -> bool:
+            pods = (await client.list(core_pb2.Pod, namespace="default")).items
+            bound = [p for p in pods if p.spec.node_name]
+            waiting = [p for p in pods if not p.spec.node_name and pending_message(p) == message]
+            return len(bound) == 50 and len(waiting) == 50
+
+        await eventually(settled, timeout=30, what="50 bound and 50 pending")
+        pods = (await client.list(core_pb2.Pod, namespace="default")).items
+        per_node: dict[str, int] = {}
+        for p in pods:
+            if p.spec.node_name:
+                per_node[p.spec.node_name] = per_node.get(p.spec.node_name, 0) + 1
+        assert per_node == {f"n{i}": 10 for i in range(5)}
+
+
+async def test_node_selector_affinity_and_taints(client: Client) -> None:
+    await client.create(node("ssd", labels={"disk": "ssd", "zone": "a"}))
+    await client.create(node("hdd", labels={"disk": "hdd", "zone": "b"}))
+    await client.create(node("gpu", labels={"zone": "c"}, taints=[{"key": "dedicated", "value": "gpu",
+                                                                    "effect": "NoSchedule"}]))
+    async with scheduling(client):
+        await client.create(pod("sel", spec={"nodeSelector": {"disk": "ssd"}}))
+        req = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["b"]}]}]}}}}
+        await client.create(pod("req", spec=req))
+        pref = {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 100, "preference": {"matchExpressions": [{"key": "disk", "operator": "In",
+                                                                   "values": ["hdd"]}]}}]}}}
+        await client.create(pod("pref", spec=pref))
+        tol = {"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}],
+               "nodeSelector": {"zone": "c"}}
+        await client.create(pod("tol", spec=tol))
+        await client.create(pod("notol", spec={"nodeSelector": {"zone": "c"}}))
+        placed = await wait_bound(client, ["sel", "req", "pref", "tol"])
+        assert placed == {"sel": "ssd", "req": "hdd", "pref": "hdd", "tol": "gpu"}
+        await wait_pending_with(client, "notol", "0/3 nodes are available: 1 node(s) had untolerated taint "
+                                                 "{dedicated: gpu}, 2 node(s) didn't match Pod's node "
+                                                 "affinity/selector.")
+
+
+async def test_cordon_and_a_node_that_appears_later(client: Client) -> None:
+    await client.create(node("only", unschedulable=True))
+    async with scheduling(client):
+        await client.create(pod("waiting"))
+        await wait_pending_with(client, "waiting", "0/1 nodes are available: 1 node(s) were unschedulable.")
+        await client.create(node("fresh"))
+        placed = await wait_bound(client, ["waiting"], timeout=5)
+        assert placed == {"waiting": "fresh"}
+
+
+async def test_leader_failover(client: Client) -> None:
+    await client.create(node("n1"))
+    config: Callable[[str], LeaderElectionConfig] = lambda ident: LeaderElectionConfig(  # noqa: E731
+        "kube-system", "kube-scheduler", ident, 1.0, 0.6, 0.1)
+    first, second = build_scheduler(client, FLAGS), build_scheduler(client, FLAGS)
+    elector_a, elector_b = LeaderElector(client, config("a")), LeaderElector(client, config("b"))
+    task_a = asyncio.create_task(elector_a.run(first.run))
+
+    async def leads(e: LeaderElector) -> bool:
+        return e.is_leader
+
+    await eventually(lambda: leads(elector_a), what="a to lead")
+    task_b = asyncio.create_task(elector_b.run(second.run))
+    await client.create(pod("one"))
+    await wait_bound(client, ["one"])
+    assert first.scheduled == 1 and second.scheduled == 0
+    task_a.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task_a
+    await eventually(lambda: leads(elector_b), timeout=5, what="b to take over")
+    await client.create(pod("two"))
+    await wait_bound(client, ["two"])
+    assert second.scheduled == 1
+    task_b.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task_b
