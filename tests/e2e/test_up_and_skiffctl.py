@@ -153,3 +153,32 @@ def test_the_cluster_comes_back_with_its_objects(tmp_path: Path) -> None:
         assert "deployment.apps/web" in names and "service/web" in names
     finally:
         second.stop()
+
+
+def test_the_scheduler_places_pods_and_explains_a_pending_one(cluster: Cluster) -> None:
+    nodes = "".join(
+        f"---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\n"
+        f"status: {{capacity: {{cpu: '{cpu}', memory: 4Gi, pods: '10'}}, "
+        f"allocatable: {{cpu: '{cpu}', memory: 4Gi, pods: '10'}}}}\n" for name, cpu in (("n1", "1"), ("n2", "2")))
+    cluster.ctl("apply", "-f", "-", stdin=nodes)
+    pods = "".join(
+        f"---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec: {{containers: [{{name: c, "
+        f"image: busybox, resources: {{requests: {{cpu: '{cpu}'}}}}}}]}}\n" for name, cpu in (("a", "1500m"),
+                                                                                          ("b", "4")))
+    cluster.ctl("apply", "-f", "-", stdin=pods)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        placed = cluster.ctl("get", "pod", "a", "-o", "jsonpath={.spec.nodeName}").stdout
+        if placed:
+            break
+        time.sleep(0.2)
+    assert placed == "n2"
+    while time.monotonic() < deadline:
+        described = cluster.ctl("describe", "pod", "b").stdout
+        if "FailedScheduling" in described:
+            break
+        time.sleep(0.2)
+    assert "0/2 nodes are available: 2 Insufficient cpu." in described
+    explained = cluster.ctl("explain-schedule", "pod/b").stdout
+    assert "pod default/b fits no node: 0/2 nodes are available: 2 Insufficient cpu." in explained
+    assert re.search(r"^n1\s+no\s", explained, re.M) and re.search(r"^n2\s+no\s", explained, re.M)

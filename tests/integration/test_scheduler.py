@@ -184,3 +184,48 @@ async def test_leader_failover(client: Client) -> None:
     task_b.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task_b
+
+
+async def test_explain_through_the_apiserver_and_metrics(client: Client) -> None:
+    import grpc
+    from prometheus_client import REGISTRY, generate_latest
+
+    from scheduler.service import SchedulerServicer, advertise
+    from skiff.api.v1 import scheduler_pb2, scheduler_pb2_grpc
+    from skiff.cli.commands.schedule import render
+
+    await client.create(node("small", cpu="1"))
+    await client.create(node("big", cpu="8"))
+    await client.create(node("tainted", cpu="8", taints=[{"key": "dedicated", "value": "gpu",
+                                                          "effect": "NoSchedule"}]))
+    async with scheduling(client) as sched:
+        server = grpc.aio.server()
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(sched, "test-scheduler"), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        await advertise(client, "127.0.0.1", port)
+        await client.create(pod("fits", cpu="2"))
+        await wait_bound(client, ["fits"])
+        stub = scheduler_pb2_grpc.SchedulerStub(client.channel)
+        answer = await client.call(stub.Explain, scheduler_pb2.ExplainRequest(namespace="default", name="fits"))
+        by_node = {n.node: n for n in answer.nodes}
+        assert answer.winner == "big" and answer.scheduler == "test-scheduler"
+        assert not by_node["small"].feasible and not by_node["tainted"].feasible  # bound: NodeName pins it
+        await client.create(pod("huge", cpu="64"))
+        await wait_pending_with(client, "huge", "0/3 nodes are available: 1 node(s) had untolerated taint "
+                                                "{dedicated: gpu}, 2 Insufficient cpu.")
+        answer = await client.call(stub.Explain, scheduler_pb2.ExplainRequest(namespace="default", name="huge"))
+        by_node = {n.node: n for n in answer.nodes}
+        assert answer.winner == "" and answer.message.startswith("0/3 nodes are available")
+        assert [v.reasons for v in by_node["small"].filters if v.code != "Success"] == [["Insufficient cpu"]]
+        assert [v.reasons for v in by_node["tainted"].filters if v.code != "Success"] == [
+            ["node(s) had untolerated taint {dedicated: gpu}"], ["Insufficient cpu"]]
+        text = render(answer)
+        assert "pod default/huge fits no node: 0/3 nodes are available" in text and "Insufficient cpu" in text
+        await server.stop(0)
+    metrics = generate_latest(REGISTRY).decode()
+    for name in ("scheduler_schedule_attempts_total", "scheduler_scheduling_attempt_duration_seconds",
+                 "scheduler_pod_scheduling_duration_seconds", "scheduler_pending_pods",
+                 "scheduler_framework_extension_point_duration_seconds"):
+        assert name in metrics, name
+    assert 'scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"}' in metrics
