@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -131,7 +132,36 @@ def plan(settings: UpSettings) -> Plan:
     server = f"127.0.0.1:{settings.port}"
     scheduler = Component("scheduler", [*py, "scheduler", "--server", server, "--metrics-port", str(free_port())],
                           logs / "scheduler.log")
-    return Plan([etcd, apiserver, scheduler], etcd_url)
+    return Plan([etcd, apiserver, scheduler, *kubelets(settings, server, py, logs)], etcd_url)
+
+
+def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
+    """The nodes: one process per node, or one process of hollow nodes with the fake runtime."""
+    backoff = ["--crash-loop-backoff-initial", "10", "--crash-loop-backoff-max", "300"]
+    if settings.runtime == "fake":
+        return [Component("kubelet", [*py, "kubelet", "--server", server, "--runtime", "fake", "--nodes",
+                                      str(settings.nodes), "--node-name", "skiff-node", "--root-dir",
+                                      str(settings.data_dir / "kubelet"), *backoff], logs / "kubelet.log")]
+    out = []
+    for i in range(settings.nodes):
+        name = f"skiff-node-{i}" if settings.nodes > 1 else "skiff-node"
+        out.append(Component(f"kubelet {name}", [*py, "kubelet", "--server", server, "--runtime", settings.runtime,
+                                                 "--node-name", name, "--root-dir",
+                                                 str(settings.data_dir / "kubelet" / name), "--metrics-port",
+                                                 str(free_port()), *backoff], logs / f"kubelet-{name}.log"))
+    return out
+
+
+def default_runtime() -> str:
+    """docker where a Docker engine answers, else the process runtime (DESIGN.md §4)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "process"
+    try:
+        done = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return "process"
+    return "docker" if done.returncode == 0 else "process"
 
 
 async def wait_for_port(port: int, timeout: float = 30.0) -> bool:
@@ -179,6 +209,7 @@ async def run(settings: UpSettings) -> int:
                 return 1
         config = write_cluster_config(f"127.0.0.1:{settings.port}")
         print(f"\nskiff cluster is up: apiserver 127.0.0.1:{settings.port}, data in {settings.data_dir}\n"
+              f"  nodes:    {settings.nodes} ({settings.runtime} runtime)\n"
               f"  etcd:     {cluster.etcd_url}\n"
               f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics\n"
               f"skiffctl is configured through {config}; try:  skiffctl get namespaces\n"
@@ -195,15 +226,17 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="skiff up", description="Start a whole local skiff cluster.")
     p.add_argument("--data-dir", default=str(Path.home() / ".skiff" / "data"))
     p.add_argument("--port", type=int, default=6443, help="apiserver gRPC port (default 6443)")
-    p.add_argument("--nodes", type=int, default=1, help="number of nodes (kubelets), when the kubelet lands")
-    p.add_argument("--runtime", choices=["docker", "process", "fake"], default="process")
+    p.add_argument("--nodes", type=int, default=1, help="number of nodes (kubelets)")
+    p.add_argument("--runtime", choices=["docker", "process", "fake"], default=None,
+                   help="container runtime of the nodes (default: docker if an engine answers, else process)")
     p.add_argument("--metrics-port", type=int, default=0, help="apiserver /metrics port (default: a free one)")
     a = p.parse_args(argv)
     if not port_is_free(a.port):
         print(f"skiff up: port {a.port} is in use (another cluster running?); choose another with --port",
               file=sys.stderr)
         return 1
-    settings = UpSettings(data_dir=Path(a.data_dir).expanduser(), port=a.port, nodes=a.nodes, runtime=a.runtime,
+    settings = UpSettings(data_dir=Path(a.data_dir).expanduser(), port=a.port, nodes=a.nodes,
+                          runtime=a.runtime or default_runtime(),
                           metrics_port=a.metrics_port or free_port())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(run(settings))

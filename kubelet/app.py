@@ -1,0 +1,133 @@
+"""``skiff kubelet``: turn this machine (or, with the fake runtime, N hollow nodes) into nodes.
+
+``--runtime docker`` runs real containers through the local Docker engine; ``process`` (the
+default) runs each container's command as a host process, in its own network namespace and
+cgroup when root; ``fake`` runs nothing — with ``--nodes N`` one process hosts N hollow nodes
+(``<node-name>-0`` .. ``-N-1``) for the scheduler and scale benchmarks. One gRPC server (logs,
+exec) serves every node of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import grpc
+from prometheus_client import start_http_server
+
+from kubelet.kubelet import Kubelet, KubeletSettings
+from kubelet.node import parse_pairs, parse_taints
+from kubelet.runtime.interface import ContainerRuntime
+from kubelet.server import KubeletServicer
+from skiff.api.v1 import core_pb2, node_pb2_grpc
+from skiff.client.client import Client
+
+log = logging.getLogger("skiff.kubelet")
+
+
+def make_runtime(kind: str, *, root_dir: Path, node_name: str, node_ip: str, index: int = 0) -> ContainerRuntime:
+    if kind == "docker":
+        from kubelet.runtime.docker import DockerRuntime
+
+        return DockerRuntime()
+    if kind == "process":
+        from kubelet.runtime.process import ProcessRuntime
+
+        return ProcessRuntime(root_dir / "runtime", node_name=node_name, node_ip=node_ip)
+    from kubelet.runtime.fake import FakeRuntime
+
+    return FakeRuntime(node_ip=node_ip, node_name=node_name)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="skiff kubelet", description="Run pods on this node.")
+    p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
+    p.add_argument("--node-name", default=socket.gethostname())
+    p.add_argument("--node-ip", default="127.0.0.1")
+    p.add_argument("--runtime", choices=["docker", "process", "fake"], default="process")
+    p.add_argument("--root-dir", default="", help="state directory (default ~/.skiff/kubelet/<node>)")
+    p.add_argument("--register-with-taints", default="", help="key=value:Effect,...")
+    p.add_argument("--node-labels", default="", help="key=value,...")
+    p.add_argument("--capacity", default="", help="cpu=4,memory=8Gi,pods=110 (default: this machine's)")
+    p.add_argument("--system-reserved", default="", help="cpu=500m,memory=1Gi")
+    p.add_argument("--bind-address", default="127.0.0.1", help="address of the kubelet's gRPC service")
+    p.add_argument("--port", type=int, default=0, help="gRPC port for logs/exec (0: any free port)")
+    p.add_argument("--metrics-port", type=int, default=0)
+    p.add_argument("--nodes", type=int, default=1, help="with --runtime fake: how many hollow nodes")
+    p.add_argument("--crash-loop-backoff-initial", type=float, default=10.0)
+    p.add_argument("--crash-loop-backoff-max", type=float, default=300.0)
+    p.add_argument("--node-status-update-frequency", type=float, default=10.0)
+    p.add_argument("--v", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.nodes > 1 and a.runtime != "fake":
+        p.error("--nodes N needs --runtime fake (one real node per machine)")
+    logging.basicConfig(level=logging.DEBUG if a.v >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
+    return a
+
+
+def _settings(a: argparse.Namespace, index: int, port: int) -> KubeletSettings:
+    name = a.node_name if a.nodes == 1 else f"{a.node_name}-{index}"
+    root = Path(a.root_dir or Path.home() / ".skiff" / "kubelet" / a.node_name) / (name if a.nodes > 1 else "")
+    return KubeletSettings(node_name=name, node_ip=a.node_ip, root_dir=root, port=port,
+                           capacity=parse_pairs(a.capacity) or None, reserved=parse_pairs(a.system_reserved),
+                           labels=parse_pairs(a.node_labels), taints=parse_taints(a.register_with_taints),
+                           backoff_initial=a.crash_loop_backoff_initial, backoff_max=a.crash_loop_backoff_max,
+                           status_period=a.node_status_update_frequency)
+
+
+async def run(a: argparse.Namespace) -> None:
+    client = Client(a.server)
+    kubelets: list[Kubelet] = []
+
+    def lookup(namespace: str, name: str) -> tuple[core_pb2.Pod, ContainerRuntime] | None:
+        for k in kubelets:
+            pod = k.lookup(namespace, name)
+            if pod is not None:
+                return pod, k.runtime
+        return None
+
+    server = grpc.aio.server()
+    node_pb2_grpc.add_KubeletServicer_to_server(KubeletServicer(lookup), server)
+    port = server.add_insecure_port(f"{a.bind_address}:{a.port}")
+    await server.start()
+    if a.metrics_port:
+        start_http_server(a.metrics_port, addr=a.bind_address)
+    for index in range(a.nodes):
+        settings = _settings(a, index, port)
+        settings.root_dir.mkdir(parents=True, exist_ok=True)
+        runtime = make_runtime(a.runtime, root_dir=settings.root_dir, node_name=settings.node_name,
+                               node_ip=a.node_ip, index=index)
+        kubelets.append(Kubelet(client, runtime, settings))
+    log.info("kubelet: %d node(s) with the %s runtime; logs/exec on %s:%d", a.nodes, a.runtime, a.bind_address,
+             port)
+    tasks = [asyncio.create_task(k.run()) for k in kubelets]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await server.stop(1)
+    await client.close()
+
+
+def main(argv: list[str]) -> int:
+    a = parse_args(argv)
+    try:
+        asyncio.run(run(a))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

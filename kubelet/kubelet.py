@@ -1,0 +1,145 @@
+"""One node's kubelet: the parts wired together.
+
+An informer on the pods bound to this node (field selector ``spec.nodeName=<node>``) feeds the pod
+workers; probe results come back as wake-ups (and, for a failed liveness or startup probe, a
+kill request); the node agent registers the Node and keeps its Lease and Ready condition. At
+start, before syncing anything, the kubelet looks at what its runtime already runs: pods that
+still exist are adopted as they are (a kubelet restart does not restart pods), and what belongs
+to pods that are gone is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubelet.backoff import Backoff
+from kubelet.env import expand_command, resolve_env
+from kubelet.node import NodeAgent, NodeSettings
+from kubelet.podsync import PodSyncer, SyncSettings
+from kubelet.podworkers import PodWorkers
+from kubelet.probe_manager import ProbeManager
+from kubelet.runtime.interface import LABEL_NODE, ContainerRuntime
+from kubelet.status import StatusManager
+from kubelet.volumes import VolumeManager
+from skiff.api.v1 import core_pb2
+from skiff.client.client import Client
+from skiff.client.events import EventRecorder
+from skiff.client.informer import Informer
+
+log = logging.getLogger("skiff.kubelet")
+
+
+@dataclass(frozen=True)
+class KubeletSettings:
+    node_name: str
+    node_ip: str
+    root_dir: Path
+    port: int = 10250
+    capacity: dict[str, str] | None = None
+    reserved: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[core_pb2.Taint] = field(default_factory=list)
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+    lease_period: float = 10.0
+    status_period: float = 10.0
+    relist_period: float = 1.0
+
+
+class Kubelet:
+    def __init__(self, client: Client, runtime: ContainerRuntime, settings: KubeletSettings) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.settings = settings
+        node_settings = NodeSettings(name=settings.node_name, ip=settings.node_ip, port=settings.port,
+                                     reserved=settings.reserved, labels=settings.labels, taints=settings.taints,
+                                     lease_period=settings.lease_period, status_period=settings.status_period)
+        if settings.capacity is not None:
+            node_settings.capacity = dict(settings.capacity)
+        self.node = NodeAgent(client, runtime, node_settings)
+        self.recorder = EventRecorder(client, "kubelet", host=settings.node_name)
+        self.statuses = StatusManager(client)
+        self.probes = ProbeManager(runtime, on_result=self._probe_result)
+        self.volumes = VolumeManager(client, settings.root_dir)
+        self.syncer = PodSyncer(client=client, runtime=runtime, volumes=self.volumes, probes=self.probes,
+                                statuses=self.statuses, recorder=self.recorder,
+                                backoff=Backoff(initial=settings.backoff_initial, maximum=settings.backoff_max),
+                                resolve_env=resolve_env, expand=expand_command,
+                                settings=SyncSettings(node_name=settings.node_name, node_ip=settings.node_ip,
+                                                      runtime_scheme=runtime.name))
+        self.workers = PodWorkers(self.syncer, runtime, node_name=settings.node_name,
+                                  relist_period=settings.relist_period)
+        self.pods: Informer[core_pb2.Pod] = Informer(client, core_pb2.Pod,
+                                                     field_selector=f"spec.nodeName={settings.node_name}")
+        self.pods.add_handlers(self._pod_changed, lambda old, new: self._pod_changed(new), self._pod_gone)
+
+    # ---- handlers ----
+
+    def _pod_changed(self, pod: core_pb2.Pod) -> None:
+        if self.pods.has_synced:
+            self.workers.update(pod)
+
+    def _pod_gone(self, pod: core_pb2.Pod) -> None:
+        self.workers.forget(pod.metadata.uid)
+
+    def _probe_result(self, event: Any) -> None:
+        pod = self._by_uid(event.pod_uid)
+        if pod is None:
+            return
+        if event.result == "failure" and event.probe_type in ("liveness", "startup"):
+            kind = "Liveness" if event.probe_type == "liveness" else "Startup"
+            self.recorder.event(pod, "Warning", "Unhealthy", f"{kind} probe failed: {event.message}")
+            self.syncer.request_kill(event.pod_uid, event.container_name,
+                                     f"Container {event.container_name} failed {event.probe_type} probe, "
+                                     "will be restarted")
+        elif event.result == "failure" and event.probe_type == "readiness":
+            self.recorder.event(pod, "Warning", "Unhealthy", f"Readiness probe failed: {event.message}")
+        self.workers.wake(event.pod_uid)
+
+    def _by_uid(self, uid: str) -> core_pb2.Pod | None:
+        for worker_pod in self.workers.pods:
+            if worker_pod.metadata.uid == uid:
+                return worker_pod
+        return None
+
+    def lookup(self, namespace: str, name: str) -> core_pb2.Pod | None:
+        return self.pods.store.get(f"{namespace}/{name}")
+
+    # ---- running ----
+
+    async def run(self) -> None:
+        await self.node.register()
+        self.node.start()
+        self.recorder.start()
+        informer = asyncio.get_running_loop().create_task(self.pods.run())
+        try:
+            await self.pods.wait_for_sync()
+            await self._adopt_or_clean()
+            for pod in self.pods.store.list():
+                self.workers.update(pod)
+            self.workers.start()
+            await asyncio.Event().wait()
+        finally:
+            informer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await informer
+            await self.workers.stop()
+            await self.probes.stop()
+            await self.node.stop()
+            await self.statuses.flush()
+            await self.recorder.stop()
+
+    async def _adopt_or_clean(self) -> None:
+        known = {p.metadata.uid for p in self.pods.store.list()}
+        mine = [s for s in await self.runtime.list_sandboxes()
+                if s.labels.get(LABEL_NODE, self.settings.node_name) == self.settings.node_name]
+        for sandbox in mine:
+            if sandbox.pod_uid in known:
+                log.info("adopting the running pod %s", sandbox.pod_uid)
+            else:
+                await self.syncer.cleanup(sandbox.pod_uid, sandbox)

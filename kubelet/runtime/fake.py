@@ -1,0 +1,309 @@
+"""FakeRuntime: a hollow node for scale tests and kubelet unit tests; nothing runs.
+
+Every call succeeds at once and only changes in-memory records, which is how thousands of nodes
+fit on one machine. Sandboxes get IPs from 10.233.0.0/16: each node starts allocating at an
+offset derived from its name (or IP) by CRC32, so one node's sequence is deterministic and two
+nodes rarely collide; within one node IPs are unique until released by ``remove_sandbox``.
+
+Containers are RUNNING from ``start_container`` until stopped. Tests steer them:
+
+- ``behavior[container name] = FakeBehavior(exit_code=1, after=5)`` makes every container of that
+  name exit with that code ``after`` seconds (of ``clock``) past its start; ``oom=True`` ends it as
+  OOMKilled (137); ``start_error`` makes ``start_container`` raise RuntimeFailure. Exits are
+  evaluated lazily against ``clock`` whenever the container is looked at, so a test with a fake
+  clock needs no sleeps.
+- ``finish(container_id, exit_code, reason)`` ends a container now.
+- ``images`` (present) and ``missing_images`` (pull fails: ImageError ErrImagePull) drive the image
+  paths; ``healthy`` is what ``ready()`` answers.
+- ``exec_result`` (default exit 0, no output) or ``exec_results[container name]`` is what
+  ``exec_sync`` / ``exec_stream`` return; every exec is recorded in ``exec_calls``.
+- ``write_log(container_id, text)`` records log lines that ``logs()`` serves (follow waits for
+  more lines until the container exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from ipaddress import IPv4Network
+
+from kubelet.runtime.interface import (
+    LABEL_ATTEMPT,
+    LABEL_CONTAINER_NAME,
+    LABEL_NODE,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+    ContainerConfig,
+    ContainerInfo,
+    ExecResult,
+    ImageError,
+    RuntimeFailure,
+    Sandbox,
+    SandboxConfig,
+    State,
+)
+
+FAKE_POD_CIDR = IPv4Network("10.233.0.0/16")
+STOP_EXIT_CODE = 143
+"""What a stopped fake container reports: 128 + SIGTERM, as a process that obeys SIGTERM."""
+
+
+@dataclass(frozen=True)
+class FakeBehavior:
+    """How every container with a given name behaves once started."""
+
+    exit_code: int | None = None
+    """Exit with this code (None: run until stopped)."""
+    after: float = 0
+    """Seconds of ``clock`` after the start at which it exits."""
+    oom: bool = False
+    """End as OOMKilled with exit code 137 (``after`` seconds past the start)."""
+    start_error: str = ""
+    """When set, ``start_container`` raises RuntimeFailure with this message."""
+
+
+@dataclass
+class _FakeContainer:
+    info: ContainerInfo
+    sandbox_id: str
+    logs: list[tuple[float, str]] = field(default_factory=list)
+
+
+def terminated_reason(exit_code: int) -> str:
+    """Kubernetes' terminated reason for a plain exit."""
+    return "Completed" if exit_code == 0 else "Error"
+
+
+class FakeExecSession:
+    """An exec that has already finished: its output is the configured result; stdin is recorded."""
+
+    def __init__(self, result: ExecResult) -> None:
+        self.result = result
+        self.stdin = bytearray()
+        self.stdin_closed = False
+        self.size: tuple[int, int] | None = None
+
+    async def write_stdin(self, data: bytes) -> None:
+        self.stdin.extend(data)
+
+    async def close_stdin(self) -> None:
+        self.stdin_closed = True
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        if self.result.output:
+            yield "stdout", self.result.output
+
+    async def wait(self) -> int:
+        return self.result.exit_code
+
+    async def resize(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+
+class FakeRuntime:
+    """A ContainerRuntime that runs nothing (see the module docstring for the test hooks)."""
+
+    name = "fake"
+
+    def __init__(self, node_ip: str = "10.0.0.1", *, node_name: str = "",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.node_ip = node_ip
+        self.node_name = node_name
+        self.clock = clock
+        self.healthy = True
+        self.images: set[str] = set()
+        self.missing_images: set[str] = set()
+        self.pulls: list[str] = []
+        self.behavior: dict[str, FakeBehavior] = {}
+        self.exec_result = ExecResult(0, b"")
+        self.exec_results: dict[str, ExecResult] = {}
+        self.exec_calls: list[tuple[str, list[str]]] = []
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, _FakeContainer] = {}
+        self._ids = itertools.count(1)
+        self._ip_start = zlib.crc32((node_name or node_ip).encode()) % FAKE_POD_CIDR.num_addresses
+        self._changed = asyncio.Event()
+
+    # -- runtime and images -------------------------------------------------------------------
+
+    async def version(self) -> str:
+        return "fake://0.1.0"
+
+    async def ready(self) -> bool:
+        return self.healthy
+
+    async def image_present(self, image: str) -> bool:
+        return image in self.images
+
+    async def pull_image(self, image: str) -> None:
+        self.pulls.append(image)
+        if image in self.missing_images:
+            raise ImageError("ErrImagePull", f'failed to pull image "{image}": not found (fake)')
+        self.images.add(image)
+
+    # -- sandboxes ----------------------------------------------------------------------------
+
+    async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
+        sandbox_id = f"fake-sandbox-{next(self._ids)}"
+        ip = self.node_ip if config.host_network else self._allocate_ip()
+        labels = {**config.labels, LABEL_POD_UID: config.pod_uid, LABEL_POD_NAME: config.name,
+                  LABEL_POD_NAMESPACE: config.namespace, LABEL_NODE: config.node_name or self.node_name}
+        sandbox = Sandbox(id=sandbox_id, pod_uid=config.pod_uid, ip=ip, labels=labels)
+        self._sandboxes[sandbox_id] = sandbox
+        return sandbox
+
+    async def stop_sandbox(self, sandbox_id: str) -> None:
+        for container in self._containers.values():
+            if container.sandbox_id == sandbox_id:
+                self._stop(container)
+
+    async def remove_sandbox(self, sandbox_id: str) -> None:
+        await self.stop_sandbox(sandbox_id)
+        for container_id in [c.info.id for c in self._containers.values() if c.sandbox_id == sandbox_id]:
+            del self._containers[container_id]
+        self._sandboxes.pop(sandbox_id, None)
+
+    async def list_sandboxes(self) -> list[Sandbox]:
+        return list(self._sandboxes.values())
+
+    def _allocate_ip(self) -> str:
+        used = {s.ip for s in self._sandboxes.values()}
+        size = FAKE_POD_CIDR.num_addresses
+        for step in range(size):
+            offset = (self._ip_start + step) % size
+            if offset in (0, size - 1):
+                continue
+            ip = str(FAKE_POD_CIDR.network_address + offset)
+            if ip not in used:
+                return ip
+        raise RuntimeFailure(f"no free pod IP in {FAKE_POD_CIDR}")
+
+    # -- containers ---------------------------------------------------------------------------
+
+    async def start_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+        if sandbox.id not in self._sandboxes:
+            raise RuntimeFailure(f"sandbox {sandbox.id} not found")
+        behavior = self.behavior.get(config.name, FakeBehavior())
+        if behavior.start_error:
+            raise RuntimeFailure(behavior.start_error)
+        container_id = f"fake-{next(self._ids)}"
+        labels = {**config.labels, **{k: v for k, v in sandbox.labels.items() if k.startswith("io.skiff.")},
+                  LABEL_POD_UID: sandbox.pod_uid, LABEL_CONTAINER_NAME: config.name,
+                  LABEL_ATTEMPT: str(config.attempt)}
+        info = ContainerInfo(id=container_id, name=config.name, pod_uid=sandbox.pod_uid, attempt=config.attempt,
+                             state=State.RUNNING, image=config.image, image_id=f"fake://{config.image}",
+                             started_at=self.clock(), labels=labels)
+        self._containers[container_id] = _FakeContainer(info=info, sandbox_id=sandbox.id)
+        self._notify()
+        return container_id
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        self._stop(self._get(container_id))
+
+    async def remove_container(self, container_id: str) -> None:
+        self._containers.pop(container_id, None)
+        self._notify()
+
+    async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
+        return [self._current(c) for c in self._containers.values() if pod_uid in (None, c.info.pod_uid)]
+
+    async def container_info(self, container_id: str) -> ContainerInfo:
+        return self._current(self._get(container_id))
+
+    def finish(self, container_id: str, exit_code: int, reason: str = "", message: str = "") -> None:
+        """End a running container now (reason defaults to Completed / Error by exit code)."""
+        container = self._get(container_id)
+        if container.info.state is State.RUNNING:
+            self._end(container, exit_code, reason or terminated_reason(exit_code), message, self.clock())
+
+    def _stop(self, container: _FakeContainer) -> None:
+        current = self._current(container)
+        if current.state is State.RUNNING:
+            self._end(container, STOP_EXIT_CODE, "Error", "", self.clock())
+
+    def _current(self, container: _FakeContainer) -> ContainerInfo:
+        """The container's record, after applying a scripted exit that is due."""
+        info = container.info
+        behavior = self.behavior.get(info.name)
+        if info.state is not State.RUNNING or behavior is None or info.started_at is None:
+            return info
+        if behavior.exit_code is None and not behavior.oom:
+            return info
+        due = info.started_at + behavior.after
+        if self.clock() < due:
+            return info
+        if behavior.oom:
+            self._end(container, 137, "OOMKilled", "", due)
+        else:
+            assert behavior.exit_code is not None
+            self._end(container, behavior.exit_code, terminated_reason(behavior.exit_code), "", due)
+        return container.info
+
+    def _end(self, container: _FakeContainer, exit_code: int, reason: str, message: str, at: float) -> None:
+        container.info = replace(container.info, state=State.EXITED, exit_code=exit_code, reason=reason,
+                                 message=message, finished_at=at)
+        self._notify()
+
+    def _get(self, container_id: str) -> _FakeContainer:
+        try:
+            return self._containers[container_id]
+        except KeyError:
+            raise RuntimeFailure(f"container {container_id} not found") from None
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- exec and logs ------------------------------------------------------------------------
+
+    async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        return self._exec(container_id, command)
+
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool,
+                          tty: bool) -> FakeExecSession:
+        return FakeExecSession(self._exec(container_id, command))
+
+    def _exec(self, container_id: str, command: list[str]) -> ExecResult:
+        info = self._current(self._get(container_id))
+        if info.state is not State.RUNNING:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        self.exec_calls.append((container_id, list(command)))
+        return self.exec_results.get(info.name, self.exec_result)
+
+    def write_log(self, container_id: str, text: str) -> None:
+        """Record output of the container, one log line per line of ``text``."""
+        container = self._get(container_id)
+        now = self.clock()
+        container.logs.extend((now, line) for line in text.splitlines())
+        self._notify()
+
+    async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                   timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
+        container = self._get(container_id)
+        lines = [entry for entry in container.logs if since is None or entry[0] >= since]
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        for entry in lines:
+            yield _format(entry, timestamps)
+        sent = len(container.logs)
+        while follow:
+            for entry in container.logs[sent:]:
+                yield _format(entry, timestamps)
+            sent = len(container.logs)
+            if self._current(container).state is not State.RUNNING or container_id not in self._containers:
+                break
+            await self._changed.wait()
+
+
+def _format(entry: tuple[float, str], timestamps: bool) -> bytes:
+    at, line = entry
+    if not timestamps:
+        return f"{line}\n".encode()
+    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{stamp} {line}\n".encode()

@@ -1,0 +1,191 @@
+"""The seam between the kubelet and whatever runs containers.
+
+The kubelet decides *what* should run (from the pod spec, its restart policy and backoff, its
+probes); a ContainerRuntime only does what it is told and reports what is: like Kubernetes' CRI,
+a pod is a *sandbox* (the network namespace and identity its containers share) plus containers
+started inside it. Every object a runtime creates carries the labels in ``LABEL_*`` so that a
+restarted kubelet can find (``list_sandboxes`` / ``list_containers``) and adopt what it started
+before, instead of restarting running pods.
+
+Errors: image problems raise :class:`ImageError` with Kubernetes' reason (ErrImagePull,
+ErrImageNeverPull, InvalidImageName); anything else the runtime cannot do raises
+:class:`RuntimeFailure` with a message fit for the pod's status.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+LABEL_POD_UID = "io.skiff.pod.uid"
+LABEL_POD_NAME = "io.skiff.pod.name"
+LABEL_POD_NAMESPACE = "io.skiff.pod.namespace"
+LABEL_CONTAINER_NAME = "io.skiff.container.name"
+LABEL_ATTEMPT = "io.skiff.container.attempt"
+LABEL_NODE = "io.skiff.node"
+
+
+class ImageError(Exception):
+    """An image that cannot be had; ``reason`` is Kubernetes' waiting reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class RuntimeFailure(Exception):
+    """The runtime could not do what was asked (message goes into the pod's status)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    host_path: str
+    container_path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    pod_uid: str
+    namespace: str
+    name: str
+    hostname: str
+    labels: dict[str, str] = field(default_factory=dict)
+    host_network: bool = False
+    node_name: str = ""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    id: str
+    pod_uid: str
+    ip: str
+    """The pod's IP (the node's IP for hostNetwork pods or where the runtime has no pod network)."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    name: str
+    image: str
+    command: list[str]
+    """The pod's ``command`` (empty: the image's entrypoint)."""
+    args: list[str]
+    env: list[tuple[str, str]]
+    working_dir: str = ""
+    mounts: list[Mount] = field(default_factory=list)
+    cpu_limit_millis: int | None = None
+    memory_limit_bytes: int | None = None
+    run_as_user: int | None = None
+    stdin: bool = False
+    tty: bool = False
+    attempt: int = 0
+    """How many times this container has been started before (restartCount)."""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class State(enum.Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    """The container's name in the pod spec."""
+    pod_uid: str
+    attempt: int
+    state: State
+    image: str = ""
+    image_id: str = ""
+    exit_code: int | None = None
+    reason: str = ""
+    """When exited: OOMKilled, Error or Completed (Kubernetes' terminated reasons)."""
+    message: str = ""
+    started_at: float | None = None
+    """Unix time."""
+    finished_at: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+
+class ExecSession(Protocol):
+    """A running exec: feed stdin, read stdout/stderr chunks, get the exit code."""
+
+    async def write_stdin(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        """("stdout" | "stderr", chunk) until the command ends."""
+        ...
+
+    async def wait(self) -> int: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+
+@runtime_checkable
+class ContainerRuntime(Protocol):
+    name: str
+    """``docker``, ``process`` or ``fake``."""
+
+    async def version(self) -> str:
+        """e.g. ``docker://28.2.2``, for node.status.nodeInfo.containerRuntimeVersion."""
+        ...
+
+    async def ready(self) -> bool:
+        """Whether the runtime answers (drives the node's Ready condition)."""
+        ...
+
+    async def image_present(self, image: str) -> bool: ...
+
+    async def pull_image(self, image: str) -> None:
+        """Pull ``image``; ImageError(ErrImagePull, ...) when it cannot."""
+        ...
+
+    async def run_sandbox(self, config: SandboxConfig) -> Sandbox: ...
+
+    async def stop_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def remove_sandbox(self, sandbox_id: str) -> None: ...
+
+    async def list_sandboxes(self) -> list[Sandbox]: ...
+
+    async def start_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+        """Create and start a container in the sandbox; returns its id."""
+        ...
+
+    async def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        """SIGTERM, wait up to ``grace_seconds``, then SIGKILL; returns once it has exited."""
+        ...
+
+    async def remove_container(self, container_id: str) -> None: ...
+
+    async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]: ...
+
+    async def container_info(self, container_id: str) -> ContainerInfo: ...
+
+    async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
+        """Run a command in the container and wait (probes, lifecycle hooks); exit code -1 on timeout."""
+        ...
+
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ExecSession:
+        """Start an interactive command in the container (skiffctl exec)."""
+        ...
+
+    def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+             timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
+        """The container's output (stdout and stderr interleaved), as Kubernetes' logs endpoint."""
+        ...

@@ -1,0 +1,190 @@
+"""The kubelet against a real apiserver and etcd, with the fake runtime: node registration and
+lease, a pod's life (Running, crash loop with backoff, terminal phases, init containers, image
+policy), deletion with the final delete, and adoption after a kubelet restart."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelet.kubelet import Kubelet, KubeletSettings
+from kubelet.runtime.fake import FakeBehavior, FakeRuntime
+from skiff.api import errors
+from skiff.api.manifest import from_manifest
+from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.client.client import Client
+from tests.support.cluster import client_for, eventually, running_apiserver
+
+NODE = "fake-node"
+
+
+@pytest.fixture
+async def client(etcd: Any) -> AsyncIterator[Client]:
+    async with running_apiserver(etcd.url) as server:
+        c = client_for(server)
+        yield c
+        await c.close()
+
+
+def settings(root: Path) -> KubeletSettings:
+    return KubeletSettings(node_name=NODE, node_ip="10.0.0.1", root_dir=root, port=10250,
+                           capacity={"cpu": "4", "memory": "8Gi", "pods": "110"}, labels={"tier": "test"},
+                           backoff_initial=0.2, backoff_max=0.8, lease_period=0.5, status_period=0.5,
+                           relist_period=0.05)
+
+
+@contextlib.asynccontextmanager
+async def kubelet(client: Client, runtime: FakeRuntime, root: Path) -> AsyncIterator[Kubelet]:
+    k = Kubelet(client, runtime, settings(root))
+    task = asyncio.create_task(k.run())
+    try:
+        yield k
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def pod(name: str, *, containers: list[dict[str, Any]] | None = None, **spec: Any) -> Any:
+    return from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                          "spec": {"nodeName": NODE, "containers": containers or [
+                              {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"]}], **spec}})
+
+
+async def get_pod(client: Client, name: str) -> core_pb2.Pod:
+    return await client.get(core_pb2.Pod, name, namespace="default")
+
+
+async def until(client: Client, name: str, check: Any, what: str, timeout: float = 10) -> core_pb2.Pod:
+    found: list[core_pb2.Pod] = []
+
+    async def ok() -> bool:
+        p = await get_pod(client, name)
+        found[:] = [p]
+        return bool(check(p))
+
+    await eventually(ok, timeout=timeout, what=what)
+    return found[0]
+
+
+async def test_the_node_registers_ready_and_keeps_its_lease(client: Client, tmp_path: Path) -> None:
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        async def registered() -> bool:
+            try:
+                node = await client.get(core_pb2.Node, NODE)
+            except errors.NotFound:
+                return False
+            return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions)
+
+        await eventually(registered, what="the node to be Ready")
+        node = await client.get(core_pb2.Node, NODE)
+        assert node.status.capacity["cpu"] == "4" and node.metadata.labels["tier"] == "test"
+        assert node.metadata.labels["kubernetes.io/hostname"] == NODE
+        assert [a.address for a in node.status.addresses if a.type == "InternalIP"] == ["10.0.0.1"]
+        first = (await client.get(apps_pb2.Lease, NODE, namespace="kube-node-lease")).spec.renew_time
+
+        async def renewed() -> bool:
+            lease = await client.get(apps_pb2.Lease, NODE, namespace="kube-node-lease")
+            return lease.spec.renew_time != first
+
+        await eventually(renewed, what="the lease to be renewed")
+
+
+async def test_a_pod_runs_and_reports_running(client: Client, tmp_path: Path) -> None:
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        await client.create(pod("web"))
+        p = await until(client, "web", lambda p: p.status.phase == "Running" and p.status.container_statuses
+                        and p.status.container_statuses[0].ready, "web to run")
+        assert p.status.pod_ip.startswith("10.233.") and p.status.host_ip == "10.0.0.1"
+        assert p.status.container_statuses[0].state.HasField("running")
+        assert {(c.type, c.status) for c in p.status.conditions} >= {("Ready", "True"), ("Initialized", "True"),
+                                                                      ("ContainersReady", "True")}
+
+
+async def test_a_crashing_container_backs_off_with_its_reason(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["app"] = FakeBehavior(exit_code=3, after=0)
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("crash"))
+        p = await until(client, "crash", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].restart_count >= 2 and
+                        p.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff",
+                        "CrashLoopBackOff after two restarts")
+        status = p.status.container_statuses[0]
+        assert "last exit code 3 (Error)" in status.state.waiting.message
+        assert status.last_state.terminated.exit_code == 3 and status.last_state.terminated.reason == "Error"
+        assert p.status.phase == "Running"
+
+
+@pytest.mark.parametrize("code,phase", [(0, "Succeeded"), (1, "Failed")])
+async def test_restart_policy_never_ends_in_a_terminal_phase(client: Client, tmp_path: Path, code: int,
+                                                             phase: str) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["app"] = FakeBehavior(exit_code=code, after=0.1)
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("once", restartPolicy="Never"))
+        p = await until(client, "once", lambda p: p.status.phase == phase, f"phase {phase}")
+        assert p.status.container_statuses[0].state.terminated.exit_code == code
+
+
+async def test_init_containers_run_first_in_order(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["first"] = FakeBehavior(exit_code=0, after=0.2)
+    runtime.behavior["second"] = FakeBehavior(exit_code=0, after=0.2)
+    init = [{"name": "first", "image": "busybox", "command": ["true"]},
+            {"name": "second", "image": "busybox", "command": ["true"]}]
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("init", initContainers=init))
+        p = await until(client, "init", lambda p: p.status.phase == "Running", "the app to run after init")
+        started = [c.name for c in sorted(await runtime.list_containers(p.metadata.uid),
+                                          key=lambda c: c.started_at or 0)]
+        assert started == ["first", "second", "app"]
+        assert [s.state.terminated.reason for s in p.status.init_container_statuses] == ["Completed", "Completed"]
+
+
+async def test_image_pull_policy_never_with_a_missing_image(client: Client, tmp_path: Path) -> None:
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        await client.create(pod("never", containers=[{"name": "app", "image": "nowhere:1",
+                                                      "imagePullPolicy": "Never"}]))
+        p = await until(client, "never", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].state.waiting.reason == "ErrImageNeverPull", "ErrImageNeverPull")
+        assert 'Container image "nowhere:1" is not present with pull policy of Never' in \
+            p.status.container_statuses[0].state.waiting.message
+
+
+async def test_deleting_a_pod_stops_it_and_removes_the_object(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("doomed"))
+        p = await until(client, "doomed", lambda p: p.status.phase == "Running", "running")
+        await client.delete(core_pb2.Pod, "doomed", namespace="default")
+
+        async def gone() -> bool:
+            try:
+                await get_pod(client, "doomed")
+            except errors.NotFound:
+                return True
+            return False
+
+        await eventually(gone, what="the kubelet's final delete")
+        assert await runtime.list_containers(p.metadata.uid) == []
+
+
+async def test_a_restarted_kubelet_adopts_running_pods(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("keep"))
+        p = await until(client, "keep", lambda p: p.status.phase == "Running", "running")
+        before = p.status.container_statuses[0].container_id
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("probe-the-new-kubelet"))
+        await until(client, "probe-the-new-kubelet", lambda p: p.status.phase == "Running", "the new kubelet syncs")
+        p = await get_pod(client, "keep")
+        assert p.status.container_statuses[0].container_id == before
+        assert p.status.container_statuses[0].restart_count == 0
+        assert len(await runtime.list_containers(p.metadata.uid)) == 1
