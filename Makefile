@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test proto bench lint etcd clean
+.PHONY: up test proto bench lint etcd docker clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,11 +20,15 @@ etcd:
 up: $(STAMP) etcd
 	$(BIN)/skiff up $(ARGS)
 
-test: $(STAMP) etcd
+test: $(STAMP) etcd docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
-	$(BIN)/mypy skiff apiserver
+	$(BIN)/mypy skiff apiserver kubelet scheduler
+
+# A Docker engine and the local busybox image for the docker runtime's tests (no registry needed).
+docker:
+	bash tools/ensure-docker.sh
 
 proto: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m grpc_tools.protoc -I proto \
@@ -33,7 +37,7 @@ proto: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy skiff apiserver
+	$(BIN)/mypy skiff apiserver kubelet scheduler
 
 bench: $(STAMP) etcd
 	$(BIN)/python bench/api_create.py

@@ -33,9 +33,9 @@ log = logging.getLogger("skiff.kubelet")
 
 def make_runtime(kind: str, *, root_dir: Path, node_name: str, node_ip: str, index: int = 0) -> ContainerRuntime:
     if kind == "docker":
-        from kubelet.runtime.docker import DockerRuntime
+        from kubelet.runtime.docker import DockerRuntime, DockerSettings
 
-        return DockerRuntime()
+        return DockerRuntime(DockerSettings(node_name=node_name, node_ip=node_ip))
     if kind == "process":
         from kubelet.runtime.process import ProcessRuntime
 
