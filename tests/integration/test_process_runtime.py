@@ -1,0 +1,369 @@
+"""ProcessRuntime with real processes, network namespaces and cgroups.
+
+Each test gets a runtime on a fresh root dir; the ``runtime`` fixture removes every sandbox it
+made afterwards and checks that the pod's network namespace, cgroups and processes are gone.
+Waits poll with a deadline (``eventually``); nothing sleeps hoping something happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from kubelet.runtime.interface import (
+    LABEL_CONTAINER_NAME,
+    LABEL_POD_UID,
+    ContainerConfig,
+    ContainerInfo,
+    ContainerRuntime,
+    Mount,
+    RuntimeFailure,
+    Sandbox,
+    SandboxConfig,
+    State,
+)
+from kubelet.runtime.process import ProcessRuntime, proc_start_ticks
+
+ROOT = os.geteuid() == 0
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+PATH_ENV = ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+pytestmark = pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="needs busybox")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def exited(runtime: ProcessRuntime, container_id: str, timeout: float = 10.0) -> ContainerInfo:
+    async def done() -> bool:
+        return (await runtime.container_info(container_id)).state is State.EXITED
+
+    await eventually(done, timeout, f"container {container_id} to exit")
+    return await runtime.container_info(container_id)
+
+
+def sh(name: str, script: str, **kwargs: object) -> ContainerConfig:
+    return ContainerConfig(name=name, image="busybox", command=[BUSYBOX, "sh", "-c", script], args=[],
+                           env=[PATH_ENV], **kwargs)  # type: ignore[arg-type]
+
+
+async def log_text(runtime: ProcessRuntime, container_id: str, **kwargs: object) -> bytes:
+    return b"".join([chunk async for chunk in runtime.logs(container_id, **kwargs)])  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[ProcessRuntime]:
+    rt = ProcessRuntime(tmp_path / "kubelet", node_name="node-a", node_ip="192.0.2.99")
+    yield rt
+    await cleanup_and_check(rt)
+
+
+async def cleanup_and_check(rt: ProcessRuntime) -> None:
+    states = [rt._state(c.id) for c in await rt.list_containers()]
+    netns = [f"skiff-{s.id[:8]}" for s in await rt.list_sandboxes()]
+    for sandbox in await rt.list_sandboxes():
+        await rt.remove_sandbox(sandbox.id)
+    assert await rt.list_containers() == [] and await rt.list_sandboxes() == []
+    for name in netns:
+        assert not Path(f"/run/netns/{name}").exists()
+    for state in states:
+        assert proc_start_ticks(state["pid"]) != state["ticks"], "container process left behind"
+        assert all(not Path(p).exists() for p in state["cgroups"]), "cgroup left behind"
+
+
+async def pod(rt: ProcessRuntime, *, host_network: bool = False) -> Sandbox:
+    uid = secrets.token_hex(8)
+    return await rt.run_sandbox(SandboxConfig(pod_uid=uid, namespace="default", name=f"p-{uid[:4]}", hostname="p",
+                                              host_network=host_network))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_is_a_container_runtime(tmp_path: Path) -> None:
+    assert isinstance(ProcessRuntime(tmp_path), ContainerRuntime)
+
+
+async def test_version_images_and_labels(runtime: ProcessRuntime) -> None:
+    assert (await runtime.version()).startswith("process://")
+    assert await runtime.ready() and await runtime.image_present("anything:1")
+    await runtime.pull_image("anything:1")
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("app", "sleep 30", attempt=2))
+    info = await runtime.container_info(cid)
+    assert info.state is State.RUNNING and info.attempt == 2 and info.image == "busybox"
+    assert info.labels[LABEL_POD_UID] == sandbox.pod_uid and info.labels[LABEL_CONTAINER_NAME] == "app"
+    assert [c.id for c in await runtime.list_containers(sandbox.pod_uid)] == [cid]
+    assert await runtime.list_containers("other") == []
+
+
+@pytest.mark.skipif(not ROOT, reason="pod network namespaces need root")
+async def test_containers_of_a_pod_share_localhost_and_the_pod_has_its_own_ip(
+        runtime: ProcessRuntime, tmp_path: Path) -> None:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "marker").write_text("served-from-pod")
+    port = free_port()
+    sandbox = await pod(runtime)
+    assert sandbox.ip.startswith("10.88.") and sandbox.ip != runtime.node_ip
+    server = ContainerConfig(name="server", image="python", args=[], env=[PATH_ENV],
+                             command=[sys.executable, "-m", "http.server", str(port), "--bind", "0.0.0.0",
+                                      "--directory", str(tmp_path / "www")])
+    await runtime.start_container(sandbox, server)
+    client = await runtime.start_container(sandbox, sh("client", (
+        f"for i in $(seq 200); do {BUSYBOX} wget -q -O - http://127.0.0.1:{port}/marker && exit 0; "
+        "sleep 0.05; done; exit 1")))
+    info = await exited(runtime, client)
+    assert (info.exit_code, info.reason) == (0, "Completed")
+    assert b"served-from-pod" in await log_text(runtime, client)
+    with urllib.request.urlopen(f"http://{sandbox.ip}:{port}/marker", timeout=5) as response:
+        assert response.read() == b"served-from-pod"
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))  # the pod's localhost is not the host's
+
+
+async def test_host_network_pod_uses_node_ip(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime, host_network=True)
+    assert sandbox.ip == "192.0.2.99"
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
+async def test_a_directory_is_shared_at_the_same_path_in_both_containers(
+        runtime: ProcessRuntime, tmp_path: Path) -> None:
+    volume = tmp_path / "empty-dir"
+    volume.mkdir()
+    target = Path(f"/tmp/skiff-test-{secrets.token_hex(4)}/data")
+    try:
+        sandbox = await pod(runtime)
+        mount = [Mount(host_path=str(volume), container_path=str(target))]
+        writer = await runtime.start_container(sandbox, sh("writer", f"echo from-writer > {target}/x", mounts=mount))
+        assert (await exited(runtime, writer)).exit_code == 0
+        reader = await runtime.start_container(sandbox, sh("reader", f"cat {target}/x", mounts=mount))
+        assert (await exited(runtime, reader)).exit_code == 0
+        assert await log_text(runtime, reader) == b"from-writer\n"
+        assert (volume / "x").read_text() == "from-writer\n"
+        assert list(target.iterdir()) == []  # the bind mount is private to the containers
+    finally:
+        shutil.rmtree(target.parent, ignore_errors=True)
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
+async def test_read_only_mount(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    target = Path(f"/tmp/skiff-test-{secrets.token_hex(4)}")
+    try:
+        sandbox = await pod(runtime)
+        mount = [Mount(host_path=str(tmp_path), container_path=str(target), read_only=True)]
+        cid = await runtime.start_container(sandbox, sh("ro", f"echo x > {target}/y", mounts=mount))
+        assert (await exited(runtime, cid)).exit_code != 0
+        assert not (tmp_path / "y").exists()
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+async def test_memory_limit_is_enforced_as_oom_killed(runtime: ProcessRuntime) -> None:
+    if runtime.cgroups.mode == "none":
+        pytest.skip("cgroups not writable")
+    sandbox = await pod(runtime)
+    hog = ContainerConfig(name="hog", image="python", args=[], env=[PATH_ENV], memory_limit_bytes=48 << 20,
+                          command=[sys.executable, "-c", "b = b'x' * (512 << 20); print('survived')"])
+    info = await exited(runtime, await runtime.start_container(sandbox, hog), timeout=20)
+    assert (info.exit_code, info.reason) == (137, "OOMKilled")
+
+
+async def test_cpu_limit_is_written(runtime: ProcessRuntime) -> None:
+    if runtime.cgroups.mode == "none":
+        pytest.skip("cgroups not writable")
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("cpu", "sleep 30", cpu_limit_millis=250))
+    cgroup = Path(runtime._state(cid)["cgroups"][-1])  # v1: [memory, cpu]; v2: the one cgroup
+    quota = (cgroup / ("cpu.max" if runtime.cgroups.mode == "v2" else "cpu.cfs_quota_us")).read_text()
+    assert quota.split()[0] == "25000"
+    assert runtime._state(cid)["pid"] in runtime.cgroups.pids([cgroup])
+
+
+async def test_exit_codes_and_reasons(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    failed = await exited(runtime, await runtime.start_container(sandbox, sh("fail", "exit 3")))
+    done = await exited(runtime, await runtime.start_container(sandbox, sh("ok", "true")))
+    assert (failed.exit_code, failed.reason) == (3, "Error")
+    assert (done.exit_code, done.reason) == (0, "Completed")
+    assert done.finished_at is not None and done.started_at is not None and done.finished_at >= done.started_at
+    with pytest.raises(RuntimeFailure, match="No such file"):
+        await runtime.start_container(sandbox, ContainerConfig(name="x", image="i", command=["/nonexistent"],
+                                                               args=[], env=[]))
+    with pytest.raises(RuntimeFailure, match="needs a command"):
+        await runtime.start_container(sandbox, ContainerConfig(name="x", image="nginx", command=[], args=[], env=[]))
+    pause = await runtime.start_container(sandbox, ContainerConfig(name="p", image="registry.k8s.io/pause:3.9",
+                                                                   command=[], args=[], env=[PATH_ENV]))
+    assert (await runtime.container_info(pause)).state is State.RUNNING
+
+
+async def test_env_working_dir_and_user(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sandbox = await pod(runtime)
+    config = ContainerConfig(name="env", image="busybox", command=[BUSYBOX, "sh", "-c"],
+                             args=['echo "$GREETING|$(pwd)|$(id -u)"; env | sort'], env=[("GREETING", "hi there")],
+                             working_dir=str(tmp_path), run_as_user=65534 if ROOT else None)
+    cid = await runtime.start_container(sandbox, config)
+    await exited(runtime, cid)
+    first, *env = (await log_text(runtime, cid)).decode().splitlines()
+    assert first == f"hi there|{tmp_path}|{65534 if ROOT else os.getuid()}"
+    assert "GREETING=hi there" in env and not any(line.startswith("HOME=") for line in env)
+
+
+async def test_exec_sync_output_env_and_timeout(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, ContainerConfig(
+        name="app", image="busybox", command=[BUSYBOX, "sleep", "30"], args=[], env=[PATH_ENV, ("MARK", "m1")]))
+    result = await runtime.exec_sync(cid, [BUSYBOX, "sh", "-c", "echo $MARK; exit 5"], timeout=5)
+    assert (result.exit_code, result.output) == (5, b"m1\n")
+    if ROOT and sandbox.ip != runtime.node_ip:
+        ip = await runtime.exec_sync(cid, [BUSYBOX, "ip", "-4", "addr", "show", "eth0"], timeout=5)
+        assert sandbox.ip.encode() in ip.output  # exec runs in the pod's network namespace
+    began = time.monotonic()
+    slow = await runtime.exec_sync(cid, [BUSYBOX, "sleep", "10"], timeout=0.3)
+    assert slow.exit_code == -1 and time.monotonic() - began < 5
+
+
+async def test_exec_stream_with_stdin(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("app", "sleep 30"))
+    session = await runtime.exec_stream(cid, [BUSYBOX, "sh", "-c", "cat; echo oops >&2; exit 2"], stdin=True,
+                                        tty=False)
+    await session.write_stdin(b"hello stdin\n")
+    await session.close_stdin()
+    chunks = [chunk async for chunk in session.output()]
+    assert await session.wait() == 2
+    assert b"".join(c for s, c in chunks if s == "stdout") == b"hello stdin\n"
+    assert b"".join(c for s, c in chunks if s == "stderr") == b"oops\n"
+
+
+async def test_logs_tail_timestamps_since_and_follow(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    sandbox = await pod(runtime)
+    go = tmp_path / "go"
+    cid = await runtime.start_container(sandbox, sh("talk", (
+        "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2; "
+        f"while [ ! -e {go} ]; do sleep 0.02; done; printf no-newline")))
+
+    async def has_output() -> bool:
+        return b"err" in await log_text(runtime, cid)
+
+    await eventually(has_output, what="output")
+    assert await log_text(runtime, cid) == b"line1\nline2\nline3\nline4\nline5\nerr\n"
+    assert await log_text(runtime, cid, tail=2) == b"line5\nerr\n"
+    stamp, text = (await log_text(runtime, cid, tail=1, timestamps=True)).decode().split(" ", 1)
+    assert text == "err\n" and abs(datetime.fromisoformat(stamp).timestamp() - time.time()) < 60
+    assert await log_text(runtime, cid, since=time.time() + 60) == b""
+    assert await log_text(runtime, cid, since=time.time() - 60, tail=1) == b"err\n"
+    followed: list[bytes] = []
+
+    async def follow() -> None:
+        async for chunk in runtime.logs(cid, follow=True, tail=1):
+            followed.append(chunk)
+
+    task = asyncio.create_task(follow())
+    go.touch()
+    await asyncio.wait_for(task, 10)
+    assert b"".join(followed) == b"err\nno-newline"
+    assert (await runtime.container_info(cid)).exit_code == 0
+
+
+async def test_stop_runs_the_term_trap_within_grace(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("trap", (
+        "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done")))
+
+    async def ready() -> bool:
+        return b"ready" in await log_text(runtime, cid)
+
+    await eventually(ready, what="the trap to be set")
+    await runtime.stop_container(cid, grace_seconds=10)
+    info = await runtime.container_info(cid)
+    assert (info.state, info.exit_code, info.reason) == (State.EXITED, 7, "Error")
+    assert b"got-term" in await log_text(runtime, cid)
+
+
+async def test_stop_kills_after_grace(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("stubborn", (
+        "trap '' TERM; echo ready; while true; do sleep 0.05; done")))
+
+    async def ready() -> bool:
+        return b"ready" in await log_text(runtime, cid)
+
+    await eventually(ready, what="the trap to be set")
+    began = time.monotonic()
+    await runtime.stop_container(cid, grace_seconds=0.3)
+    assert 0.3 <= time.monotonic() - began < 5
+    assert (await runtime.container_info(cid)).exit_code == 137
+
+
+async def test_a_new_runtime_adopts_running_and_ended_containers(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    running = await runtime.start_container(sandbox, sh("run", "echo up; sleep 30"))
+    quick = await runtime.start_container(sandbox, sh("quick", "exit 4"))
+    lost = await runtime.start_container(sandbox, sh("lost", "sleep 30"))
+    await exited(runtime, quick)
+    lost_state = runtime._state(lost)
+    os.kill(lost_state["shim_pid"], 9)
+    os.killpg(lost_state["pid"], 9)
+
+    restarted = ProcessRuntime(runtime.root_dir, node_name="node-a", node_ip="192.0.2.99")
+    assert [s.id for s in await restarted.list_sandboxes()] == [sandbox.id]
+    assert (await restarted.list_sandboxes())[0].ip == sandbox.ip
+    infos = {c.name: c for c in await restarted.list_containers(sandbox.pod_uid)}
+    assert infos["run"].state is State.RUNNING and infos["run"].id == running
+    assert (infos["quick"].exit_code, infos["quick"].reason) == (4, "Error")
+
+    async def lost_seen() -> bool:
+        return (await restarted.container_info(lost)).state is State.EXITED
+
+    await eventually(lost_seen, what="the container without a shim to be seen as exited")
+    assert "unknown" in (await restarted.container_info(lost)).message
+    assert (await restarted.exec_sync(running, [BUSYBOX, "echo", "adopted"], 5)).output == b"adopted\n"
+    await restarted.stop_container(running, 5)
+    assert (await runtime.container_info(running)).state is State.EXITED
+
+
+async def test_a_reused_pid_is_not_mistaken_for_the_container(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("done", "exit 9"))
+    await exited(runtime, cid)
+    shim = runtime._state(cid)
+
+    async def shim_gone() -> bool:
+        return proc_start_ticks(shim["shim_pid"]) != shim["shim_ticks"]
+
+    await eventually(shim_gone, what="the shim to exit")
+    bystander = subprocess.Popen([BUSYBOX, "sleep", "30"], start_new_session=True)
+    try:
+        state_file = runtime.root_dir / "containers" / cid / "state.json"
+        state = json.loads(state_file.read_text())
+        state["pid"] = bystander.pid  # the container's pid now belongs to another process
+        (runtime.root_dir / "containers" / cid / "exit.json").unlink()
+        state_file.write_text(json.dumps(state))
+        info = await runtime.container_info(cid)
+        assert info.state is State.EXITED and "unknown" in info.message
+        await runtime.stop_container(cid, 0)
+        assert bystander.poll() is None, "stop signalled a process that is not the container"
+    finally:
+        bystander.kill()
+        bystander.wait()
