@@ -167,6 +167,8 @@ class PodSyncer:
             st.terminal_phase = phase
             await self._stop_everything(pod, st, grace=0)
             return None
+        if _has_projected_data(pod):
+            delays.append(self.settings.volume_refresh_period)  # configMap/secret files follow their objects
         return min(delays) if delays else None
 
     async def _containers(self, uid: str) -> tuple[dict[str, ContainerInfo], dict[str, ContainerInfo]]:
@@ -480,6 +482,13 @@ class PodSyncer:
         self.backoff.forget_prefix(f"{uid}/")
         self.statuses.forget(uid)
         self.states.pop(uid, None)
+
+
+_REFRESHED = ("config_map", "secret", "downward_api", "projected")
+
+
+def _has_projected_data(pod: core_pb2.Pod) -> bool:
+    return any(v.HasField(kind) for v in pod.spec.volumes for kind in _REFRESHED)
 
 
 def _find(pod: core_pb2.Pod, name: str) -> core_pb2.Container | None:
