@@ -43,6 +43,7 @@ bench: $(STAMP) etcd
 	$(BIN)/python bench/api_create.py
 	$(BIN)/python bench/scheduler.py
 	$(BIN)/python bench/cli_get.py
+	$(BIN)/python bench/pod_startup.py
 
 clean:
 	rm -rf $(VENV)
