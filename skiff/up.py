@@ -138,6 +138,8 @@ def plan(settings: UpSettings) -> Plan:
 def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
     """The nodes: one process per node, or one process of hollow nodes with the fake runtime."""
     backoff = ["--crash-loop-backoff-initial", "10", "--crash-loop-backoff-max", "300"]
+    if settings.nodes < 1:
+        return []
     if settings.runtime == "fake":
         return [Component("kubelet", [*py, "kubelet", "--server", server, "--runtime", "fake", "--nodes",
                                       str(settings.nodes), "--node-name", "skiff-node", "--root-dir",
@@ -226,7 +228,7 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="skiff up", description="Start a whole local skiff cluster.")
     p.add_argument("--data-dir", default=str(Path.home() / ".skiff" / "data"))
     p.add_argument("--port", type=int, default=6443, help="apiserver gRPC port (default 6443)")
-    p.add_argument("--nodes", type=int, default=1, help="number of nodes (kubelets)")
+    p.add_argument("--nodes", type=int, default=1, help="number of nodes (kubelets); 0: the control plane only")
     p.add_argument("--runtime", choices=["docker", "process", "fake"], default=None,
                    help="container runtime of the nodes (default: docker if an engine answers, else process)")
     p.add_argument("--metrics-port", type=int, default=0, help="apiserver /metrics port (default: a free one)")

@@ -59,9 +59,9 @@ class Cluster:
                 self.process.wait()
 
 
-def start_cluster(home: Path, data: Path, port: int) -> Cluster:
+def start_cluster(home: Path, data: Path, port: int, *extra: str) -> Cluster:
     env = {k: v for k, v in os.environ.items() if k not in ("SKIFF_SERVER", "SKIFF_CONFIG")}
-    process = subprocess.Popen([str(BIN / "skiff"), "up", "--data-dir", str(data), "--port", str(port)],
+    process = subprocess.Popen([str(BIN / "skiff"), "up", "--data-dir", str(data), "--port", str(port), *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**env, "HOME": str(home)})
     assert process.stdout is not None
@@ -86,7 +86,8 @@ def start_cluster(home: Path, data: Path, port: int) -> Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = start_cluster(tmp_path / "home", tmp_path / "data", _free_port())
+    """The control plane only (no kubelet): these tests bring their own Node objects."""
+    c = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--nodes", "0")
     try:
         yield c
     finally:
@@ -141,13 +142,13 @@ def test_secrets_are_encrypted_and_rotation_commands_work(cluster: Cluster) -> N
 
 def test_the_cluster_comes_back_with_its_objects(tmp_path: Path) -> None:
     home, data, port = tmp_path / "home", tmp_path / "data", _free_port()
-    first = start_cluster(home, data, port)
+    first = start_cluster(home, data, port, "--nodes", "0")
     try:
         first.ctl("apply", "-f", str(EXAMPLE))
     finally:
         first.stop()
     assert first.process.returncode == 0
-    second = start_cluster(home, data, port)
+    second = start_cluster(home, data, port, "--nodes", "0")
     try:
         names = second.ctl("get", "deployments,services", "-o", "name").stdout.split()
         assert "deployment.apps/web" in names and "service/web" in names
@@ -182,3 +183,27 @@ def test_the_scheduler_places_pods_and_explains_a_pending_one(cluster: Cluster) 
     explained = cluster.ctl("explain-schedule", "pod/b").stdout
     assert "pod default/b fits no node: 0/2 nodes are available: 2 Insufficient cpu." in explained
     assert re.search(r"^n1\s+no\s", explained, re.M) and re.search(r"^n2\s+no\s", explained, re.M)
+
+
+def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
+    try:
+        assert "nodes:    1 (process runtime)" in cluster.output
+        deadline = time.monotonic() + 30
+        while "Ready" not in cluster.ctl("get", "nodes", check=False).stdout and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert re.search(r"^skiff-node\s+Ready\s", cluster.ctl("get", "nodes").stdout, re.M)
+        out = cluster.ctl("run", "hello", "--image=busybox", "--restart=Never", "--command", "--",
+                          "busybox", "sh", "-c", "echo hello from skiff; sleep 600").stdout
+        assert out.strip() == "pod/hello created"
+        while time.monotonic() < deadline:
+            table = cluster.ctl("get", "pod", "hello").stdout
+            if re.search(r"hello\s+1/1\s+Running", table):
+                break
+            time.sleep(0.3)
+        assert re.search(r"hello\s+1/1\s+Running", table), table
+        assert cluster.ctl("logs", "hello").stdout == "hello from skiff\n"
+        assert cluster.ctl("exec", "hello", "--", "busybox", "echo", "inside").stdout == "inside\n"
+        assert cluster.ctl("delete", "pod", "hello").stdout.strip() == 'pod "hello" deleted'
+    finally:
+        cluster.stop()

@@ -1,0 +1,52 @@
+"""`skiff kubelet --runtime fake --nodes N`: many hollow nodes from one process, for scale tests —
+they register Ready, run pods scheduled to them, and export the kubelet's metrics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+
+from tests.support.processes import BIN, ControlPlane, free_port
+
+
+def test_fifty_hollow_nodes_run_pods_and_export_metrics(plane: ControlPlane) -> None:
+    metrics_port = free_port()
+    log = open(plane.root / "hollow.log", "ab")  # noqa: SIM115
+    kubelet = subprocess.Popen([str(BIN / "python"), "-m", "skiff.daemons", "kubelet", "--server", plane.server,
+                                "--runtime", "fake", "--nodes", "50", "--node-name", "hollow", "--root-dir",
+                                str(plane.root / "hollow"), "--metrics-port", str(metrics_port)],
+                               stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 60
+        ready: list[str] = []
+        while time.monotonic() < deadline:
+            nodes = json.loads(plane.ctl("get", "nodes", "-o", "json").stdout)["items"]
+            ready = [n["metadata"]["name"] for n in nodes if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]
+            if len(ready) == 50:
+                break
+            time.sleep(0.5)
+        assert sorted(ready) == sorted(f"hollow-{i}" for i in range(50))
+        pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: on-seven}\nspec:\n  nodeName: hollow-7\n"
+               "  containers: [{name: app, image: pause, command: [sleep, '1']}]\n")
+        plane.ctl("apply", "-f", "-", stdin=pod)
+        while time.monotonic() < deadline:
+            if "Running" in plane.ctl("get", "pod", "on-seven").stdout:
+                break
+            time.sleep(0.3)
+        assert "Running" in plane.ctl("get", "pod", "on-seven").stdout
+        text = ""
+        while time.monotonic() < deadline:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+            if 'kubelet_running_pods{node="hollow-7"} 1.0' in text:
+                break
+            time.sleep(0.3)
+        assert 'kubelet_running_pods{node="hollow-7"} 1.0' in text
+        for name in ("kubelet_running_containers", "kubelet_pod_start_duration_seconds", "kubelet_restart_count",
+                     "kubelet_pod_worker_duration_seconds"):
+            assert name in text, name
+    finally:
+        kubelet.terminate()
+        kubelet.wait(20)
