@@ -177,18 +177,26 @@ class Framework:
         self.timer("Filter", "Success", time.perf_counter() - started)
         return feasible, failures, evaluated
 
-    def _score(self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo]) -> dict[str, int]:
-        started = time.perf_counter()
-        totals = dict.fromkeys((n.name for n in feasible), 0)
+    def _plugin_scores(self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo]
+                       ) -> dict[str, dict[str, int]]:
+        """PreScore, then each scorer's normalized scores (plugin → node → 0..100)."""
         for pre in self.pre_scores:
             if pre.pre_score(state, pod, feasible).is_skip:
                 state[f"skip-score:{pre.NAME}"] = True
+        out: dict[str, dict[str, int]] = {}
         for scorer in self.scorers:
             if state.get(f"skip-score:{scorer.NAME}"):
                 continue
             scores = {n.name: scorer.score(state, pod, n) for n in feasible}
             scorer.normalize(state, pod, scores)
-            weight = self.weights[scorer.NAME]
+            out[scorer.NAME] = scores
+        return out
+
+    def _score(self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo]) -> dict[str, int]:
+        started = time.perf_counter()
+        totals = dict.fromkeys((n.name for n in feasible), 0)
+        for plugin, scores in self._plugin_scores(state, pod, feasible).items():
+            weight = self.weights[plugin]
             for name, value in scores.items():
                 totals[name] += value * weight
         self.timer("Score", "Success", time.perf_counter() - started)
@@ -240,15 +248,8 @@ class Framework:
 
     def _explain_scores(self, state: CycleState, pod: PodInfo, feasible: list[NodeInfo],
                         by_name: dict[str, NodeExplanation]) -> None:
-        for pre in self.pre_scores:
-            if pre.pre_score(state, pod, feasible).is_skip:
-                state[f"skip-score:{pre.NAME}"] = True
-        for scorer in self.scorers:
-            if state.get(f"skip-score:{scorer.NAME}"):
-                continue
-            scores = {n.name: scorer.score(state, pod, n) for n in feasible}
-            scorer.normalize(state, pod, scores)
-            weight = self.weights[scorer.NAME]
+        for plugin, scores in self._plugin_scores(state, pod, feasible).items():
+            weight = self.weights[plugin]
             for name, value in scores.items():
-                by_name[name].scores[scorer.NAME] = (value, value * weight)
+                by_name[name].scores[plugin] = (value, value * weight)
                 by_name[name].total += value * weight
