@@ -484,11 +484,10 @@ class PodSyncer:
         self.states.pop(uid, None)
 
 
-_REFRESHED = ("config_map", "secret", "downward_api", "projected")
-
-
 def _has_projected_data(pod: core_pb2.Pod) -> bool:
-    return any(v.HasField(kind) for v in pod.spec.volumes for kind in _REFRESHED)
+    """Whether the pod has volumes whose files follow API objects (refreshed while it runs)."""
+    return any(v.HasField("config_map") or v.HasField("secret") or v.HasField("downward_api")
+               or v.HasField("projected") for v in pod.spec.volumes)
 
 
 def _find(pod: core_pb2.Pod, name: str) -> core_pb2.Container | None:
