@@ -374,6 +374,9 @@ class PodSyncer:
             return True
         remaining = self.backoff.remaining(key)
         if remaining > 0:
+            if st.waiting.get(container.name, Waiting("")).reason != "ImagePullBackOff":
+                self.recorder.event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+                self.recorder.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
             st.waiting[container.name] = Waiting("ImagePullBackOff", f'Back-off pulling image "{image}"')
             delays.append(remaining + 0.01)
             return False
@@ -384,6 +387,7 @@ class PodSyncer:
             self.backoff.failed(key)
             st.waiting[container.name] = Waiting(exc.reason, exc.message)
             self.recorder.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
+            self.recorder.event(pod, "Warning", "Failed", f"Error: {exc.reason}")
             delays.append(self.backoff.remaining(key) + 0.01)
             return False
         self.backoff.forget(key)

@@ -19,6 +19,7 @@ missing=()
 command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)  # a local registry for pull tests
 if [ "${#missing[@]}" -gt 0 ]; then
   pkgs="$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
   [ "$(id -u)" = 0 ] || die "need root to install: $pkgs"
