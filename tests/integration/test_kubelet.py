@@ -188,3 +188,24 @@ async def test_a_restarted_kubelet_adopts_running_pods(client: Client, tmp_path:
         assert p.status.container_statuses[0].container_id == before
         assert p.status.container_statuses[0].restart_count == 0
         assert len(await runtime.list_containers(p.metadata.uid)) == 1
+
+
+async def test_the_node_goes_not_ready_when_the_runtime_stops_answering(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+
+    async def ready_is(value: str, reason: str) -> bool:
+        try:
+            node = await client.get(core_pb2.Node, NODE)
+        except errors.NotFound:
+            return False
+        return any(c.type == "Ready" and c.status == value and c.reason == reason for c in node.status.conditions)
+
+    async with kubelet(client, runtime, tmp_path):
+        await eventually(lambda: ready_is("True", "KubeletReady"), what="Ready")
+        runtime.healthy = False
+        await eventually(lambda: ready_is("False", "KubeletNotReady"), what="NotReady")
+        node = await client.get(core_pb2.Node, NODE)
+        ready = next(c for c in node.status.conditions if c.type == "Ready")
+        assert ready.message == "container runtime is down"
+        runtime.healthy = True
+        await eventually(lambda: ready_is("True", "KubeletReady"), what="Ready again")
