@@ -11,6 +11,7 @@ commands:
   up            start a whole local cluster (etcd, apiserver, ...) from one command
   apiserver     the API server (gRPC over etcd)
   scheduler     assigns pending pods to nodes
+  controller-manager  ReplicaSets, Deployments and garbage collection
   kubelet       runs the pods bound to this node (or N hollow nodes with --runtime fake)
 
 Run 'skiff COMMAND --help' for a command's flags."""
@@ -30,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         from scheduler.app import main as scheduler_main
 
         return scheduler_main(rest)
+    if command == "controller-manager":
+        from controllers.app import main as controller_manager_main
+
+        return controller_manager_main(rest)
     if command == "kubelet":
         from kubelet.app import main as kubelet_main
 

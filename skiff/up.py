@@ -132,7 +132,10 @@ def plan(settings: UpSettings) -> Plan:
     server = f"127.0.0.1:{settings.port}"
     scheduler = Component("scheduler", [*py, "scheduler", "--server", server, "--metrics-port", str(free_port())],
                           logs / "scheduler.log")
-    return Plan([etcd, apiserver, scheduler, *kubelets(settings, server, py, logs)], etcd_url)
+    controller_manager = Component("controller-manager", [*py, "controller-manager", "--server", server,
+                                                          "--metrics-port", str(free_port())],
+                                   logs / "controller-manager.log")
+    return Plan([etcd, apiserver, scheduler, controller_manager, *kubelets(settings, server, py, logs)], etcd_url)
 
 
 def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:

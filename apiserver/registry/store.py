@@ -380,6 +380,10 @@ class Store:
         wanted_rv = obj.metadata.resource_version  # type: ignore[attr-defined]
         if wanted_rv and wanted_rv != str(kv.mod_revision):
             raise self._conflict(name)
+        wanted_uid = obj.metadata.uid  # type: ignore[attr-defined]
+        if wanted_uid and wanted_uid != old.metadata.uid:  # type: ignore[attr-defined]
+            raise self._conflict(name, f"Precondition failed: UID in precondition: {wanted_uid}, "
+                                       f"UID in object meta: {old.metadata.uid}")  # type: ignore[attr-defined]
         new = self.prepare_update(obj, old, status=status)
         return await self.write_update(new, old, kv, stale=stale, dry_run=dry_run)
 

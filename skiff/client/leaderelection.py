@@ -178,9 +178,7 @@ class LeaderElector:
         spec.renew_time = now
 
     async def release(self) -> None:
-        """Give the Lease up at shutdown so a standby takes over at once."""
-        if not self._leading:
-            return
+        """Give the Lease up at shutdown so a standby takes over at once (only if still ours)."""
         with contextlib.suppress(errors.StatusError):
             lease = await self.client.get(apps_pb2.Lease, self.config.name, namespace=self.config.namespace)
             if lease.spec.holder_identity == self.identity:

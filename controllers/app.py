@@ -1,0 +1,179 @@
+"""``skiff controller-manager``: the control loops (ReplicaSet, Deployment, garbage collector).
+
+Flags follow kube-controller-manager: ``--leader-elect`` (default true) makes replicas compete
+for the Lease ``kube-system/kube-controller-manager``; only the holder builds informers and runs
+controllers, a standby holds nothing but its candidacy. Losing the Lease cancels the
+controllers at once (before anyone else can take over, see skiff.client.leaderelection); SIGTERM
+or SIGINT stops them and releases the Lease so a standby takes over without waiting for it to
+expire. ``/metrics`` (``--metrics-port``) serves the ``workqueue_*`` families of every
+controller's queue and ``leader_election_master_status``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from prometheus_client import start_http_server
+
+from controllers.manager import CONTROLLERS, ControllerManager, ManagerSettings, enabled_controllers
+from skiff.api import errors
+from skiff.api.v1 import apps_pb2
+from skiff.client.client import Client
+from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
+
+log = logging.getLogger("skiff.controller-manager")
+
+LEASE_NAMESPACE = "kube-system"
+LEASE_NAME = "kube-controller-manager"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The command line of ``skiff controller-manager``."""
+
+    server: str | None
+    """apiserver HOST:PORT (else SKIFF_SERVER or the config file)."""
+    bind_address: str
+    """Address the /metrics endpoint listens on."""
+    metrics_port: int
+    """HTTP port of /metrics; 0 serves none."""
+    leader_elect: bool
+    """Compete for the Lease and run controllers only while holding it."""
+    lease_duration: float
+    renew_deadline: float
+    retry_period: float
+    lease_name: str
+    lease_namespace: str
+    manager: ManagerSettings
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def parse_args(argv: list[str]) -> Flags:
+    p = argparse.ArgumentParser(prog="skiff controller-manager",
+                                description="Runs the controllers (replicaset, deployment, garbagecollector).")
+    p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
+    p.add_argument("--bind-address", default="127.0.0.1", help="address of the /metrics endpoint")
+    p.add_argument("--metrics-port", type=int, default=0, help="HTTP port serving /metrics (0: none)")
+    p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=True)
+    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
+    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
+    p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    p.add_argument("--leader-elect-resource-name", default=LEASE_NAME)
+    p.add_argument("--leader-elect-resource-namespace", default=LEASE_NAMESPACE)
+    p.add_argument("--controllers", default="*",
+                   help=f"comma-separated: '*' all, 'foo' enables, '-foo' disables (known: {', '.join(CONTROLLERS)})")
+    p.add_argument("--concurrent-replicaset-syncs", type=int, default=5)
+    p.add_argument("--concurrent-deployment-syncs", type=int, default=5)
+    p.add_argument("--concurrent-gc-syncs", type=int, default=20)
+    p.add_argument("--enable-garbage-collector", type=_bool, nargs="?", const=True, default=True)
+    p.add_argument("--v", type=int, default=0)
+    a = p.parse_args(argv)
+    selection = tuple(s.strip() for s in a.controllers.split(",") if s.strip())
+    if not a.enable_garbage_collector:
+        selection = (*selection, "-garbagecollector")
+    try:
+        enabled_controllers(selection)
+    except ValueError as exc:
+        p.error(str(exc))
+    logging.basicConfig(level=logging.DEBUG if a.v >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
+    manager = ManagerSettings(controllers=selection, concurrent_replicaset_syncs=a.concurrent_replicaset_syncs,
+                              concurrent_deployment_syncs=a.concurrent_deployment_syncs,
+                              concurrent_gc_syncs=a.concurrent_gc_syncs)
+    return Flags(a.server, a.bind_address, a.metrics_port, a.leader_elect, a.leader_elect_lease_duration,
+                 a.leader_elect_renew_deadline, a.leader_elect_retry_period, a.leader_elect_resource_name,
+                 a.leader_elect_resource_namespace, manager)
+
+
+def elector_for(client: Client, flags: Flags, identity: str = "") -> LeaderElector:
+    ident = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    return LeaderElector(client, LeaderElectionConfig(flags.lease_namespace, flags.lease_name, ident,
+                                                      flags.lease_duration, flags.renew_deadline,
+                                                      flags.retry_period))
+
+
+async def serve(client: Client, flags: Flags, elector: LeaderElector | None) -> None:
+    """Run the controllers until cancelled: while leading when ``elector`` is given, else always."""
+    manager = ControllerManager(client, flags.manager)
+    if elector is not None:
+        await elector.run(manager.run)  # a failed run is retried when the Lease is next acquired
+        return
+    while True:
+        try:
+            await manager.run()
+        except Exception as exc:  # noqa: BLE001 - e.g. the apiserver down at start: try again
+            log.warning("controllers stopped: %s; restarting", exc)
+            await asyncio.sleep(1.0)
+
+
+async def run(flags: Flags) -> None:
+    client = Client(flags.server)
+    if flags.metrics_port:
+        start_http_server(flags.metrics_port, addr=flags.bind_address)
+    elector = elector_for(client, flags) if flags.leader_elect else None
+    if elector is not None:
+        LEADER_STATUS.labels(flags.lease_name).set(0)  # a standby reports 0, not nothing
+    work = asyncio.create_task(serve(client, flags, elector), name="controller-manager")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)  # a second signal exits at once
+    stopping.cancel()
+    work.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await work
+    if elector is not None:
+        await release(client, elector)
+    await client.close()
+
+
+async def release(client: Client, elector: LeaderElector) -> None:
+    """Give the Lease up if this process still holds it, so a standby takes over at once.
+
+    ``LeaderElector.release()`` returns early once ``run()`` has stopped leading — which
+    cancelling it does — so the stopped process clears its own record here: holder emptied,
+    a one-second duration, as client-go's ``ReleaseOnCancel``.
+    """
+    with contextlib.suppress(errors.StatusError):
+        lease = await client.get(apps_pb2.Lease, elector.config.name, namespace=elector.config.namespace)
+        if lease.spec.holder_identity != elector.identity:
+            return
+        lease.spec.holder_identity = ""
+        lease.spec.lease_duration_seconds = 1
+        lease.spec.renew_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        await client.update(lease)
+        log.info("%s released %s/%s", elector.identity, elector.config.namespace, elector.config.name)
+
+
+def main(argv: list[str]) -> int:
+    flags = parse_args(argv)
+    try:
+        asyncio.run(run(flags))
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,53 @@
+"""Shared informers: one list+watch per kind for every controller of the process.
+
+``SharedInformers.get(Pod)`` returns the one Informer for pods (created on first use), so the
+ReplicaSet, Deployment and garbage-collector controllers all read the same local copy and the
+apiserver serves one watch per kind per controller-manager, not one per controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+
+from skiff.client.client import Client
+from skiff.client.informer import Informer
+
+M = TypeVar("M", bound=Message)
+
+
+def owner_uid_index(obj: Any) -> list[str]:
+    """Index by the uid of every owner (the GC and adoption look dependents up this way)."""
+    return [ref.uid for ref in obj.metadata.owner_references]
+
+
+class SharedInformers:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._informers: dict[type[Message], Informer[Any]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def get(self, cls: type[M]) -> Informer[M]:
+        informer = self._informers.get(cls)
+        if informer is None:
+            informer = Informer(self.client, cls, indexers={"owner": owner_uid_index})
+            self._informers[cls] = informer
+        return informer
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(i.run(), name=f"informer:{cls.__name__}")
+                       for cls, i in self._informers.items()]
+
+    async def wait_for_sync(self, timeout: float | None = None) -> None:
+        await asyncio.gather(*(i.wait_for_sync(timeout) for i in self._informers.values()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,129 @@
+"""The controller manager: every controller of the process over one set of shared informers.
+
+Like kube-controller-manager, controllers are registered by name with a factory
+(:data:`CONTROLLERS`), and ``--controllers`` picks them (``*`` all, ``foo`` enable, ``-foo``
+disable). :meth:`ControllerManager.run` builds the enabled controllers — each registers its
+handlers on :class:`~controllers.informers.SharedInformers`, so one list+watch per kind serves
+them all — then starts the informers, waits until every one has listed (a controller must never
+act on a half-filled cache), and runs every controller's workers until cancelled. Each
+controller records Events under its own component name (``replicaset-controller``, ...).
+
+Everything is built anew on each ``run()``: under leader election the manager runs only while
+its process holds the Lease, and a standby holds no caches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controllers.deployment.controller import DeploymentController
+from controllers.garbagecollector import GarbageCollector
+from controllers.informers import SharedInformers
+from controllers.replicaset import ReplicaSetController
+from skiff.client.client import Client
+from skiff.client.events import EventRecorder
+
+log = logging.getLogger("skiff.controllers.manager")
+
+
+class Runnable(Protocol):
+    def run(self) -> Coroutine[Any, Any, None]: ...
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    """What the manager runs, and with how many workers."""
+
+    controllers: tuple[str, ...] = ("*",)
+    """``--controllers``: ``*`` for all, a name to enable it, ``-name`` to disable it."""
+    concurrent_replicaset_syncs: int = 5
+    """Workers of the ReplicaSet controller (ReplicaSets synced at once)."""
+    concurrent_deployment_syncs: int = 5
+    """Workers of the Deployment controller."""
+    concurrent_gc_syncs: int = 20
+    """Workers of each of the garbage collector's two queues."""
+    sync_timeout: float = 60.0
+    """Seconds to wait for the informers' first lists before giving up (and retrying)."""
+
+
+@dataclass
+class ControllerContext:
+    """What a controller factory gets: the client, the shared informers, the settings."""
+
+    client: Client
+    informers: SharedInformers
+    settings: ManagerSettings
+    recorders: list[EventRecorder] = field(default_factory=list)
+
+    def recorder(self, component: str) -> EventRecorder:
+        recorder = EventRecorder(self.client, component)
+        self.recorders.append(recorder)
+        return recorder
+
+
+def _replicaset(ctx: ControllerContext) -> Runnable:
+    return ReplicaSetController(ctx.client, ctx.informers, ctx.recorder("replicaset-controller"),
+                                workers=ctx.settings.concurrent_replicaset_syncs)
+
+
+def _deployment(ctx: ControllerContext) -> Runnable:
+    return DeploymentController(ctx.client, ctx.informers, ctx.recorder("deployment-controller"),
+                                workers=ctx.settings.concurrent_deployment_syncs)
+
+
+def _garbagecollector(ctx: ControllerContext) -> Runnable:
+    return GarbageCollector(ctx.client, ctx.informers, ctx.recorder("garbage-collector-controller"),
+                            workers=ctx.settings.concurrent_gc_syncs)
+
+
+CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
+    "deployment": _deployment,
+    "replicaset": _replicaset,
+    "garbagecollector": _garbagecollector,
+}
+
+
+def enabled_controllers(selection: tuple[str, ...]) -> list[str]:
+    """The registered names ``--controllers`` enables (kube-controller-manager's rules)."""
+    unknown = [s.lstrip("-") for s in selection if s != "*" and s.lstrip("-") not in CONTROLLERS]
+    if unknown:
+        raise ValueError(f"unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
+    star = "*" in selection
+    return [name for name in CONTROLLERS
+            if f"-{name}" not in selection and (name in selection or star)]
+
+
+class ControllerManager:
+    """Builds and runs the enabled controllers; see the module docstring."""
+
+    def __init__(self, client: Client, settings: ManagerSettings | None = None) -> None:
+        self.client = client
+        self.settings = settings or ManagerSettings()
+        self.names = enabled_controllers(self.settings.controllers)
+        self.running: dict[str, Runnable] = {}
+        """The controllers of the current ``run()`` (empty while not running)."""
+
+    async def run(self) -> None:
+        ctx = ControllerContext(self.client, SharedInformers(self.client), self.settings)
+        controllers = {name: CONTROLLERS[name](ctx) for name in self.names}
+        for recorder in ctx.recorders:
+            recorder.start()
+        ctx.informers.start()
+        try:
+            await ctx.informers.wait_for_sync(self.settings.sync_timeout)
+            log.info("caches synced; starting controllers: %s", ", ".join(controllers))
+            self.running = controllers
+            async with asyncio.TaskGroup() as group:
+                for name, controller in controllers.items():
+                    group.create_task(controller.run(), name=f"controller:{name}")
+        finally:
+            self.running = {}
+            await ctx.informers.stop()
+            for recorder in ctx.recorders:
+                with contextlib.suppress(Exception):
+                    await recorder.stop()
