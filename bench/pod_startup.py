@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from skiff.api.v1 import core_pb2  # noqa: E402
 from skiff.client.client import Client  # noqa: E402
 from tests.support.processes import BIN, ControlPlane, free_port  # noqa: E402
+from tests.support.runtime_cleanup import purge  # noqa: E402
 
 
 def make_pod(i: int) -> core_pb2.Pod:
@@ -92,6 +93,8 @@ async def measure(runtime: str, pods: int, rate: float, timeout: float) -> dict[
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for n in range(2):  # containers outlive their kubelet (adoption): remove them
+            purge(runtime, plane.root / f"kubelet-{n}", f"bench-{runtime}-{n}")
         plane.stop()
     return {"runtime": runtime, "pods": pods, "started": len(latencies),
             "p50_s": round(percentile(latencies, 50), 3), "p99_s": round(percentile(latencies, 99), 3),

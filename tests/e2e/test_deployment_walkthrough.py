@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import BIN, ControlPlane, free_port
+from tests.support.runtime_cleanup import purge
 
 IMAGE_V1, IMAGE_V2, IMAGE_V3 = "busybox:v1", "busybox:v2", "busybox:v3"  # tagged: IfNotPresent by default
 
@@ -59,6 +60,8 @@ class Cluster:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for i in range(2):
+            purge(self.runtime, self.plane.root / f"kubelet-{i}", f"walk-{i}")
         self.plane.stop()
 
     def ctl(self, *args: str, check: bool = True, timeout: float = 120) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import BIN, ControlPlane, free_port
+from tests.support.runtime_cleanup import purge
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "busybox:latest"
@@ -58,7 +59,7 @@ class Node:
 
     def close(self) -> None:
         self.stop_kubelet()
-        self.plane.ctl("delete", "pods", "--all", "-A", "--wait=false", check=False)
+        purge(self.runtime, self.plane.root / "kubelet", self.name)
         self.plane.stop()
 
     def ctl(self, *args: str, stdin: str | None = None, check: bool = True) -> Any:

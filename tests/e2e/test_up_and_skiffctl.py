@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.runtime_cleanup import purge
+
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "web.yaml"
 
@@ -207,3 +209,4 @@ def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
         assert cluster.ctl("delete", "pod", "hello").stdout.strip() == 'pod "hello" deleted'
     finally:
         cluster.stop()
+        purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")
