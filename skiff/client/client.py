@@ -78,9 +78,13 @@ class Client:
     def __init__(self, server: str | None = None, *, timeout: float = 30.0) -> None:
         self.server = resolve(server).server
         self.timeout = timeout
+        # A local subchannel pool: each Client has its own connection (gRPC otherwise shares one
+        # TCP connection between channels to the same address), so the apiserver's workers —
+        # which the kernel hands connections to — share the load of several clients.
         self._channel = grpc.aio.insecure_channel(
             self.server, options=[("grpc.max_receive_message_length", 64 << 20),
-                                  ("grpc.max_send_message_length", 64 << 20)])
+                                  ("grpc.max_send_message_length", 64 << 20),
+                                  ("grpc.use_local_subchannel_pool", 1)])
         self._stub = resources_pb2_grpc.ResourcesStub(self._channel)
 
     @property
