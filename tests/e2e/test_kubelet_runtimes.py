@@ -166,8 +166,9 @@ def test_a_crash_loop_backs_off_with_the_reason(node: Node, ns: str) -> None:
 
 
 def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
-    probes = ("    livenessProbe: {exec: {command: [busybox, test, -f, /tmp/alive]}, periodSeconds: 1, "
-              "failureThreshold: 1}\n"
+    # the first liveness check waits 2 s: the command creates /tmp/alive as it starts
+    probes = ("    livenessProbe: {exec: {command: [busybox, test, -f, /tmp/alive]}, initialDelaySeconds: 2, "
+              "periodSeconds: 1, failureThreshold: 1}\n"
               "    readinessProbe: {exec: {command: [busybox, test, -f, /tmp/ready]}, periodSeconds: 1}\n")
     script = "busybox touch /tmp/alive /tmp/ready; sleep 3600"
     node.apply(pod_yaml("probed", node.name, container("app", script, probes)), ns)
