@@ -55,6 +55,7 @@ PROBER_PROBE_TOTAL = Counter(
     ["probe_type", "result", "container", "pod", "namespace"],
 )
 
+HANG_GRACE_SECONDS = 5.0
 MAX_PROBE_RETRIES = 3
 _METRIC_RESULT = {"success": "successful", "failure": "failed", "unknown": "unknown"}
 _METRIC_TYPE = {"liveness": "Liveness", "readiness": "Readiness", "startup": "Startup"}
@@ -84,6 +85,7 @@ class _Spec:
     period: float
     success_threshold: int
     failure_threshold: int
+    timeout: float = 1.0
 
     @classmethod
     def of(cls, probe: core_pb2.Probe) -> _Spec:
@@ -93,6 +95,7 @@ class _Spec:
             period=_value(probe.HasField("period_seconds"), probe.period_seconds, 10),
             success_threshold=_value(probe.HasField("success_threshold"), probe.success_threshold, 1),
             failure_threshold=_value(probe.HasField("failure_threshold"), probe.failure_threshold, 3),
+            timeout=_value(probe.HasField("timeout_seconds"), probe.timeout_seconds, 1),
         )
 
 
@@ -167,9 +170,16 @@ class _Worker:
     async def probe_with_retries(self) -> ProbeOutcome:
         outcome = ProbeOutcome("unknown", "")
         for _ in range(MAX_PROBE_RETRIES):
-            outcome = await self.manager.prober(
-                self.probe, container=self.target.container, pod_ip=self.target.pod_ip,
-                container_id=self.target.container_id, runtime=self.manager.runtime)
+            # A hard bound on top of the check's own timeout: a hung runtime call must not
+            # silence this worker for good.
+            bound = self.spec.timeout + HANG_GRACE_SECONDS
+            try:
+                async with asyncio.timeout(bound):  # a timer on this task: no extra scheduling hop
+                    outcome = await self.manager.prober(
+                        self.probe, container=self.target.container, pod_ip=self.target.pod_ip,
+                        container_id=self.target.container_id, runtime=self.manager.runtime)
+            except TimeoutError:
+                outcome = ProbeOutcome("failure", f"probe did not complete within {bound:g}s")
             if outcome.result != "unknown":
                 break
         return outcome

@@ -465,19 +465,25 @@ class DockerRuntime:
         return str(created["Id"])
 
     async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
-        """Run and collect stdout+stderr; on timeout exit code -1 (the command is left to finish)."""
-        session = await self.exec_stream(container_id, command, stdin=False, tty=False)
-        chunks: list[bytes] = []
+        """Run and collect stdout+stderr; on timeout exit code -1 (the command is left to finish).
 
-        async def collect() -> int:
+        The timeout covers the whole exec — creating and starting it included — so a busy engine
+        can delay a probe but never hang it."""
+        chunks: list[bytes] = []
+        sessions: list[DockerExecSession] = []
+
+        async def run() -> int:
+            session = await self.exec_stream(container_id, command, stdin=False, tty=False)
+            sessions.append(session)
             async for _stream, chunk in session.output():
                 chunks.append(chunk)
             return await session.wait()
 
         try:
-            code = await asyncio.wait_for(collect(), timeout)
+            code = await asyncio.wait_for(run(), timeout)
         except TimeoutError:
-            await session.close()
+            for session in sessions:
+                await session.close()
             return ExecResult(exit_code=-1, output=f"command timed out after {timeout:g}s".encode())
         return ExecResult(exit_code=code, output=b"".join(chunks))
 
