@@ -4,7 +4,8 @@ Each pod gets its own asyncio task that runs ``PodSyncer.sync`` for the newest v
 it has been given — never two syncs of one pod at once, while different pods sync concurrently.
 A worker sleeps until something happens to its pod: a new version from the informer, a container
 state change seen by the relister (Kubernetes' PLEG), a probe result, or the delay the last sync
-asked for (a backoff expiring).
+asked for (a backoff expiring) — and at least every ``resync_period``, so a missed wake-up only
+delays a pod, never strands it (Kubernetes' periodic sync).
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ class _Worker:
 
 class PodWorkers:
     def __init__(self, syncer: PodSyncer, runtime: ContainerRuntime, *, node_name: str,
-                 relist_period: float = 1.0) -> None:
+                 relist_period: float = 1.0, resync_period: float = 5.0) -> None:
         self.syncer = syncer
         self.runtime = runtime
         self.node_name = node_name
         self.relist_period = relist_period
+        self.resync_period = resync_period
+        """Every pod is synced at least this often, whether or not an event woke its worker."""
         self._workers: dict[str, _Worker] = {}
         self._seen: dict[str, tuple[str, State]] = {}
         self._relister: asyncio.Task[None] | None = None
@@ -105,8 +108,9 @@ class PodWorkers:
             except Exception:  # noqa: BLE001 - one pod's failure must not stop the others
                 log.exception("syncing pod %s/%s failed", pod.metadata.namespace, pod.metadata.name)
                 delay = 2.0
+            wait = self.resync_period if delay is None else min(delay, self.resync_period)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(worker.wake.wait(), delay)
+                await asyncio.wait_for(worker.wake.wait(), wait)
 
     def _observe_start(self, worker: _Worker) -> None:
         if worker.running_reported:

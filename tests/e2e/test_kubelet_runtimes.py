@@ -172,7 +172,14 @@ def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
               "    readinessProbe: {exec: {command: [busybox, test, -f, /tmp/ready]}, periodSeconds: 1}\n")
     script = "busybox touch /tmp/alive /tmp/ready; sleep 3600"
     node.apply(pod_yaml("probed", node.name, container("app", script, probes)), ns)
-    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
+    try:
+        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
+    except AssertionError:
+        log = (node.plane.root / f"kubelet-{node.runtime}.log").read_text()[-3000:]
+        dump = subprocess.run([str(BIN / "py-spy"), "dump", "--pid", str(node.kubelet.pid)],  # type: ignore[union-attr]
+                              capture_output=True, text=True).stdout
+        log += "\n" + "\n".join(line for line in dump.splitlines() if "/work/main" in line or "Thread" in line)
+        raise AssertionError(node.ctl("describe", "pod", "probed", "-n", ns).stdout + "\n" + log) from None
     _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
     node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "False", "not Ready")
     _exec(node, ns, "probed", "app", "busybox touch /tmp/ready")
