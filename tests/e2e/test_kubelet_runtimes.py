@@ -182,8 +182,9 @@ def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
         node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
     except AssertionError:
         log = (node.plane.root / f"kubelet-{node.runtime}.log").read_text()[-3000:]
-        dump = subprocess.run([str(BIN / "py-spy"), "dump", "--pid", str(node.kubelet.pid)],  # type: ignore[union-attr]
-                              capture_output=True, text=True).stdout
+        spy = shutil.which("py-spy") or str(BIN / "py-spy")
+        dump = subprocess.run([spy, "dump", "--pid", str(node.kubelet.pid)],  # type: ignore[union-attr]
+                              capture_output=True, text=True).stdout if Path(spy).exists() else ""
         log += "\n" + "\n".join(line for line in dump.splitlines() if "/work/main" in line or "Thread" in line)
         raise AssertionError(node.ctl("describe", "pod", "probed", "-n", ns).stdout + "\n" + log) from None
     _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
