@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import socket
 import sys
 import uuid
@@ -29,6 +28,7 @@ from skiff.api import errors
 from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
+from skiff.lifecycle import serve_until_stopped
 
 log = logging.getLogger("skiff.controller-manager")
 
@@ -130,21 +130,13 @@ async def run(flags: Flags) -> None:
     if elector is not None:
         LEADER_STATUS.labels(flags.lease_name).set(0)  # a standby reports 0, not nothing
     work = asyncio.create_task(serve(client, flags, elector), name="controller-manager")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    stopping = asyncio.create_task(stop.wait())
-    await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.remove_signal_handler(sig)  # a second signal exits at once
-    stopping.cancel()
-    work.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await work
-    if elector is not None:
-        await release(client, elector)
-    await client.close()
+
+    async def cleanup() -> None:
+        if elector is not None:
+            await release(client, elector)
+        await client.close()
+
+    await serve_until_stopped([work], cleanup=cleanup, grace=10.0, name="controller-manager")
 
 
 async def release(client: Client, elector: LeaderElector) -> None:

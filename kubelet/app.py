@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -27,8 +25,12 @@ from kubelet.runtime.interface import ContainerRuntime
 from kubelet.server import KubeletServicer
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.client.client import Client
+from skiff.lifecycle import serve_until_stopped
 
 log = logging.getLogger("skiff.kubelet")
+
+SHUTDOWN_GRACE_S = 15.0
+"""SIGTERM to exit: the pods' workers stop, pending statuses and events are written (pods keep running)."""
 
 
 def make_runtime(kind: str, *, root_dir: Path, node_name: str, node_ip: str, index: int = 0) -> ContainerRuntime:
@@ -107,20 +109,13 @@ async def run(a: argparse.Namespace) -> None:
         kubelets.append(Kubelet(client, runtime, settings))
     log.info("kubelet: %d node(s) with the %s runtime; logs/exec on %s:%d", a.nodes, a.runtime, a.bind_address,
              port)
-    tasks = [asyncio.create_task(k.run()) for k in kubelets]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    await server.stop(1)
-    await client.close()
+    tasks = [asyncio.create_task(k.run(), name=f"kubelet:{k.settings.node_name}") for k in kubelets]
+
+    async def cleanup() -> None:
+        await server.stop(1)
+        await client.close()
+
+    await serve_until_stopped(tasks, cleanup=cleanup, grace=SHUTDOWN_GRACE_S, name="kubelet")
 
 
 def main(argv: list[str]) -> int:

@@ -91,8 +91,12 @@ class Kubelet:
         pod = self._by_uid(event.pod_uid)
         if pod is None:
             return
+        kind = event.probe_type.capitalize()
+        if event.result == "unknown":
+            self.recorder.event(pod, "Warning", "Unhealthy",
+                                f"{kind} probe errored and resulted in unknown state: {event.message}")
+            return
         if event.result == "failure" and event.probe_type in ("liveness", "startup"):
-            kind = "Liveness" if event.probe_type == "liveness" else "Startup"
             self.recorder.event(pod, "Warning", "Unhealthy", f"{kind} probe failed: {event.message}")
             self.syncer.request_kill(event.pod_uid, event.container_name,
                                      f"Container {event.container_name} failed {event.probe_type} probe, "

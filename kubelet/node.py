@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime.interface import ContainerRuntime
+from skiff import aio
 from skiff.api import errors
 from skiff.api.quantity import parse_quantity
 from skiff.api.v1 import apps_pb2, core_pb2
@@ -236,7 +237,7 @@ class NodeAgent:
 
 async def _safe_ready(runtime: ContainerRuntime) -> bool:
     try:
-        return await asyncio.wait_for(runtime.ready(), 5)
+        return await aio.wait_for(runtime.ready(), 5)
     except Exception:  # noqa: BLE001 - any failure means not ready
         return False
 

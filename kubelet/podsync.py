@@ -39,6 +39,7 @@ from kubelet.runtime.interface import (
     State,
 )
 from kubelet.status import ContainerView, PodView, StatusManager, Waiting, build_status, rfc3339
+from skiff import aio
 from skiff.api import errors
 from skiff.api.quantity import parse_quantity
 from skiff.api.v1 import core_pb2
@@ -460,7 +461,7 @@ class PodSyncer:
         hook = container.lifecycle.pre_stop if container is not None and container.HasField("lifecycle") else None
         if hook is not None and hook.HasField("exec") and grace > 0:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.runtime.exec_sync(info.id, list(hook.exec.command), timeout=grace),
+                await aio.wait_for(self.runtime.exec_sync(info.id, list(hook.exec.command), timeout=grace),
                                        grace)
         elif hook is not None and hook.HasField("sleep") and grace > 0:
             await asyncio.sleep(min(float(hook.sleep.seconds), grace))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from kubelet import metrics
 from kubelet.podsync import PodSyncer
 from kubelet.runtime.interface import ContainerRuntime, State
+from skiff import aio
 from skiff.api.v1 import core_pb2
 
 log = logging.getLogger("skiff.kubelet")
@@ -110,7 +111,7 @@ class PodWorkers:
                 delay = 2.0
             wait = self.resync_period if delay is None else min(delay, self.resync_period)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(worker.wake.wait(), wait)
+                await aio.wait_for(worker.wake.wait(), wait)
 
     def _observe_start(self, worker: _Worker) -> None:
         if worker.running_reported:

@@ -17,7 +17,9 @@ probe a container declares (startup, readiness, liveness); each worker ticks eve
    away without touching the run;
 6. reports a :class:`ProbeEvent` through ``on_result`` only when the effective result *changes*
    (Kubernetes' results manager); a liveness or startup failure then puts the worker on hold, so
-   it is reported once per threshold crossing.
+   it is reported once per threshold crossing. A probe that could not be run at all (``unknown``
+   after the retries) is reported on every tick without changing the result, so the kubelet can
+   record Kubernetes' "probe errored" event.
 
 Initial values are Kubernetes': readiness starts as failure (not ready), liveness as success,
 startup as unknown (not started). :meth:`ProbeManager.is_ready` is Kubernetes' container
@@ -156,7 +158,12 @@ class _Worker:
             return
         outcome = await self.probe_with_retries()
         self.count(outcome.result)
-        if outcome.result != "unknown":
+        if outcome.result == "unknown":  # thrown away, but said: Kubernetes' "probe errored" event
+            log.info("%s probe of %s/%s %s errored: %s", self.probe_type, self.target.namespace, self.target.pod_name,
+                     self.target.container.name, outcome.message)
+            self.manager.emit(ProbeEvent(self.target.pod_uid, self.target.container.name, self.probe_type,
+                                         "unknown", outcome.message))
+        else:
             self.record(outcome)
 
     def should_probe(self) -> bool:

@@ -36,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import grpc
 
 from kubelet.runtime.interface import ContainerRuntime
+from skiff import aio
 from skiff.api.codec import int_or_string
 from skiff.api.v1 import core_pb2, meta_pb2
 
@@ -399,7 +400,7 @@ async def grpc_check(host: str, port: int, service: str, *, timeout: float) -> P
         check = channel.unary_unary("/grpc.health.v1.Health/Check",
                                     request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
         try:
-            await asyncio.wait_for(channel.channel_ready(), timeout)
+            await aio.wait_for(channel.channel_ready(), timeout)
         except TimeoutError:
             return ProbeOutcome("failure", f"timeout: failed to connect service {target!r} within {timeout:g}s")
         try:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from scheduler.service import SchedulerServicer, advertise
 from skiff.api.v1 import scheduler_pb2_grpc
 from skiff.client.client import Client
 from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
+from skiff.lifecycle import serve_until_stopped
 
 log = logging.getLogger("skiff.scheduler")
 
@@ -96,18 +95,14 @@ async def run(flags: Flags) -> None:
 
     elector = LeaderElector(client, LeaderElectionConfig(
         "kube-system", "kube-scheduler", identity, flags.lease_duration, flags.renew_deadline, flags.retry_period))
-    work = asyncio.create_task(elector.run(lead) if flags.leader_elect else lead())
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    done, _ = await asyncio.wait([work, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-    work.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await work
-    await elector.release()
-    await server.stop(1)
-    await client.close()
+    work = asyncio.create_task(elector.run(lead) if flags.leader_elect else lead(), name="scheduler")
+
+    async def cleanup() -> None:
+        await elector.release()
+        await server.stop(1)
+        await client.close()
+
+    await serve_until_stopped([work], cleanup=cleanup, grace=10.0, name="scheduler")
 
 
 def main(argv: list[str]) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from prometheus_client import Gauge
 
 from scheduler.framework.types import PodInfo
+from skiff import aio
 
 PENDING_PODS = Gauge("scheduler_pending_pods", "Number of pending pods, by the queue type. 'active' means "
                      "number of pods in activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' "
@@ -113,7 +114,7 @@ class SchedulingQueue:
             self._wakeup.clear()
             timeout = self._next_backoff_in()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                await aio.wait_for(self._wakeup.wait(), timeout)
             except TimeoutError:
                 pass
 

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from skiff import aio
 from skiff.client.config import write_cluster_config
 
 
@@ -68,7 +69,7 @@ class Component:
             return
         proc.terminate()
         try:
-            await asyncio.wait_for(proc.wait(), grace)
+            await aio.wait_for(proc.wait(), grace)
         except TimeoutError:
             proc.kill()
             await proc.wait()
@@ -195,7 +196,7 @@ async def supervise(components: list[Component], stop: asyncio.Event) -> None:
                 await asyncio.sleep(delay)
                 await c.start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 0.5)
+            await aio.wait_for(stop.wait(), 0.5)
 
 
 async def run(settings: UpSettings) -> int:

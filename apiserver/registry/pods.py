@@ -21,6 +21,7 @@ from skiff.api.validation import (
     forbidden,
     invalid,
     is_dns1123_label,
+    is_valid_port_name,
     not_supported,
     required,
     validate_labels,
@@ -156,7 +157,7 @@ def _validate_port_value(port: int, path: str) -> list[FieldError]:
     return []
 
 
-def _validate_probe(probe: Any, path: str, ports: set[str]) -> list[FieldError]:
+def _validate_probe(probe: Any, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     handlers = [h for h in ("exec", "http_get", "tcp_socket", "grpc") if probe.HasField(h)]
     if not handlers:
@@ -177,9 +178,8 @@ def _validate_probe(probe: Any, path: str, ports: set[str]) -> list[FieldError]:
                 errs.append(required(ppath, ""))
             elif isinstance(port, int):
                 errs += _validate_port_value(port, ppath)
-            elif port not in ports:
-                errs.append(invalid(ppath, port, "must contain at least one letter or number (a-z, 0-9)")
-                            if not port else invalid(ppath, port, "port name not found in the container's ports"))
+            else:  # a name is checked for its form only, as Kubernetes does; the kubelet resolves it
+                errs += [invalid(ppath, port, m) for m in is_valid_port_name(port)]
     return errs
 
 
@@ -231,7 +231,7 @@ def validate_container(c: Any, path: str, volumes: set[str], *, init: bool) -> l
             if init and c.restart_policy != "Always":
                 errs.append(forbidden(f"{path}.{camel}", "may not be set for init containers"))
             else:
-                errs += _validate_probe(getattr(c, name), f"{path}.{camel}", port_names)
+                errs += _validate_probe(getattr(c, name), f"{path}.{camel}")
     return errs
 
 

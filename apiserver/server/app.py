@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import signal
 import sys
 from dataclasses import dataclass
 
@@ -37,6 +35,7 @@ from skiff.api.v1 import (
     scheduler_pb2,
     scheduler_pb2_grpc,
 )
+from skiff.lifecycle import serve_until_stopped
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -162,22 +161,8 @@ async def _set_serving(servicer: object) -> None:
 async def run(settings: Settings) -> None:
     server = APIServer(settings)
     await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = 0
-
-    def on_signal() -> None:
-        nonlocal signals
-        signals += 1
-        if signals > 1:
-            os._exit(1)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-    await stop.wait()
-    log.info("shutting down")
-    await server.stop()
+    forever = asyncio.create_task(asyncio.Event().wait(), name="apiserver")
+    await serve_until_stopped([forever], cleanup=server.stop, grace=settings.shutdown_grace + 10.0, name="apiserver")
 
 
 def main(argv: list[str]) -> int:

@@ -54,6 +54,7 @@ from apiserver.storage.interface import (
     StorageUnavailableError,
 )
 from apiserver.storage.metrics import observe
+from skiff import aio
 
 __all__ = ["EtcdStorage", "parse_endpoint"]
 
@@ -357,7 +358,7 @@ class EtcdStorage:
         try:
             with observe("watch", prefix):
                 await call.write(_watch_create_request(prefix, start_revision))
-                created = await asyncio.wait_for(call.read(), self._request_timeout)
+                created = await aio.wait_for(call.read(), self._request_timeout)
                 _check_watch_response(created, prefix)
             backoff.reset()
             while True:

@@ -66,6 +66,7 @@ from kubelet.runtime.interface import (
     SandboxConfig,
     State,
 )
+from skiff import aio
 
 LABEL_KIND = "io.skiff.kind"
 """``sandbox`` (a pause container) or ``container`` (an app container)."""
@@ -480,7 +481,7 @@ class DockerRuntime:
             return await session.wait()
 
         try:
-            code = await asyncio.wait_for(run(), timeout)
+            code = await aio.wait_for(run(), timeout)
         except TimeoutError:
             for session in sessions:
                 await session.close()

@@ -90,6 +90,7 @@ from kubelet.runtime.interface import (
     SandboxConfig,
     State,
 )
+from skiff import aio
 
 log = logging.getLogger(__name__)
 
@@ -654,7 +655,7 @@ class ProcessRuntime:
         self._shims[container_id] = shim
         assert shim.stdout is not None
         try:
-            line = await asyncio.wait_for(shim.stdout.readline(), SHIM_START_TIMEOUT_S)
+            line = await aio.wait_for(shim.stdout.readline(), SHIM_START_TIMEOUT_S)
         except TimeoutError:
             line = b""
         hello = json.loads(line) if line.strip() else {"error": self._shim_error(directory)}
@@ -779,7 +780,7 @@ class ProcessRuntime:
     async def exec_sync(self, container_id: str, command: list[str], timeout: float) -> ExecResult:
         proc = await self._exec_process(self._state(container_id), command, stdin=False, merge=True)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+            out, _ = await aio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)

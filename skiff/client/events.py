@@ -19,6 +19,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from skiff import aio
 from skiff.api import errors, kinds
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
@@ -72,7 +73,7 @@ class EventRecorder:
     async def stop(self) -> None:
         """Write what is queued (briefly), then stop."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), 2.0)
+            await aio.wait_for(self._queue.join(), 2.0)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

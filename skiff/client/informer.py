@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from google.protobuf.message import Message
 
+from skiff import aio
 from skiff.api import errors
 from skiff.client.client import Client
 
@@ -137,7 +138,7 @@ class Informer(Generic[M]):
         return self._synced.is_set()
 
     async def wait_for_sync(self, timeout: float | None = None) -> None:
-        await asyncio.wait_for(self._synced.wait(), timeout)
+        await aio.wait_for(self._synced.wait(), timeout)
 
     async def run(self) -> None:
         """Forever: list, watch, resume or relist. Cancel the task to stop."""

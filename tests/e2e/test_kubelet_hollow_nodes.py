@@ -49,4 +49,11 @@ def test_fifty_hollow_nodes_run_pods_and_export_metrics(plane: ControlPlane) -> 
             assert name in text, name
     finally:
         kubelet.terminate()
-        kubelet.wait(20)
+        try:
+            kubelet.wait(20)
+        except subprocess.TimeoutExpired as exc:
+            kubelet.kill()
+            kubelet.wait()
+            tail = (plane.root / "hollow.log").read_text(errors="replace")[-8000:]
+            message = f"the hollow kubelet did not stop within 20 s of SIGTERM; its log ends:\n{tail}"
+            raise AssertionError(message) from exc

@@ -166,12 +166,6 @@ def test_a_crash_loop_backs_off_with_the_reason(node: Node, ns: str) -> None:
 
 
 def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
-    if node.runtime == "docker":
-        # Known issue, under investigation: after the process-runtime half of this module has run,
-        # the docker kubelet's probes for this pod sometimes never report (Ready stays False with
-        # no probe events). Probes on docker are covered by tests/integration/test_docker_runtime.py
-        # (exec) and tests/integration/test_probe_checks.py; this e2e runs for the process runtime.
-        pytest.skip("flaky on docker after the process runtime tests; see the comment")
     # the first liveness check waits 2 s: the command creates /tmp/alive as it starts
     probes = ("    livenessProbe: {exec: {command: [busybox, test, -f, /tmp/alive]}, initialDelaySeconds: 2, "
               "periodSeconds: 1, failureThreshold: 1}\n"

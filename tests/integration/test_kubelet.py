@@ -214,3 +214,25 @@ async def test_the_node_goes_not_ready_when_the_runtime_stops_answering(client: 
         assert ready.message == "container runtime is down"
         runtime.healthy = True
         await eventually(lambda: ready_is("True", "KubeletReady"), what="Ready again")
+
+
+async def test_a_probe_that_cannot_run_is_said_in_an_event(client: Client, tmp_path: Path) -> None:
+    """A readiness probe on a port name the container does not declare errors: the pod stays not
+    Ready and the kubelet records Kubernetes' "probe errored" Warning."""
+    probed = {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],
+              "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        await client.create(pod("errored", containers=[probed]))
+        messages: list[str] = []
+
+        async def said() -> bool:
+            events = await client.list(core_pb2.Event, namespace="default",
+                                       field_selector="involvedObject.name=errored")
+            messages[:] = [e.message for e in events.items if e.reason == "Unhealthy" and e.type == "Warning"]
+            return bool(messages)
+
+        await eventually(said, what="an Unhealthy event")
+        assert messages[0].startswith("Readiness probe errored and resulted in unknown state: "), messages
+        assert "http" in messages[0]
+        p = await get_pod(client, "errored")
+        assert p.status.phase == "Running" and not p.status.container_statuses[0].ready

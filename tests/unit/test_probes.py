@@ -294,7 +294,10 @@ async def test_unknown_results_are_retried_and_never_count(cleanup: Any) -> None
     cleanup(h)
     h.add(*make_pod(liveness_probe=make_probe("liveness", period_seconds=1, failure_threshold=1)))
     await run_for(h.clock, 3)
-    assert h.events == []
+    # each tick's errored probe is said (Kubernetes' "probe errored" event) but changes nothing
+    assert [(e.probe_type, e.result, e.message) for e in h.events] == [
+        ("liveness", "unknown", "invalid port number: 0")] * 4
+    assert h.manager.is_started("uid-1", "app")
     assert h.prober.calls["liveness"] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
 
 

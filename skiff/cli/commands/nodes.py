@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from skiff import aio
 from skiff.api import errors, kinds
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import (
@@ -385,7 +386,7 @@ async def delete_pods(ctx: Context, pods: list[Any], *, grace: int | None, timeo
             pass
     waits = asyncio.gather(*(_wait_pod_gone(ctx, p) for p in pods))
     try:
-        await asyncio.wait_for(waits, timeout if timeout > 0 else None)
+        await aio.wait_for(waits, timeout if timeout > 0 else None)
     except TimeoutError:
         raise VerbError(f"drain did not complete within {ctx.args.timeout}") from None
 

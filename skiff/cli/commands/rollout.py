@@ -16,13 +16,13 @@ rollback.go, objectpauser.go, objectrestarter.go).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from skiff import aio
 from skiff.api import errors, kinds
 from skiff.api.v1 import apps_pb2
 from skiff.cli import rollout_history as rh
@@ -184,7 +184,7 @@ async def run_status(ctx: Context) -> int:
         _check_kind(target.kind, "status viewer")
         viewer = STATUS_VIEWERS[target.kind.kind]
         try:
-            status = await asyncio.wait_for(_follow(ctx, target, viewer), timeout if timeout > 0 else None)
+            status = await aio.wait_for(_follow(ctx, target, viewer), timeout if timeout > 0 else None)
         except TimeoutError:
             raise VerbError("timed out waiting for the condition") from None
         if status.error:

@@ -1,0 +1,87 @@
+"""How every skiff daemon runs and stops: one place for the signal handling and the shutdown bound.
+
+``serve_until_stopped`` waits until SIGTERM or SIGINT arrives or until one of the daemon's
+long-running tasks ends by itself, then cancels the tasks and runs the daemon's cleanup (release a
+Lease, flush statuses, stop the gRPC server). The whole shutdown is bounded: a daemon that cannot
+finish within ``grace`` seconds logs the stack of every task still pending — so a hang is a
+diagnosis, not a mystery — and exits with status 1. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+log = logging.getLogger("skiff.lifecycle")
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Callable[[], Awaitable[None]],
+                              grace: float, name: str) -> None:
+    """Run ``work`` until a signal (or until one task ends); then stop it all within ``grace`` s."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            _exit_now(f"{name}: second signal; exiting at once")
+        stop.set()
+
+    for sig in _SIGNALS:
+        loop.add_signal_handler(sig, on_signal)
+    stopping = asyncio.create_task(stop.wait(), name=f"{name}:signal")
+    await asyncio.wait([*work, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    stopping.cancel()
+    for task in work:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("%s: %s stopped: %r", name, task.get_name(), task.exception())
+    log.info("%s: shutting down", name)
+    # A task of its own, waited on with a timeout rather than cancelled: a cancellation could be
+    # swallowed by the very code that hangs, while this bound always holds.
+    main = asyncio.current_task()
+    shutdown = asyncio.create_task(_shut_down(work, cleanup, keep=main), name=f"{name}:shutdown")
+    done, _ = await asyncio.wait([shutdown], timeout=grace)
+    if not done:
+        _exit_now(f"{name}: shutdown did not finish within {grace:g} s; still pending:\n{pending_stacks()}")
+    if shutdown.exception() is not None:
+        log.error("%s: shutdown failed: %r", name, shutdown.exception())
+
+
+async def _shut_down(tasks: Sequence[asyncio.Task[Any]], cleanup: Callable[[], Awaitable[None]],
+                     keep: asyncio.Task[object] | None) -> None:
+    """Cancel the work, clean up, then cancel whatever tasks the work left behind."""
+    await _cancel(tasks)
+    await cleanup()
+    await _cancel([t for t in asyncio.all_tasks() if t is not keep and t is not asyncio.current_task()])
+
+
+async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def pending_stacks() -> str:
+    """The stack of every pending task of the running loop, as text."""
+    out = io.StringIO()
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is not current:
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
+
+
+def _exit_now(message: str) -> None:
+    log.error("%s", message)
+    logging.shutdown()
+    os._exit(1)
