@@ -13,15 +13,19 @@ This benchmark puts a number on that overhead by measuring, in one run, on one m
 2. **API creates** — N ``Client.create(pod)`` calls of a small realistic Pod (one container with
    image, command, labels, resource requests and limits), unique names, at concurrency C,
    through a real apiserver → creates/s, p50, p99, and the ratio to the raw etcd rate.
-3. **steady rate** — open loop at a fixed rate (default 200/s) for D seconds: each create is
+3. **bare relay** — the same ``Client.create`` calls against ``bench/relay.py``, a gRPC server with
+   no logic at all that stores each request with that same etcd transaction. This is the ceiling
+   for any Python ``grpc.aio`` server in front of etcd on this machine; ``api/relay`` says what
+   share of it the apiserver keeps after doing its real work.
+4. **steady rate** — open loop at a fixed rate (default 200/s) for D seconds: each create is
    sent at its planned time whatever the previous ones are doing, and its latency is measured
    from that planned time, so a server that falls behind shows it in p99 instead of quietly
    slowing the load down (no coordinated omission).
 
-The apiserver runs as a separate process (``python -m skiff.daemons apiserver``) so that the
+The apiserver and the relay run as separate processes (``python -m skiff.daemons apiserver``) so that the
 load generator does not share its GIL; etcd runs on free loopback ports with a scratch data
 directory (on /dev/shm when there is one, so fsyncs are cheap; the output says which). For each
-phase the CPU used by etcd, the apiserver and the load generator is printed as a share of one
+phase the CPU used by etcd, the apiserver (or relay) and the load generator is printed as a share of one
 core: a process near 100% is the bottleneck.
 
 The bar (from the issue): API creates/s at least a quarter of the raw etcd rate (a bare
@@ -160,23 +164,42 @@ def start_etcd(scratch: Path) -> tuple[Child, str]:
     raise BenchError(f"etcd on {client_url} not healthy after {START_DEADLINE_S:.0f}s; see {etcd.log}")
 
 
-def start_apiserver(scratch: Path, etcd_url: str, profile: str, profile_out: Path) -> tuple[Child, int]:
+def _wait_listening(child: Child, port: int) -> None:
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        child.check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise BenchError(f"{child.name} did not listen on 127.0.0.1:{port} within {START_DEADLINE_S:.0f}s; "
+                     f"last lines of {child.log}:\n{_tail(child.log)}")
+
+
+def start_relay(scratch: Path, etcd_url: str) -> tuple[Child, int]:
+    """bench/relay.py in its own process; waits for its port."""
+    port = _free_port()
+    relay = Child("relay", [sys.executable, str(ROOT / "bench" / "relay.py"), "--etcd",
+                            etcd_url.removeprefix("http://"), "--port", str(port)], scratch / "relay.log", cwd=ROOT)
+    _wait_listening(relay, port)
+    return relay, port
+
+
+def start_apiserver(scratch: Path, etcd_url: str, profile: str, profile_out: Path,
+                    workers: int = 0) -> tuple[Child, int]:
     """``skiff apiserver`` in its own process (optionally under cProfile); waits for its port."""
     port = _free_port()
     args = ["apiserver", "--etcd-servers", etcd_url, "--port", str(port), "--bind-address", "127.0.0.1"]
+    if profile:
+        workers = 1  # a profiler sees one process
+    if workers:
+        args += ["--workers", str(workers)]
     if profile == "cprofile":
         command = [sys.executable, "-m", "cProfile", "-o", str(profile_out), "-m", "skiff.daemons", *args]
     else:
         command = [sys.executable, "-m", "skiff.daemons", *args]
     apiserver = Child("apiserver", command, scratch / "apiserver.log", cwd=ROOT)
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        apiserver.check_alive()
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return apiserver, port
-        time.sleep(0.05)
-    raise BenchError(f"apiserver did not listen on 127.0.0.1:{port} within {START_DEADLINE_S:.0f}s; "
-                     f"last lines of {apiserver.log}:\n{_tail(apiserver.log)}")
+    _wait_listening(apiserver, port)
+    return apiserver, port
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,9 +420,12 @@ class Options:
     profile: str
     profile_out: Path
     connections: int = 4
+    workers: int = 0
+    """apiserver worker processes (0: its default; profiling runs one)."""
 
 
-async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, port: int) -> dict[str, Any]:
+async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, port: int,
+                  relay: Child, relay_port: int) -> dict[str, Any]:
     import aetcd
     from aetcd import rpc
 
@@ -408,12 +434,13 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
 
     steady_total = max(1, round(opts.rate * opts.duration))
     pods = list(make_pods(WARMUP + opts.count + steady_total))
-    meter = CpuMeter({"etcd": etcd.pid, "apiserver": apiserver.pid, "loadgen": os.getpid()})
+    meter = CpuMeter({"etcd": etcd.pid, "apiserver": apiserver.pid, "relay": relay.pid, "loadgen": os.getpid()})
     host, etcd_port = etcd_url.removeprefix("http://").rsplit(":", 1)
 
     # Several connections, as an apiserver sees from its many clients; the kernel spreads
     # connections (not requests) over the apiserver's worker processes.
     clients = [Client(f"127.0.0.1:{port}", timeout=REQUEST_TIMEOUT_S) for _ in range(opts.connections)]
+    relay_clients = [Client(f"127.0.0.1:{relay_port}", timeout=REQUEST_TIMEOUT_S) for _ in range(opts.connections)]
     print(f"api creates over {opts.connections} client connections", flush=True)
     async with clients[0] as client:
         # The apiserver is listening; wait until it serves (its caches may still be starting).
@@ -459,31 +486,48 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
             async def api_create(i: int) -> None:
                 await clients[i % len(clients)].create(pods[i])
 
-            warm = await closed_loop("warmup", api_create, count=WARMUP - 1, concurrency=opts.concurrency,
-                                     first=1, meter=meter)
-            if warm.errors:
-                raise BenchError(f"warm-up creates failed: {warm.errors[0]}")
+            async def relay_create(i: int) -> None:
+                await relay_clients[i % len(relay_clients)].create(pods[i])
 
-            # Raw and API slices alternate, so that whatever else the machine is doing meanwhile
-            # weighs on both figures alike.
+            for op in (api_create, relay_create):
+                warm = await closed_loop("warmup", op, count=WARMUP - 1, concurrency=opts.concurrency, first=1,
+                                         meter=meter)
+                if warm.errors:
+                    raise BenchError(f"warm-up creates failed: {warm.errors[0]}")
+
+            # Raw, relay and API slices alternate, so that whatever else the machine is doing
+            # meanwhile weighs on every figure alike.
             raw_parts: list[PhaseResult] = []
+            relay_parts: list[PhaseResult] = []
             api_parts: list[PhaseResult] = []
             done = 0
             for r in range(opts.rounds):
                 n = opts.count * (r + 1) // opts.rounds - done
                 raw_parts.append(await closed_loop("raw etcd", raw_put, count=n, concurrency=opts.concurrency,
                                                    first=done, meter=meter))
+                relay_parts.append(await closed_loop("bare relay", relay_create, count=n,
+                                                     concurrency=opts.concurrency, first=WARMUP + done, meter=meter))
                 api_parts.append(await closed_loop("api create", api_create, count=n,
                                                    concurrency=opts.concurrency, first=WARMUP + done, meter=meter))
                 done += n
         finally:
             await etcd_client.close()
+            for relay_client in relay_clients:
+                await relay_client.close()
 
         raw, api = combine("raw etcd", raw_parts), combine("api create", api_parts)
+        bare = combine("bare relay", relay_parts)
+        for part in (raw, api):
+            part.cpu.pop("relay", None)
+        bare.cpu.pop("apiserver", None)
         print(raw.describe("puts"), flush=True)
+        print(bare.describe("creates"), flush=True)
         print(api.describe("creates"), flush=True)
         ratio = api.rate / raw.rate if raw.rate else 0.0
-        print(f"{'ratio':<13} api/raw = {ratio:.2f}  (bar: >= 0.25)", flush=True)
+        relay_ratio = bare.rate / raw.rate if raw.rate else 0.0
+        kept = api.rate / bare.rate if bare.rate else 0.0
+        print(f"{'ratio':<13} api/raw = {ratio:.2f}  (bar: >= 0.25); relay/raw = {relay_ratio:.2f} (the ceiling "
+              f"for a Python gRPC server here); api/relay = {kept:.2f}", flush=True)
         cpu_us = cpu_per_op_us(api, "apiserver")
         if cpu_us is not None:
             print(f"{'apiserver cpu':<13} {cpu_us:.0f} us per create (what caps creates/s once it nears one core)",
@@ -491,15 +535,19 @@ async def measure(opts: Options, etcd: Child, etcd_url: str, apiserver: Child, p
 
         steady = await open_loop(f"steady {opts.rate:g}/s", api_create, rate=opts.rate, duration=opts.duration,
                                  first=WARMUP + opts.count, meter=meter)
+        steady.cpu.pop("relay", None)
         print(steady.describe("creates"), flush=True)
         print(f"{'steady p99':<13} {steady.ms(99):.2f} ms at {opts.rate:g}/s  (bar: < 50 ms)", flush=True)
 
-    errors = [e for phase in (raw, api, steady) for e in phase.errors]
+    errors = [e for phase in (raw, bare, api, steady) for e in phase.errors]
     figures: dict[str, Any] = {
         "bench": "api_create",
         "creates_per_s": round(api.rate, 1),
         "etcd_puts_per_s": round(raw.rate, 1),
         "ratio": round(ratio, 3),
+        "relay_creates_per_s": round(bare.rate, 1),
+        "relay_ratio": round(relay_ratio, 3),
+        "api_over_relay": round(kept, 3),
         "p50_ms": round(api.ms(50), 2),
         "p99_ms": round(api.ms(99), 2),
         "etcd_p50_ms": round(raw.ms(50), 2),
@@ -558,6 +606,8 @@ def parse_args(argv: list[str] | None) -> Options:
                    help="alternate raw etcd and API slices this many times (default 4)")
     p.add_argument("--rate", type=float, default=200.0, help="creates/s of the steady phase (default 200)")
     p.add_argument("--duration", type=float, default=5.0, help="seconds of the steady phase (default 5)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="apiserver worker processes (default: the apiserver's own default; 1 when profiling)")
     a = p.parse_args(argv)
     if a.count < 1 or a.concurrency < 1 or a.rounds < 1 or a.rate <= 0 or a.duration <= 0:
         p.error("--count, --concurrency, --rounds, --rate and --duration must be positive")
@@ -567,7 +617,7 @@ def parse_args(argv: list[str] | None) -> Options:
     default_out = "bench-apiserver.prof" if profile == "cprofile" else "bench-apiserver.svg"
     out = Path(os.environ.get("SKIFF_BENCH_PROFILE_OUT", default_out)).resolve()
     return Options(a.count, a.concurrency, min(a.rounds, a.count), a.rate, a.duration, profile, out,
-                   max(1, a.connections))
+                   max(1, a.connections), max(0, a.workers))
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -589,14 +639,16 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         etcd, etcd_url = start_etcd(scratch)
         children.append(etcd)
-        apiserver, port = start_apiserver(scratch, etcd_url, opts.profile, opts.profile_out)
+        apiserver, port = start_apiserver(scratch, etcd_url, opts.profile, opts.profile_out, opts.workers)
         children.append(apiserver)
         print(f"etcd {etcd_url} (pid {etcd.pid}), apiserver 127.0.0.1:{port} (pid {apiserver.pid}"
               f"{', under cProfile' if opts.profile == 'cprofile' else ''}), loadgen pid {os.getpid()}",
               flush=True)
         if opts.profile == "py-spy":
             spy = start_py_spy(apiserver.pid, opts.profile_out)
-        figures = asyncio.run(measure(opts, etcd, etcd_url, apiserver, port))
+        relay, relay_port = start_relay(scratch, etcd_url)
+        children.append(relay)
+        figures = asyncio.run(measure(opts, etcd, etcd_url, apiserver, port, relay, relay_port))
     except BenchError as exc:
         print(f"api_create: error: {exc}", file=sys.stderr)
         return 1
