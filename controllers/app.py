@@ -28,7 +28,7 @@ from skiff.api import errors
 from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
-from skiff.lifecycle import serve_until_stopped
+from skiff.lifecycle import run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.controller-manager")
 
@@ -158,13 +158,7 @@ async def release(client: Client, elector: LeaderElector) -> None:
 
 
 def main(argv: list[str]) -> int:
-    flags = parse_args(argv)
-    try:
-        asyncio.run(run(flags))
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_daemon(run(parse_args(argv)))
 
 
 if __name__ == "__main__":

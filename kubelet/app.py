@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import socket
-import sys
 from pathlib import Path
 
 import grpc
@@ -25,7 +24,7 @@ from kubelet.runtime.interface import ContainerRuntime
 from kubelet.server import KubeletServicer
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.client.client import Client
-from skiff.lifecycle import serve_until_stopped
+from skiff.lifecycle import run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.kubelet")
 
@@ -119,10 +118,4 @@ async def run(a: argparse.Namespace) -> None:
 
 
 def main(argv: list[str]) -> int:
-    a = parse_args(argv)
-    try:
-        asyncio.run(run(a))
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_daemon(run(parse_args(argv)))

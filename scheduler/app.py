@@ -12,7 +12,6 @@ import asyncio
 import logging
 import os
 import socket
-import sys
 from dataclasses import dataclass
 
 import grpc
@@ -26,7 +25,7 @@ from scheduler.service import SchedulerServicer, advertise
 from skiff.api.v1 import scheduler_pb2_grpc
 from skiff.client.client import Client
 from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
-from skiff.lifecycle import serve_until_stopped
+from skiff.lifecycle import run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.scheduler")
 
@@ -106,10 +105,4 @@ async def run(flags: Flags) -> None:
 
 
 def main(argv: list[str]) -> int:
-    flags = parse_args(argv)
-    try:
-        asyncio.run(run(flags))
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_daemon(run(parse_args(argv)))

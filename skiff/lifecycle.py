@@ -5,6 +5,8 @@ long-running tasks ends by itself, then cancels the tasks and runs the daemon's 
 Lease, flush statuses, stop the gRPC server). The whole shutdown is bounded: a daemon that cannot
 finish within ``grace`` seconds logs the stack of every task still pending — so a hang is a
 diagnosis, not a mystery — and exits with status 1. A second signal exits at once.
+``run_daemon`` is every daemon's ``main``: run its coroutine, and turn a start-up failure (a
+port in use, a bad flag value) into one ``error: ...`` line and exit status 1, not a traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +17,23 @@ import io
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 log = logging.getLogger("skiff.lifecycle")
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def run_daemon(main: Coroutine[Any, Any, None], *, prefix: str = "") -> int:
+    """Run a daemon's main coroutine; OSError/ValueError print ``error: [prefix: ]message`` and give 1."""
+    try:
+        asyncio.run(main)
+    except (OSError, ValueError) as exc:
+        print(f"error: {prefix + ': ' if prefix else ''}{exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Callable[[], Awaitable[None]],

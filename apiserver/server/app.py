@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import grpc
@@ -35,7 +35,7 @@ from skiff.api.v1 import (
     scheduler_pb2,
     scheduler_pb2_grpc,
 )
-from skiff.lifecycle import serve_until_stopped
+from skiff.lifecycle import run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -170,12 +170,12 @@ def main(argv: list[str]) -> int:
     if settings.workers > 1 and not is_worker():
         return supervise(argv, workers=settings.workers, bind_address=settings.bind_address, port=settings.port,
                          metrics_port=settings.metrics_port)
+    return run_daemon(_named_config_errors(run(settings)))
+
+
+async def _named_config_errors(main: Awaitable[None]) -> None:
+    """An unusable encryption config is reported under the flag that names it."""
     try:
-        asyncio.run(run(settings))
+        await main
     except EncryptionConfigError as exc:
-        print(f"error: --encryption-provider-config: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        raise ValueError(f"--encryption-provider-config: {exc}") from exc
