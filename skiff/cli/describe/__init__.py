@@ -13,8 +13,15 @@ a cell in it, so ``Name:``/``Namespace:``/``Labels:`` line up, and a header with
 (``Containers:``) starts a new run. Kinds without a describer of their own get the generic one,
 which walks the manifest (``holderIdentity`` is shown as ``Holder Identity``).
 
-The pieces live in ``text`` (Out, align, formats, events), ``pods`` (Pod and the shared container
-and template sections), ``workloads`` and ``cluster`` (the other kinds and the generic describer).
+Describers are written with :class:`Out`'s section builders rather than line by line: ``rows``
+(``Name:  value`` lines, a None value leaving its line out), ``listing`` (``Labels:``-style values one
+a line, or ``<none>``), ``section`` (a titled block one level in, or ``<none>``) and ``table`` (a
+titled table with its header and rule), plus :func:`~skiff.cli.describe.text.header` for the
+Name/Namespace/.../Labels/Annotations lines every describe begins with.
+
+The pieces live in ``text`` (Out and its builders, align, formats, the header, events), ``pods`` (Pod
+and the shared container and template sections), ``workloads`` and ``cluster`` (the other kinds and the
+generic describer).
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """The pieces every describer is made of: :class:`Out` (lines at kubectl's indentation levels,
-aligned by :func:`align` as Go's ``text/tabwriter`` aligns them with kubectl's settings), the
-:class:`Related` data the verb fetches, kubectl's small formats (timestamps, ages, selectors,
-``<none>``), the metadata lines and the ``Events:`` table."""
+aligned by :func:`align` as Go's ``text/tabwriter`` aligns them with kubectl's settings) with its
+section builders — :data:`Row` lines, listings, titled sections and tables — that every describer
+writes with; the :class:`Related` data the verb fetches; kubectl's small formats (timestamps, ages,
+selectors, ``<none>``); the :func:`header` every describe begins with and the ``Events:`` table."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from skiff.api.codec import int_or_string
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
@@ -69,8 +70,20 @@ def _emit(rows: list[list[str]], widths: list[int], start: int, end: int, out: l
         out.append("".join(cells).rstrip())
 
 
+Row = tuple[str, object]
+"""A ``Name:  value`` line as (name, value); a value of None leaves the line out."""
+
+Line = str | Row
+"""What :meth:`Out.rows` writes: a ready line (its cells separated by tabs) or a :data:`Row`."""
+
+T = TypeVar("T")
+
+
 class Out:
-    """Lines at kubectl's indentation levels, rendered through :func:`align`."""
+    """Lines at kubectl's indentation levels, rendered through :func:`align`, and the section builders
+    every describer is written with: :meth:`rows` (``Name:  value`` lines), :meth:`listing`
+    (``Labels:``-style values one per line), :meth:`section` (a titled block one level in) and
+    :meth:`table` (a titled table with its header and rule)."""
 
     def __init__(self) -> None:
         self._lines: list[str] = []
@@ -83,6 +96,50 @@ class Out:
 
     def render(self) -> str:
         return "\n".join(align(self._lines)) + "\n"
+
+    def rows(self, level: int, *lines: Line) -> None:
+        """Each line at ``level``: a string as it is, a :data:`Row` as ``Name:<tab>value`` unless its value is None."""
+        for line in lines:
+            if isinstance(line, str):
+                self.w(level, line)
+            elif line[1] is not None:
+                self.w(level, f"{line[0]}:\t{line[1]}")
+
+    def listing(self, level: int, title: str, items: Sequence[str]) -> None:
+        """``Title:  first`` and the rest under it, one a line, or ``Title:  <none>``."""
+        self.rows(level, (title, items[0] if items else "<none>"), *(f"\t{item}" for item in items[1:]))
+
+    @overload
+    def section(self, level: int, title: str, items: Sequence[Line], *, none: bool = True) -> None: ...
+
+    @overload
+    def section(self, level: int, title: str, items: Sequence[T], write: Callable[[Out, int, T], None], *,
+                none: bool = True) -> None: ...
+
+    def section(self, level: int, title: str, items: Sequence[Any],
+                write: Callable[[Out, int, Any], None] | None = None, *, none: bool = True) -> None:
+        """``Title:`` with its items one level in, each written by ``write(out, level, item)`` (by default as
+        :meth:`rows` lines); without items ``Title:  <none>``, or nothing at all when ``none`` is False."""
+        if self._heading(level, title, bool(items), none):
+            for item in items:
+                (write or Out.rows)(self, level + 1, item)
+
+    def table(self, level: int, title: str, columns: Sequence[str], rows: Iterable[Sequence[object]], *,
+              rule: Sequence[str] | None = None, none: bool = False) -> None:
+        """``Title:`` with, one level in, the column headers, their rule (by default dashes as long as each header;
+        ``rule=()`` for none) and a line of tab-separated cells per row. Without rows ``Title:  <none>``, or
+        nothing at all when ``none`` is False. An empty title writes no title line (the table still stands one
+        level in, under the line the caller wrote)."""
+        body = ["\t".join(str(cell) for cell in row) for row in rows]
+        if self._heading(level, title, bool(body), none):
+            dashes = ["-" * len(c) for c in columns] if rule is None else rule
+            self.rows(level + 1, "\t".join(columns), *(["\t".join(dashes)] if dashes else []), *body)
+
+    def _heading(self, level: int, title: str, filled: bool, none: bool) -> bool:
+        """The title line of a section or table; whether its body follows."""
+        if title and (filled or none):
+            self.w(level, f"{title}:" if filled else f"{title}:\t<none>")
+        return filled
 
 
 # ---- small formatters ----
@@ -131,58 +188,47 @@ def selector_text(selector: meta_pb2.LabelSelector) -> str:
     return ",".join(parts)
 
 
+def pairs(mapping: Mapping[str, str]) -> list[str]:
+    """``key=value`` by key: labels, selectors, node selectors."""
+    return [f"{k}={mapping[k]}" for k in sorted(mapping)]
+
+
 def map_text(mapping: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={mapping[k]}" for k in sorted(mapping))
+    return ",".join(pairs(mapping))
 
 
-def multiline(out: Out, level: int, title: str, items: Sequence[str]) -> None:
-    """``Title:  first`` then the rest under it, or ``Title:  <none>``."""
-    if not items:
-        out.w(level, f"{title}:\t<none>")
-        return
-    out.w(level, f"{title}:\t{items[0]}")
-    for item in items[1:]:
-        out.w(level, f"\t{item}")
+def by_key(mapping: Mapping[str, str]) -> list[Row]:
+    """A mapping as ``key:  value`` rows by key: resource amounts (``cpu:  500m``), Capacity, Allocatable."""
+    return [(k, mapping[k]) for k in sorted(mapping)]
 
 
-def labels(out: Out, level: int, title: str, mapping: Mapping[str, str]) -> None:
-    multiline(out, level, title, [f"{k}={mapping[k]}" for k in sorted(mapping)])
+def _clip(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
-def annotation_lines(out: Out, level: int, mapping: Mapping[str, str]) -> None:
-    """Annotations one per line, last-applied-configuration left out, long values wrapped."""
-    keys = sorted(k for k in mapping if k != LAST_APPLIED)
-    if not keys:
-        out.w(level, "Annotations:\t<none>")
-        return
-    for i, key in enumerate(keys):
-        prefix = "Annotations:\t" if i == 0 else "\t"
+def annotation_items(mapping: Mapping[str, str]) -> list[str]:
+    """The ``Annotations:`` listing's lines: last-applied-configuration left out, long values wrapped."""
+    items: list[str] = []
+    for key in sorted(k for k in mapping if k != LAST_APPLIED):
         value = mapping[key].rstrip("\n")
         if len(key) + len(value) + 2 > _MAX_ANNOTATION_LEN or "\n" in value:
-            out.w(level, f"{prefix}{key}:")
-            for part in value.split("\n"):
-                short = part if len(part) <= _MAX_ANNOTATION_LEN - 2 else part[:_MAX_ANNOTATION_LEN - 5] + "..."
-                out.w(level, f"\t  {short}")
+            items += [f"{key}:", *(f"  {_clip(part, _MAX_ANNOTATION_LEN - 2)}" for part in value.split("\n"))]
         else:
-            out.w(level, f"{prefix}{key}: {value}")
+            items.append(f"{key}: {value}")
+    return items
 
 
-def meta_lines(out: Out, obj: Any, *, namespaced: bool = True, created: bool = False) -> None:
-    """``Name:``, ``Namespace:``, (``CreationTimestamp:``), ``Labels:``, ``Annotations:``."""
-    meta = obj.metadata
-    out.w(0, f"Name:\t{meta.name}")
-    if namespaced:
-        out.w(0, f"Namespace:\t{meta.namespace}")
-    if created:
-        out.w(0, f"CreationTimestamp:\t{fmt_time(meta.creation_timestamp)}")
-    labels(out, 0, "Labels", meta.labels)
-    annotation_lines(out, 0, meta.annotations)
+def header(out: Out, level: int, meta: meta_pb2.ObjectMeta, *rows: Row, namespaced: bool = True) -> None:
+    """How a describe begins: ``Name:``, ``Namespace:`` (when ``namespaced``), the kind's own ``rows``, then
+    ``Labels:`` and ``Annotations:``."""
+    out.rows(level, ("Name", meta.name), ("Namespace", meta.namespace if namespaced else None), *rows)
+    out.listing(level, "Labels", pairs(meta.labels))
+    out.listing(level, "Annotations", annotation_items(meta.annotations))
 
 
-def controlled_by(out: Out, meta: meta_pb2.ObjectMeta) -> None:
-    for ref in meta.owner_references:
-        if ref.controller:
-            out.w(0, f"Controlled By:\t{ref.kind}/{ref.name}")
+def controlled_by(meta: meta_pb2.ObjectMeta) -> list[Row]:
+    """``Controlled By:  Kind/name``, from the owner reference that is the controller."""
+    return [("Controlled By", f"{ref.kind}/{ref.name}") for ref in meta.owner_references if ref.controller]
 
 
 def is_controlled_by(meta: meta_pb2.ObjectMeta, uid: str) -> bool:
@@ -191,25 +237,25 @@ def is_controlled_by(meta: meta_pb2.ObjectMeta, uid: str) -> bool:
 
 # ---- events ----
 
+_EVENT_COLUMNS = ("Type", "Reason", "Age", "From", "Message")
+_EVENT_RULE = ("----", "------", "----", "----", "-------")  # kubectl's: Age's rule is four dashes
+
+
+def _age(e: core_pb2.Event, now: datetime) -> str:
+    first = since(e.event_time or e.first_timestamp, now)
+    if e.HasField("series"):
+        return f"{since(e.series.last_observed_time, now)} (x{e.series.count} over {first})"
+    if e.count > 1:
+        return f"{since(e.last_timestamp, now)} (x{e.count} over {first})"
+    return first
+
 
 def events(out: Out, items: Sequence[core_pb2.Event], now: datetime) -> None:
     """The ``Events:`` table (oldest first) or ``Events:  <none>``."""
-    if not items:
-        out.w(0, "Events:\t<none>")
-        return
-    out.w(0, "Events:")
-    out.w(1, "Type\tReason\tAge\tFrom\tMessage")
-    out.w(1, "----\t------\t----\t----\t-------")
-    for e in sorted(items, key=lambda e: e.last_timestamp or e.event_time or e.first_timestamp):
-        first = since(e.event_time or e.first_timestamp, now)
-        if e.HasField("series"):
-            age = f"{since(e.series.last_observed_time, now)} (x{e.series.count} over {first})"
-        elif e.count > 1:
-            age = f"{since(e.last_timestamp, now)} (x{e.count} over {first})"
-        else:
-            age = first
-        source = e.source.component or e.reporting_component
-        out.w(1, f"{e.type}\t{e.reason}\t{age}\t{source}\t{e.message.strip()}")
+    ordered = sorted(items, key=lambda e: e.last_timestamp or e.event_time or e.first_timestamp)
+    rows = [(e.type, e.reason, _age(e, now), e.source.component or e.reporting_component, e.message.strip())
+            for e in ordered]
+    out.table(0, "Events", _EVENT_COLUMNS, rows, rule=_EVENT_RULE, none=True)
 
 
 Describer = Callable[[Any, Related, datetime, Out], None]
