@@ -258,15 +258,19 @@ async def test_exec_stream_with_stdin(runtime: ProcessRuntime) -> None:
 
 async def test_logs_tail_timestamps_since_and_follow(runtime: ProcessRuntime, tmp_path: Path) -> None:
     sandbox = await pod(runtime)
-    go = tmp_path / "go"
+    go, then = tmp_path / "go", tmp_path / "then"
+    # stdout and stderr are read apart (as by any runtime), so the stderr line waits until the
+    # stdout lines are in the log: the order below is then certain.
     cid = await runtime.start_container(sandbox, sh("talk", (
-        "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2; "
+        f"for i in 1 2 3 4 5; do echo line$i; done; while [ ! -e {then} ]; do sleep 0.02; done; echo err >&2; "
         f"while [ ! -e {go} ]; do sleep 0.02; done; printf no-newline")))
 
-    async def has_output() -> bool:
-        return b"err" in await log_text(runtime, cid)
+    async def has(text: bytes) -> bool:
+        return text in await log_text(runtime, cid)
 
-    await eventually(has_output, what="output")
+    await eventually(lambda: has(b"line5"), what="the stdout lines")
+    then.touch()
+    await eventually(lambda: has(b"err"), what="the stderr line")
     assert await log_text(runtime, cid) == b"line1\nline2\nline3\nline4\nline5\nerr\n"
     assert await log_text(runtime, cid, tail=2) == b"line5\nerr\n"
     stamp, text = (await log_text(runtime, cid, tail=1, timestamps=True)).decode().split(" ", 1)
