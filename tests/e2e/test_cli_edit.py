@@ -11,34 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from skiff.api import kinds
-from skiff.api.manifest import from_manifest, to_manifest
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
+from tests.support.plane_client import create, get_json
 from tests.support.processes import ControlPlane
 from tests.support.samples import sample
-
-
-def create(plane: ControlPlane, ns: str, *docs: dict[str, Any]) -> None:
-    """Set-up through the client library (a skiffctl process per object would be slow)."""
-    async def go() -> None:
-        async with Client(plane.server) as client:
-            for doc in docs:
-                await client.create(from_manifest(doc), namespace=ns)
-
-    asyncio.run(go())
-
-
-def get_json(plane: ControlPlane, ns: str, what: str) -> dict[str, Any]:
-    """``TYPE/NAME`` as its manifest dict, read through the client library."""
-    type_name, name = what.split("/")
-    kind = kinds.lookup(type_name)
-
-    async def go() -> dict[str, Any]:
-        async with Client(plane.server) as client:
-            return to_manifest(await client.get(kind.message, name, namespace=ns))
-
-    return asyncio.run(go())
 
 
 def pod_names(plane: ControlPlane, ns: str, selector: str = "") -> list[str]:

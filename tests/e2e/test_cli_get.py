@@ -8,6 +8,7 @@ written through UpdateStatus, nodes with conditions) and asserts the lines kubec
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import queue
 import re
@@ -21,6 +22,7 @@ import yaml
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from tests.support.processes import ControlPlane
+from tests.support.waiting import wait_until
 
 POD = """apiVersion: v1
 kind: Pod
@@ -218,16 +220,16 @@ def test_watch_only_with_events(plane: ControlPlane, ns: str) -> None:
     try:
         out = _Lines(proc)
         # The watch starts after the list: keep changing the object until the first event shows.
-        deadline = time.monotonic() + 10
-        header = ""
-        value = 2
-        while not header and time.monotonic() < deadline:
-            plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("old", str(value)))
-            value += 1
+        values = itertools.count(2)
+
+        def change_and_read() -> str:
+            plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("old", str(next(values))))
             try:
-                header = out.next(timeout=0.5)
+                return out.next(timeout=0.5)
             except queue.Empty:
-                continue
+                return ""
+
+        header = wait_until(change_and_read, timeout=10, interval=0, what="the watch's first line")
         assert header == "EVENT      NAME   DATA   AGE"
         assert out.next().startswith("MODIFIED   old    1")
         plane.ctl("delete", "cm", "old", "-n", ns)

@@ -10,37 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
-from skiff.api import codec, kinds
-from skiff.api.manifest import from_manifest, to_manifest
+from skiff.api import codec
 from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
+from tests.support.plane_client import create, get_json
 from tests.support.processes import ControlPlane
 from tests.support.samples import sample
-
-
-def create(plane: ControlPlane, ns: str, *docs: dict[str, Any]) -> None:
-    """Set-up through the client library (a skiffctl process per object would be slow)."""
-    async def go() -> None:
-        async with Client(plane.server) as client:
-            for doc in docs:
-                await client.create(from_manifest(doc), namespace=ns)
-
-    asyncio.run(go())
-
-
-def get_json(plane: ControlPlane, ns: str, what: str) -> dict[str, Any]:
-    """``TYPE/NAME`` as its manifest dict, read through the client library."""
-    type_name, name = what.split("/")
-    kind = kinds.lookup(type_name)
-
-    async def go() -> dict[str, Any]:
-        async with Client(plane.server) as client:
-            return to_manifest(await client.get(kind.message, name, namespace=ns))
-
-    return asyncio.run(go())
+from tests.support.waiting import wait_until
 
 
 def owner(doc: dict[str, Any]) -> dict[str, Any]:
@@ -175,9 +153,8 @@ def test_status_follows_until_rolled_out(plane: ControlPlane, ns: str) -> None:
         first = proc.stdout.readline()
         assert first == 'Waiting for deployment "web" rollout to finish: 1 out of 3 new replicas have been updated...\n'
         set_deploy_status(plane, ns, replicas=3, updatedReplicas=3, readyReplicas=3, availableReplicas=3)
-        deadline = time.monotonic() + 10
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(proc.poll, until=lambda code: code is not None, timeout=10, interval=0.05,
+                   what="`rollout status` to exit once the rollout is complete")
         out, err = proc.communicate(timeout=5)
     finally:
         if proc.poll() is None:

@@ -23,6 +23,7 @@ import pytest
 
 from tests.support.processes import BIN, ControlPlane, free_port
 from tests.support.runtime_cleanup import purge
+from tests.support.waiting import wait_until
 
 IMAGE_V1, IMAGE_V2, IMAGE_V3 = "busybox:v1", "busybox:v2", "busybox:v3"  # tagged: IfNotPresent by default
 
@@ -85,13 +86,7 @@ class Cluster:
 
     @staticmethod
     def wait(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.3)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(check, timeout=timeout, interval=0.3, what=what)
 
 
 def _docker_ready() -> bool:

@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 from tests.support.processes import BIN, ControlPlane, free_port
+from tests.support.waiting import wait_until
 
 
 def test_fifty_hollow_nodes_run_pods_and_export_metrics(plane: ControlPlane) -> None:
@@ -19,30 +20,26 @@ def test_fifty_hollow_nodes_run_pods_and_export_metrics(plane: ControlPlane) -> 
                                 str(plane.root / "hollow"), "--metrics-port", str(metrics_port)],
                                stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 60
-        ready: list[str] = []
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60  # one budget for the three waits below
+
+        def ready_nodes() -> list[str]:
             nodes = json.loads(plane.ctl("get", "nodes", "-o", "json").stdout)["items"]
-            ready = [n["metadata"]["name"] for n in nodes if any(
+            return [n["metadata"]["name"] for n in nodes if any(
                 c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]
-            if len(ready) == 50:
-                break
-            time.sleep(0.5)
+
+        ready = wait_until(ready_nodes, until=lambda names: len(names) == 50, timeout=deadline - time.monotonic(),
+                           interval=0.5, what="50 Ready hollow nodes")
         assert sorted(ready) == sorted(f"hollow-{i}" for i in range(50))
         pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: on-seven}\nspec:\n  nodeName: hollow-7\n"
                "  containers: [{name: app, image: pause, command: [sleep, '1']}]\n")
         plane.ctl("apply", "-f", "-", stdin=pod)
-        while time.monotonic() < deadline:
-            if "Running" in plane.ctl("get", "pod", "on-seven").stdout:
-                break
-            time.sleep(0.3)
+        wait_until(lambda: plane.ctl("get", "pod", "on-seven").stdout, until=lambda table: "Running" in table,
+                   timeout=deadline - time.monotonic(), interval=0.3, what="pod on-seven to be Running")
         assert "Running" in plane.ctl("get", "pod", "on-seven").stdout
-        text = ""
-        while time.monotonic() < deadline:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-            if 'kubelet_running_pods{node="hollow-7"} 1.0' in text:
-                break
-            time.sleep(0.3)
+        text = wait_until(
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode(),
+            until=lambda metrics: 'kubelet_running_pods{node="hollow-7"} 1.0' in metrics,
+            timeout=deadline - time.monotonic(), interval=0.3, what="the kubelet's metrics to count hollow-7's pod")
         assert 'kubelet_running_pods{node="hollow-7"} 1.0' in text
         for name in ("kubelet_running_containers", "kubelet_pod_start_duration_seconds", "kubelet_restart_count",
                      "kubelet_pod_worker_duration_seconds"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from tests.support.processes import BIN, ControlPlane, free_port
 from tests.support.runtime_cleanup import purge
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "busybox:latest"
@@ -77,13 +77,7 @@ class Node:
 
     @staticmethod
     def wait(check: Callable[[], Any], what: str, timeout: float = 40) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = check()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        return wait_until(check, timeout=timeout, interval=0.2, what=what)
 
 
 @pytest.fixture(scope="module", params=["process", "docker"])

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.runtime_cleanup import purge
+from tests.support.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "web.yaml"
@@ -169,18 +170,13 @@ def test_the_scheduler_places_pods_and_explains_a_pending_one(cluster: Cluster) 
         f"image: busybox, resources: {{requests: {{cpu: '{cpu}'}}}}}}]}}\n" for name, cpu in (("a", "1500m"),
                                                                                           ("b", "4")))
     cluster.ctl("apply", "-f", "-", stdin=pods)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        placed = cluster.ctl("get", "pod", "a", "-o", "jsonpath={.spec.nodeName}").stdout
-        if placed:
-            break
-        time.sleep(0.2)
+    deadline = time.monotonic() + 30  # one budget for both waits
+    placed = wait_until(lambda: cluster.ctl("get", "pod", "a", "-o", "jsonpath={.spec.nodeName}").stdout,
+                        timeout=deadline - time.monotonic(), interval=0.2, what="pod a to be placed on a node")
     assert placed == "n2"
-    while time.monotonic() < deadline:
-        described = cluster.ctl("describe", "pod", "b").stdout
-        if "FailedScheduling" in described:
-            break
-        time.sleep(0.2)
+    described = wait_until(lambda: cluster.ctl("describe", "pod", "b").stdout,
+                           until=lambda text: "FailedScheduling" in text, timeout=deadline - time.monotonic(),
+                           interval=0.2, what="a FailedScheduling event for pod b")
     assert "0/2 nodes are available: 2 Insufficient cpu." in described
     explained = cluster.ctl("explain-schedule", "pod/b").stdout
     assert "pod default/b fits no node: 0/2 nodes are available: 2 Insufficient cpu." in explained
@@ -191,18 +187,16 @@ def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
     try:
         assert "nodes:    1 (process runtime)" in cluster.output
-        deadline = time.monotonic() + 30
-        while "Ready" not in cluster.ctl("get", "nodes", check=False).stdout and time.monotonic() < deadline:
-            time.sleep(0.3)
+        deadline = time.monotonic() + 30  # one budget for both waits
+        wait_until(lambda: cluster.ctl("get", "nodes", check=False).stdout, until=lambda table: "Ready" in table,
+                   timeout=deadline - time.monotonic(), interval=0.3, what="the local node to be Ready")
         assert re.search(r"^skiff-node\s+Ready\s", cluster.ctl("get", "nodes").stdout, re.M)
         out = cluster.ctl("run", "hello", "--image=busybox", "--restart=Never", "--command", "--",
                           "busybox", "sh", "-c", "echo hello from skiff; sleep 600").stdout
         assert out.strip() == "pod/hello created"
-        while time.monotonic() < deadline:
-            table = cluster.ctl("get", "pod", "hello").stdout
-            if re.search(r"hello\s+1/1\s+Running", table):
-                break
-            time.sleep(0.3)
+        table = wait_until(lambda: cluster.ctl("get", "pod", "hello").stdout,
+                           until=lambda text: re.search(r"hello\s+1/1\s+Running", text),
+                           timeout=deadline - time.monotonic(), interval=0.3, what="pod hello to be Running")
         assert re.search(r"hello\s+1/1\s+Running", table), table
         assert cluster.ctl("logs", "hello").stdout == "hello from skiff\n"
         assert cluster.ctl("exec", "hello", "--", "busybox", "echo", "inside").stdout == "inside\n"

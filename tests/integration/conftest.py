@@ -1,10 +1,14 @@
-"""Integration fixtures: a real etcd per test, on free loopback ports.
+"""Integration fixtures: a real etcd per test, on free loopback ports, and an apiserver and client over it.
 
 ``etcd`` starts the ``etcd`` binary with a fresh data directory (on /dev/shm when there is one,
 so fsyncs are cheap) and short raft timers (a single member elects itself in ~0.1 s), waits until
 ``/health`` says true, and yields an ``EtcdProcess`` handle. ``stop()`` kills it (SIGKILL, like a
 crash); ``start()`` brings it back on the same ports and data directory and waits until healthy.
 ``etcd_storage`` is a connected ``EtcdStorage`` on it, closed after the test.
+
+``server`` is an in-process apiserver over that etcd (``running_apiserver`` with its defaults, from
+tests/support/cluster.py) and ``client`` a ``Client`` of it, closed after the test. A test that
+needs other apiserver settings starts its own with ``running_apiserver``.
 
 ``etcd_proxy`` is a TCP proxy in front of that etcd whose ``cut()`` drops every connection and
 refuses new ones until ``restore()``: a network partition for one client while others still
@@ -21,14 +25,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from apiserver.server.app import APIServer
 from apiserver.storage.etcd import EtcdStorage
+from skiff.client.client import Client
+from tests.support.cluster import client_for, running_apiserver
+from tests.support.waiting import wait_until
 
 ETCD_BINARY = os.environ.get("SKIFF_ETCD_BINARY", "etcd")
 START_DEADLINE_S = 15.0
@@ -105,14 +112,12 @@ class EtcdProcess:
         self._log.close()
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + START_DEADLINE_S
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"etcd exited with {self._process.returncode}; see {self._log.name}")
-            if self._healthy():
-                return
-            time.sleep(0.02)
-        raise TimeoutError(f"etcd on {self.endpoint} not healthy after {START_DEADLINE_S}s")
+            return self._healthy()
+
+        wait_until(healthy, timeout=START_DEADLINE_S, interval=0.02, what=f"etcd on {self.endpoint} to be healthy")
 
     def _healthy(self) -> bool:
         try:
@@ -146,6 +151,23 @@ async def etcd_storage(etcd: EtcdProcess) -> AsyncIterator[EtcdStorage]:
     finally:
         with contextlib.suppress(Exception):
             await storage.close()
+
+
+@pytest.fixture
+async def server(etcd: EtcdProcess) -> AsyncIterator[APIServer]:
+    """An in-process apiserver over ``etcd``, stopped after the test."""
+    async with running_apiserver(etcd.url) as apiserver:
+        yield apiserver
+
+
+@pytest.fixture
+async def client(server: APIServer) -> AsyncIterator[Client]:
+    """A client of ``server``, closed after the test."""
+    c = client_for(server)
+    try:
+        yield c
+    finally:
+        await c.close()
 
 
 class TcpProxy:

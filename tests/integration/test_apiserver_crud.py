@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from skiff.api import errors, kinds
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
-from tests.support.cluster import client_for, eventually, obj, running_apiserver
+from tests.support.cluster import eventually, obj
 from tests.support.samples import SAMPLES, sample
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
 
 
 @pytest.mark.parametrize("kind_name", sorted(SAMPLES))

@@ -5,31 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import grpc
-import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from apiserver.server.app import APIServer
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from skiff.client.informer import Informer
-from tests.support.cluster import client_for, eventually, obj, running_apiserver
+from tests.support.cluster import eventually, obj
 from tests.support.samples import sample
 
 
-@pytest.fixture
-async def served(etcd: Any) -> AsyncIterator[tuple[Any, Client]]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield server, c
-        await c.close()
-
-
-async def test_health_and_reflection(served: Any) -> None:
-    server, _ = served
+async def test_health_and_reflection(server: APIServer) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -39,28 +28,23 @@ async def test_health_and_reflection(served: Any) -> None:
         assert "skiff.api.v1.Resources" in names and "grpc.health.v1.Health" in names
 
 
-async def test_discovery_lists_every_kind(served: Any) -> None:
-    _, client = served
+async def test_discovery_lists_every_kind(client: Client) -> None:
     found = {(r.name, r.group, r.namespaced) for r in (await client.discovery()).resources}
     assert ("deployments", "apps", True) in found and ("nodes", "", False) in found
 
 
-async def test_bookmarks_carry_the_current_resource_version(etcd: Any) -> None:
-    async with running_apiserver(etcd.url) as server:
-        server.registry.stores["configmaps"].cache.bookmark_interval = 0.1
-        client = client_for(server)
-        created = await client.create(obj(sample("ConfigMap", name="x")))
-        events = client.watch(core_pb2.ConfigMap, namespace="default",
-                              resource_version=created.metadata.resource_version, allow_bookmarks=True)
-        event = await asyncio.wait_for(anext(events), 5)
-        assert event.type == "BOOKMARK"
-        assert int(event.object.metadata.resource_version) >= int(created.metadata.resource_version)
-        await events.aclose()
-        await client.close()
+async def test_bookmarks_carry_the_current_resource_version(server: APIServer, client: Client) -> None:
+    server.registry.stores["configmaps"].cache.bookmark_interval = 0.1
+    created = await client.create(obj(sample("ConfigMap", name="x")))
+    events = client.watch(core_pb2.ConfigMap, namespace="default",
+                          resource_version=created.metadata.resource_version, allow_bookmarks=True)
+    event = await asyncio.wait_for(anext(events), 5)
+    assert event.type == "BOOKMARK"
+    assert int(event.object.metadata.resource_version) >= int(created.metadata.resource_version)
+    await events.aclose()
 
 
-async def test_informer_handlers_and_indexes(served: Any) -> None:
-    _, client = served
+async def test_informer_handlers_and_indexes(client: Client) -> None:
     informer: Informer[core_pb2.Pod] = Informer(
         client, core_pb2.Pod, indexers={"node": lambda p: [p.spec.node_name] if p.spec.node_name else []})
     log: list[str] = []

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from apiserver.server.app import APIServer
 from skiff.api import errors
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
@@ -18,22 +18,13 @@ from tests.support.cluster import client_for, eventually, obj, running_apiserver
 from tests.support.samples import sample
 
 
-@pytest.fixture
-async def served(etcd: Any) -> AsyncIterator[tuple[Any, Client]]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield server, c
-        await c.close()
-
-
 async def _collect(client: Client, rv: str, out: list[tuple[str, str, str]], **kw: Any) -> None:
     async for event in client.watch(core_pb2.ConfigMap, namespace="default", resource_version=rv, **kw):
         if event.type != "BOOKMARK":
             out.append((event.type, event.object.metadata.name, event.object.metadata.resource_version))
 
 
-async def test_watch_from_a_resource_version_gets_every_later_event_once_in_order(served: Any) -> None:
-    _, client = served
+async def test_watch_from_a_resource_version_gets_every_later_event_once_in_order(client: Client) -> None:
     first = await client.create(obj(sample("ConfigMap", name="before")))
     await client.create(obj(sample("ConfigMap", name="cm-0")))
     seen: list[tuple[str, str, str]] = []
@@ -58,13 +49,12 @@ async def _ready(value: bool) -> bool:
     return value
 
 
-async def test_watch_with_selectors_sees_transitions(served: Any) -> None:
-    _, client = served
+async def test_watch_with_selectors_sees_transitions(server: APIServer, client: Client) -> None:
     seen: list[tuple[str, str, str]] = []
     task = asyncio.create_task(_collect(client, "", seen, label_selector="color=blue"))
     await asyncio.sleep(0)  # let the watch register before the first write
     base = await client.create(obj(sample("ConfigMap", name="x", labels={"color": "red"})))
-    await eventually(lambda: _registered(served[0]), what="watch registered")
+    await eventually(lambda: _registered(server), what="watch registered")
     base.metadata.labels["color"] = "blue"
     base = await client.update(base)
     base.metadata.labels["color"] = "green"
@@ -80,8 +70,7 @@ async def _registered(server: Any) -> bool:
     return bool(server.registry.stores["configmaps"].cache.num_watchers)
 
 
-async def test_watch_survives_an_etcd_restart(etcd: Any, served: Any) -> None:
-    server, client = served
+async def test_watch_survives_an_etcd_restart(etcd: Any, server: APIServer, client: Client) -> None:
     start = await client.create(obj(sample("ConfigMap", name="start")))
     seen: list[tuple[str, str, str]] = []
     task = asyncio.create_task(_collect(client, start.metadata.resource_version, seen))

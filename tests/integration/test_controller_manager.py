@@ -18,32 +18,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from controllers.app import Flags, elector_for
 from controllers.manager import ControllerManager, ManagerSettings
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import client_for, eventually
 from tests.support.processes import free_port
 
 MINE = ("replicaset", "garbagecollector")
 LEADER = 'leader_election_master_status{name="kube-controller-manager"}'
-
-
-@pytest.fixture
-async def server(etcd: Any) -> AsyncIterator[Any]:
-    async with running_apiserver(etcd.url) as s:
-        yield s
-
-
-@pytest.fixture
-async def client(server: Any) -> AsyncIterator[Client]:
-    c = client_for(server)
-    yield c
-    await c.close()
 
 
 @contextlib.asynccontextmanager

@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
-
-import pytest
 
 from controllers.deployment import DeploymentController, util
 from controllers.informers import SharedInformers
@@ -24,17 +21,9 @@ from skiff.cli import rollout_history as rh
 from skiff.cli.commands.rollout import deployment_status
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import eventually
 
 REPLICAS = 4  # maxSurge 25% -> 1, maxUnavailable 25% -> 1
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
 
 
 @contextlib.asynccontextmanager

@@ -18,17 +18,9 @@ from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import eventually
 
 NODE = "fake-node"
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
 
 
 def settings(root: Path) -> KubeletSettings:

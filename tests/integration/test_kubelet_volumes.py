@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,15 +16,7 @@ from kubelet.runtime.interface import Mount
 from kubelet.volumes import VolumeError, VolumeManager
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
-from tests.support.cluster import client_for, obj, running_apiserver
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
+from tests.support.cluster import obj
 
 
 @pytest.fixture

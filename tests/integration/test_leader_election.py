@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import eventually
 
 FAST = {"lease_duration": 1.0, "renew_deadline": 0.6, "retry_period": 0.1}
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
 
 
 def elector(client: Client, identity: str) -> LeaderElector:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -18,7 +17,7 @@ from apiserver.server import metrics
 from skiff.api import errors
 from skiff.client import pods
 from skiff.client.client import Client
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import eventually
 from tests.support.fake_kubelet import FakeKubelet, node_for, pod_with, running_kubelet
 
 
@@ -29,14 +28,10 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(etcd: Any) -> AsyncIterator[Setup]:
-    async with running_apiserver(etcd.url) as server, running_kubelet() as kubelet:
-        client = client_for(server)
+async def setup(client: Client) -> AsyncIterator[Setup]:
+    async with running_kubelet() as kubelet:
         await client.create(node_for("node-1", kubelet.port))
-        try:
-            yield Setup(client, kubelet)
-        finally:
-            await client.close()
+        yield Setup(client, kubelet)
 
 
 async def _bound_pod(s: Setup, name: str, *containers: str) -> None:
@@ -120,18 +115,15 @@ async def test_kubelet_errors_pass_through(setup: Setup) -> None:
         await _read(pods.logs(setup.client, "web", previous=True))
 
 
-async def test_unreachable_kubelet_is_service_unavailable(etcd: Any) -> None:
-    async with running_apiserver(etcd.url) as server:
-        client = client_for(server)
-        kubelet = FakeKubelet()
-        await kubelet.start()
-        await kubelet.stop()  # a port where nothing answers any more
-        await client.create(node_for("gone", kubelet.port))
-        await client.create(pod_with("web", "c"))
-        await client.bind("web", "gone")
-        with pytest.raises(errors.ServiceUnavailable, match="node gone"):
-            await _read(pods.logs(client, "web"))
-        await client.close()
+async def test_unreachable_kubelet_is_service_unavailable(client: Client) -> None:
+    kubelet = FakeKubelet()
+    await kubelet.start()
+    await kubelet.stop()  # a port where nothing answers any more
+    await client.create(node_for("gone", kubelet.port))
+    await client.create(pod_with("web", "c"))
+    await client.bind("web", "gone")
+    with pytest.raises(errors.ServiceUnavailable, match="node gone"):
+        await _read(pods.logs(client, "web"))
 
 
 async def test_exec_relays_output_and_exit_code(setup: Setup) -> None:

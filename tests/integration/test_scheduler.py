@@ -7,15 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import pytest
-
 from scheduler.app import Flags, build_scheduler
 from scheduler.scheduler import Scheduler
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
-from tests.support.cluster import client_for, eventually, running_apiserver
+from tests.support.cluster import eventually
 
 FLAGS = Flags(server=None, bind_address="127.0.0.1", port=0, metrics_port=0, leader_elect=False, lease_duration=1.0,
               renew_deadline=0.6, retry_period=0.1, scheduler_name="default-scheduler",
@@ -38,14 +36,6 @@ def pod(name: str, *, cpu: str = "", spec: dict[str, Any] | None = None, namespa
         container["resources"] = {"requests": {"cpu": cpu}}
     return from_manifest({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
                           "spec": {"containers": [container], **(spec or {})}})
-
-
-@pytest.fixture
-async def client(etcd: Any) -> AsyncIterator[Client]:
-    async with running_apiserver(etcd.url) as server:
-        c = client_for(server)
-        yield c
-        await c.close()
 
 
 @contextlib.asynccontextmanager

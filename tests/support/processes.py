@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.conftest import EtcdProcess
+from tests.support.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 _NAMESPACES = itertools.count(1)
@@ -26,15 +26,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+    wait_until(lambda: _listens(port), timeout=timeout, interval=0.05, what=f"something to listen on 127.0.0.1:{port}")
 
 
 @dataclass
