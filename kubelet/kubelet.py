@@ -92,17 +92,15 @@ class Kubelet:
         if pod is None:
             return
         kind = event.probe_type.capitalize()
-        if event.result == "unknown":
-            self.recorder.event(pod, "Warning", "Unhealthy",
-                                f"{kind} probe errored and resulted in unknown state: {event.message}")
+        if not event.changed:  # one probe's failure, said as Kubernetes' prober says it
+            message = (f"{kind} probe errored and resulted in unknown state: {event.message}"
+                       if event.result == "unknown" else f"{kind} probe failed: {event.message}")
+            self.recorder.event(pod, "Warning", "Unhealthy", message)
             return
         if event.result == "failure" and event.probe_type in ("liveness", "startup"):
-            self.recorder.event(pod, "Warning", "Unhealthy", f"{kind} probe failed: {event.message}")
             self.syncer.request_kill(event.pod_uid, event.container_name,
                                      f"Container {event.container_name} failed {event.probe_type} probe, "
                                      "will be restarted")
-        elif event.result == "failure" and event.probe_type == "readiness":
-            self.recorder.event(pod, "Warning", "Unhealthy", f"Readiness probe failed: {event.message}")
         self.workers.wake(event.pod_uid)
 
     def _by_uid(self, uid: str) -> core_pb2.Pod | None:

@@ -15,11 +15,14 @@ probe a container declares (startup, readiness, liveness); each worker ticks eve
 5. keeps a run of identical results; a result only takes effect once the run reaches
    ``successThreshold`` (success) or ``failureThreshold`` (failure) - unknown results are thrown
    away without touching the run;
-6. reports a :class:`ProbeEvent` through ``on_result`` only when the effective result *changes*
-   (Kubernetes' results manager); a liveness or startup failure then puts the worker on hold, so
-   it is reported once per threshold crossing. A probe that could not be run at all (``unknown``
-   after the retries) is reported on every tick without changing the result, so the kubelet can
-   record Kubernetes' "probe errored" event.
+6. reports a :class:`ProbeEvent` through ``on_result`` with ``changed=True`` when the effective
+   result *changes* (Kubernetes' results manager); a liveness or startup failure then puts the
+   worker on hold, so it is reported once per threshold crossing.
+
+Besides, every probe that fails or cannot be run at all (``unknown`` after the retries) is
+reported as it happens, with ``changed=False``, as Kubernetes' prober records an Unhealthy event
+for each one ("Readiness probe failed: ...", "... probe errored and resulted in unknown
+state: ..."): a container that is not ready always says why.
 
 Initial values are Kubernetes': readiness starts as failure (not ready), liveness as success,
 startup as unknown (not started). :meth:`ProbeManager.is_ready` is Kubernetes' container
@@ -65,11 +68,15 @@ _INITIAL: dict[ProbeType, ProbeResult] = {"readiness": "failure", "liveness": "s
 
 @dataclass(frozen=True)
 class ProbeEvent:
+    """A probe's report: an effective result that changed, or (``changed=False``) one failed or
+    errored probe that may not change anything yet."""
+
     pod_uid: str
     container_name: str
     probe_type: ProbeType
     result: ProbeResult
     message: str
+    changed: bool = True
 
 
 class Prober(Protocol):
@@ -158,12 +165,12 @@ class _Worker:
             return
         outcome = await self.probe_with_retries()
         self.count(outcome.result)
-        if outcome.result == "unknown":  # thrown away, but said: Kubernetes' "probe errored" event
-            log.info("%s probe of %s/%s %s errored: %s", self.probe_type, self.target.namespace, self.target.pod_name,
-                     self.target.container.name, outcome.message)
+        if outcome.result != "success":
+            log.info("%s probe of %s/%s %s: %s %s", self.probe_type, self.target.namespace, self.target.pod_name,
+                     self.target.container.name, outcome.result, outcome.message)
             self.manager.emit(ProbeEvent(self.target.pod_uid, self.target.container.name, self.probe_type,
-                                         "unknown", outcome.message))
-        else:
+                                         outcome.result, outcome.message, changed=False))
+        if outcome.result != "unknown":  # an unknown result is thrown away
             self.record(outcome)
 
     def should_probe(self) -> bool:

@@ -4,7 +4,8 @@
 long-running tasks ends by itself, then cancels the tasks and runs the daemon's cleanup (release a
 Lease, flush statuses, stop the gRPC server). The whole shutdown is bounded: a daemon that cannot
 finish within ``grace`` seconds logs the stack of every task still pending — so a hang is a
-diagnosis, not a mystery — and exits with status 1. A second signal exits at once.
+diagnosis, not a mystery — and exits with status 1. A second signal exits at once. SIGUSR1 logs
+the stack of every task at any time (``kill -USR1 PID``), for a daemon that seems stuck.
 ``run_daemon`` is every daemon's ``main``: run its coroutine, and turn a start-up failure (a
 port in use, a bad flag value) into one ``error: ...`` line and exit status 1, not a traceback.
 """
@@ -49,6 +50,7 @@ async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Cal
 
     for sig in _SIGNALS:
         loop.add_signal_handler(sig, on_signal)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: log.warning("%s: the tasks (SIGUSR1):\n%s", name, pending_stacks()))
     stopping = asyncio.create_task(stop.wait(), name=f"{name}:signal")
     await asyncio.wait([*work, stopping], return_when=asyncio.FIRST_COMPLETED)
     stop.set()

@@ -8,8 +8,10 @@ busybox image and on the host (busybox-static), so one set of pods serves both r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -168,21 +170,30 @@ def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
     node.apply(pod_yaml("probed", node.name, container("app", script, probes)), ns)
     try:
         node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
-    except AssertionError:
-        log = (node.plane.root / f"kubelet-{node.runtime}.log").read_text()[-3000:]
-        spy = shutil.which("py-spy") or str(BIN / "py-spy")
-        dump = subprocess.run([spy, "dump", "--pid", str(node.kubelet.pid)],  # type: ignore[union-attr]
-                              capture_output=True, text=True).stdout if Path(spy).exists() else ""
-        log += "\n" + "\n".join(line for line in dump.splitlines() if "/work/main" in line or "Thread" in line)
-        raise AssertionError(node.ctl("describe", "pod", "probed", "-n", ns).stdout + "\n" + log) from None
-    _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
-    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "False", "not Ready")
-    _exec(node, ns, "probed", "app", "busybox touch /tmp/ready")
-    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready again")
-    _exec(node, ns, "probed", "app", "busybox rm /tmp/alive")
-    node.wait(lambda: status_of(node.pod("probed", ns), "app").get("restartCount", 0) >= 1, "a liveness restart")
+        _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
+        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "False", "not Ready")
+        _exec(node, ns, "probed", "app", "busybox touch /tmp/ready")
+        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready again")
+        _exec(node, ns, "probed", "app", "busybox rm /tmp/alive")
+        node.wait(lambda: status_of(node.pod("probed", ns), "app").get("restartCount", 0) >= 1,
+                  "a liveness restart")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_diagnosis(node, ns, 'probed')}") from None
     events = node.ctl("describe", "pod", "probed", "-n", ns).stdout
     assert "Unhealthy" in events and "Liveness probe failed" in events and "Killing" in events
+
+
+def _diagnosis(node: Node, ns: str, pod: str) -> str:
+    """What a failed wait shows: the pod described (with its events) and the kubelet's last log lines."""
+    described = node.ctl("describe", "pod", pod, "-n", ns, check=False).stdout
+    path = node.plane.root / f"kubelet-{node.runtime}.log"
+    if node.kubelet is not None and node.kubelet.poll() is None:
+        node.kubelet.send_signal(signal.SIGUSR1)  # the kubelet logs the stack of every task
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: "(SIGUSR1)" in path.read_text(errors="replace"), timeout=5, interval=0.1,
+                       what="the kubelet's task dump")
+    log = path.read_text(errors="replace")[-20000:]
+    return f"{described}\n--- kubelet log (end) ---\n{log}"
 
 
 def test_secret_and_configmap_as_env_and_files(node: Node, ns: str) -> None:

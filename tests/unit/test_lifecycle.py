@@ -77,3 +77,16 @@ def test_a_second_signal_exits_at_once() -> None:
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 1, out
     assert "second signal" in out and "cleanup ran" not in out
+
+
+def test_sigusr1_logs_every_task_and_keeps_running() -> None:
+    proc = _start("polite", grace=10)
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGUSR1)
+    dump = [proc.stdout.readline()]  # the log record's first line, then the stacks
+    while "in stubborn" not in dump[-1] and dump[-1]:
+        dump.append(proc.stdout.readline())
+    assert "testd: the tasks (SIGUSR1)" in dump[0] and "in stubborn" in dump[-1], dump
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "cleanup ran" in out

@@ -76,8 +76,14 @@ class Harness:
         self.clock = FakeClock()
         self.prober = ScriptedProber(self.clock, **scripts)
         self.events: list[ProbeEvent] = []
-        self.manager = ProbeManager(object(), clock=self.clock, on_result=self.events.append,  # type: ignore[arg-type]
+        """Changes of a probe's effective result."""
+        self.reports: list[ProbeEvent] = []
+        """Each failed or errored probe, as it happens (the kubelet's Unhealthy events)."""
+        self.manager = ProbeManager(object(), clock=self.clock, on_result=self._record,  # type: ignore[arg-type]
                                     prober=self.prober)
+
+    def _record(self, event: ProbeEvent) -> None:
+        (self.events if event.changed else self.reports).append(event)
 
     def add(self, pod: core_pb2.Pod, container: core_pb2.Container, container_id: str = "c1") -> None:
         self.manager.add(pod, container, container_id, "10.0.0.5")
@@ -212,13 +218,15 @@ async def test_liveness_restarted_container_is_probed_and_reported_again(cleanup
     assert h.kinds() == [("liveness", "failure"), ("liveness", "failure")]
 
 
-async def test_liveness_successes_and_sub_threshold_failures_emit_nothing(cleanup: Any) -> None:
+async def test_liveness_successes_and_sub_threshold_failures_change_nothing(cleanup: Any) -> None:
     h = Harness(liveness=[OK, BAD, BAD, OK, BAD, BAD, OK])
     cleanup(h)
     h.add(*make_pod(liveness_probe=make_probe("liveness", period_seconds=1, failure_threshold=3)))
     await run_for(h.clock, 10)
     assert h.events == []
     assert len(h.prober.calls["liveness"]) == 11
+    # but each failed probe is reported as it happens, as Kubernetes records an event for each
+    assert [(e.result, e.message) for e in h.reports] == [("failure", BAD.message)] * 4
 
 
 async def test_add_with_a_new_container_id_restarts_the_workers(cleanup: Any) -> None:
@@ -295,7 +303,8 @@ async def test_unknown_results_are_retried_and_never_count(cleanup: Any) -> None
     h.add(*make_pod(liveness_probe=make_probe("liveness", period_seconds=1, failure_threshold=1)))
     await run_for(h.clock, 3)
     # each tick's errored probe is said (Kubernetes' "probe errored" event) but changes nothing
-    assert [(e.probe_type, e.result, e.message) for e in h.events] == [
+    assert h.events == []
+    assert [(e.probe_type, e.result, e.message) for e in h.reports] == [
         ("liveness", "unknown", "invalid port number: 0")] * 4
     assert h.manager.is_started("uid-1", "app")
     assert h.prober.calls["liveness"] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
