@@ -91,8 +91,20 @@ def pending_stacks() -> str:
     out = io.StringIO()
     current = asyncio.current_task()
     for task in asyncio.all_tasks():
-        if task is not current:
-            task.print_stack(limit=12, file=out)
+        if task is current:
+            continue
+        out.write(f"task {task.get_name()}:\n")
+        awaited: object = task.get_coro()
+        # Down the await chain (Task.get_stack shows only the outermost coroutine of a suspended task).
+        while awaited is not None:
+            frame = next((getattr(awaited, a) for a in ("cr_frame", "gi_frame", "ag_frame")
+                          if getattr(awaited, a, None) is not None), None)
+            if frame is None:
+                out.write(f"  awaiting {awaited!r:.200}\n")
+                break
+            out.write(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}\n")
+            awaited = next((getattr(awaited, a) for a in ("cr_await", "gi_yieldfrom", "ag_await")
+                            if getattr(awaited, a, None) is not None), None)
     return out.getvalue()
 
 
