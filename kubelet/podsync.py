@@ -163,6 +163,7 @@ class PodSyncer:
             for container in pod.spec.containers:
                 await self._app_container(pod, st, container, latest.get(container.name), delays)
             latest, previous = await self._containers(pod.metadata.uid)
+            self._probe_running(pod, st, latest)
         phase = self._report(pod, st, latest, previous)
         if phase in ("Succeeded", "Failed"):
             st.terminal_phase = phase
@@ -268,6 +269,14 @@ class PodSyncer:
             self.probes.remove(pod.metadata.uid, container.name)
             return
         await self._restart_with_backoff(pod, st, container, info, delays)
+
+    def _probe_running(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo]) -> None:
+        """Probe every container that runs now — also one started in this very sync — before its
+        status is reported: a container with a readiness probe is not ready until the probe passes."""
+        for container in (*pod.spec.init_containers, *pod.spec.containers):
+            info = latest.get(container.name)
+            if info is not None and info.state == State.RUNNING:
+                self._ensure_probed(pod, st, container, info)
 
     def _ensure_probed(self, pod: core_pb2.Pod, st: PodState, container: core_pb2.Container,
                        info: ContainerInfo) -> None:

@@ -229,11 +229,15 @@ class StatusManager:
     def set(self, pod: core_pb2.Pod, status: core_pb2.PodStatus) -> None:
         uid = pod.metadata.uid
         fingerprint = _comparable(status)
-        if self._written.get(uid) == fingerprint and uid not in self._pending:
-            return
-        if fingerprint == _comparable(pod.status) and uid not in self._pending:
-            self._written[uid] = fingerprint
-            return
+        if uid not in self._pending and uid not in self._writers:
+            # Nothing on its way: a status already written (or already on the object) needs no write.
+            # While a write is in flight these shortcuts would be wrong: the write in flight may be
+            # an older status that lands after this one was judged "already there".
+            if self._written.get(uid) == fingerprint:
+                return
+            if fingerprint == _comparable(pod.status):
+                self._written[uid] = fingerprint
+                return
         self._pending[uid] = (pod, status)
         if uid not in self._writers:
             self._writers[uid] = asyncio.get_running_loop().create_task(self._write(uid))

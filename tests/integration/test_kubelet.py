@@ -14,6 +14,7 @@ import pytest
 
 from kubelet.kubelet import Kubelet, KubeletSettings
 from kubelet.runtime.fake import FakeBehavior, FakeRuntime
+from kubelet.runtime.interface import ExecResult
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
@@ -228,3 +229,33 @@ async def test_a_probe_that_cannot_run_is_said_in_an_event(client: Client, tmp_p
         assert "http" in messages[0]
         p = await get_pod(client, "errored")
         assert p.status.phase == "Running" and not p.status.container_statuses[0].ready
+
+
+async def test_a_container_with_a_readiness_probe_is_never_ready_before_it_passes(client: Client,
+                                                                                 tmp_path: Path) -> None:
+    """Not even in the first status after the container starts (before its probe workers exist)."""
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.exec_results["app"] = ExecResult(exit_code=1, output=b"not yet")
+    probed = {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],
+              "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}
+    seen: list[str] = []
+
+    async def watch() -> None:
+        async for event in client.watch(core_pb2.Pod, namespace="default", field_selector="metadata.name=unready"):
+            seen.extend(c.status for c in event.object.status.conditions if c.type == "Ready")
+
+    async with kubelet(client, runtime, tmp_path):
+        watcher = asyncio.create_task(watch())
+        try:
+            await client.create(pod("unready", containers=[probed]))
+            await until(client, "unready", lambda p: p.status.phase == "Running", "the pod to run")
+            await eventually(lambda: _async_true(len(runtime.exec_calls) >= 3), what="three readiness probes")
+            p = await get_pod(client, "unready")
+            assert not p.status.container_statuses[0].ready
+        finally:
+            watcher.cancel()
+    assert seen and "True" not in seen, seen
+
+
+async def _async_true(value: bool) -> bool:
+    return value
