@@ -14,7 +14,9 @@ apiserver turns the three propagation policies into state this controller acts o
   ownerReference to it; then the finalizer is removed.
 
 Instead of Kubernetes' separate dependency graph, the informers *are* the graph: a uid → object
-map kept by the handlers, and the ``owner`` index. Two work queues, as in Kubernetes:
+map kept by the handlers, and the ``owner`` index. Like Kubernetes' collector it asks for metadata
+only (``SharedInformers.get(..., metadata_only=True)``): kinds no other controller needs whole —
+Secrets, ConfigMaps, Services, ... — are held as metadata alone. Two work queues, as in Kubernetes:
 ``attempt_to_delete`` (an object that may be garbage, or an owner deleting its dependents) and
 ``attempt_to_orphan`` (an owner orphaning its dependents). Handlers enqueue on the transitions
 that matter: an object deleted (its dependents), a deletion that starts in the foreground (the
@@ -140,7 +142,7 @@ class GarbageCollector:
         self._by_uid: dict[str, Identity] = {}
         self._informers: dict[type[Message], Informer[Any]] = {}
         for cls in collected_kinds():
-            informer = informers.get(cls)
+            informer = informers.get(cls, metadata_only=True)  # ownership lives in metadata
             self._informers[cls] = informer
             informer.add_handlers(self._on_add, self._on_update, self._on_delete)
 

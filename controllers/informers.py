@@ -3,6 +3,11 @@
 ``SharedInformers.get(Pod)`` returns the one Informer for pods (created on first use), so the
 ReplicaSet, Deployment and garbage-collector controllers all read the same local copy and the
 apiserver serves one watch per kind per controller-manager, not one per controller.
+
+``get(Secret, metadata_only=True)`` asks for metadata alone (the garbage collector needs no more):
+such an informer holds no specs and no Secret data. When any controller asks for the whole
+objects of that kind before the informers start, the one informer carries whole objects and
+serves both.
 """
 
 from __future__ import annotations
@@ -30,11 +35,15 @@ class SharedInformers:
         self._informers: dict[type[Message], Informer[Any]] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
-    def get(self, cls: type[M]) -> Informer[M]:
+    def get(self, cls: type[M], *, metadata_only: bool = False) -> Informer[M]:
         informer = self._informers.get(cls)
         if informer is None:
-            informer = Informer(self.client, cls, indexers={"owner": owner_uid_index})
+            informer = Informer(self.client, cls, indexers={"owner": owner_uid_index}, metadata_only=metadata_only)
             self._informers[cls] = informer
+        elif informer.metadata_only and not metadata_only:
+            if self._tasks:
+                raise RuntimeError(f"the {cls.__name__} informer already runs with metadata only")
+            informer.metadata_only = False
         return informer
 
     def start(self) -> None:

@@ -116,7 +116,7 @@ class ResourcesServicer(resources_pb2_grpc.ResourcesServicer):
                 continue_token=getattr(request, "continue"), resource_version=request.resource_version)
             response = pb.ListResponse()
             for item in result.items:
-                response.items.add().Pack(kinds.set_type_meta(_copy(item)))
+                response.items.add().Pack(kinds.set_type_meta(_copy(item, request.metadata_only)))
             response.metadata.resource_version = result.resource_version
             if result.continue_token:
                 setattr(response.metadata, "continue", result.continue_token)
@@ -188,7 +188,7 @@ class ResourcesServicer(resources_pb2_grpc.ResourcesServicer):
         gauge.inc()
         try:
             async for event in events:
-                yield _watch_event(kind, event)
+                yield _watch_event(kind, event, request.metadata_only)
         except errors.StatusError as exc:
             await _abort(context, exc)
         finally:
@@ -223,16 +223,20 @@ class ResourcesServicer(resources_pb2_grpc.ResourcesServicer):
         return response
 
 
-def _copy(obj: Message) -> Message:
+def _copy(obj: Message, metadata_only: bool = False) -> Message:
+    """A copy to send: the whole object, or (``metadata_only``) only its metadata."""
     new = type(obj)()
-    new.CopyFrom(obj)
+    if metadata_only:
+        new.metadata.CopyFrom(obj.metadata)  # type: ignore[attr-defined]
+    else:
+        new.CopyFrom(obj)
     return new
 
 
-def _watch_event(kind: kinds.Kind, event: Any) -> pb.WatchEvent:
+def _watch_event(kind: kinds.Kind, event: Any, metadata_only: bool = False) -> pb.WatchEvent:
     out = pb.WatchEvent(type=event.type)
     if event.object is not None:
-        out.object.Pack(kinds.set_type_meta(_copy(event.object)))
+        out.object.Pack(kinds.set_type_meta(_copy(event.object, metadata_only)))
     else:
         bookmark = kind.message()
         bookmark.metadata.resource_version = event.resource_version  # type: ignore[attr-defined]

@@ -120,23 +120,27 @@ class Client:
         return cast(M, kinds.unpack(wrapped))
 
     async def list(self, cls: type[M], *, namespace: str = "", label_selector: str = "", field_selector: str = "",
-                   limit: int = 0, continue_token: str = "", resource_version: str = "") -> ObjectList[M]:
+                   limit: int = 0, continue_token: str = "", resource_version: str = "",
+                   metadata_only: bool = False) -> ObjectList[M]:
+        """``metadata_only``: each item carries its type and metadata only (no spec, status or data)."""
         kind = kinds.of(cls)
         request = pb.ListRequest(resource=kind.resource, namespace=namespace if kind.namespaced else "",
                                  label_selector=label_selector, field_selector=field_selector, limit=limit,
-                                 resource_version=resource_version)
+                                 resource_version=resource_version, metadata_only=metadata_only)
         setattr(request, "continue", continue_token)
         response = await self._unary(self._stub.List, request)
         items = [cast(M, kinds.unpack(item)) for item in response.items]
         return ObjectList(items, response.metadata.resource_version, getattr(response.metadata, "continue"))
 
     async def watch(self, cls: type[M], *, namespace: str = "", label_selector: str = "", field_selector: str = "",
-                    resource_version: str = "", allow_bookmarks: bool = False) -> AsyncIterator[WatchEvent[M]]:
+                    resource_version: str = "", allow_bookmarks: bool = False,
+                    metadata_only: bool = False) -> AsyncIterator[WatchEvent[M]]:
         """Events from ``resource_version`` on; raises Expired when it is too old (relist)."""
         kind = kinds.of(cls)
         request = pb.WatchRequest(resource=kind.resource, namespace=namespace if kind.namespaced else "",
                                   label_selector=label_selector, field_selector=field_selector,
-                                  resource_version=resource_version, allow_bookmarks=allow_bookmarks)
+                                  resource_version=resource_version, allow_bookmarks=allow_bookmarks,
+                                  metadata_only=metadata_only)
         call = self._stub.Watch(request)
         try:
             async for event in call:

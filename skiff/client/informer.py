@@ -3,7 +3,9 @@
 ``run()`` lists, replaces the Store with the result (telling handlers what was added, changed or
 removed since the last state it knew), then watches from the list's resourceVersion. A broken
 stream (apiserver restart, network) is resumed from the last resourceVersion seen, with backoff;
-an ``Expired`` answer (the resourceVersion was compacted away) makes it relist. Handlers run
+an ``Expired`` answer (the resourceVersion was compacted away) makes it relist. With
+``metadata_only`` it keeps each object's type and metadata only (Kubernetes' metadata informer:
+enough to follow owners and finalizers, without holding specs or Secrets' data). Handlers run
 inline and must be quick — controllers only enqueue keys from them (DESIGN.md §6). Objects in the
 Store are shared: never mutate one; copy it first.
 """
@@ -115,9 +117,10 @@ class Informer(Generic[M]):
 
     def __init__(self, client: Client, cls: type[M], *, namespace: str = "", label_selector: str = "",
                  field_selector: str = "", indexers: dict[str, IndexFunc] | None = None,
-                 max_backoff: float = 5.0) -> None:
+                 max_backoff: float = 5.0, metadata_only: bool = False) -> None:
         self.client = client
         self.cls = cls
+        self.metadata_only = metadata_only
         self.namespace = namespace
         self.label_selector = label_selector
         self.field_selector = field_selector
@@ -164,7 +167,7 @@ class Informer(Generic[M]):
     async def _list(self) -> None:
         self.stats.lists += 1
         result = await self.client.list(self.cls, namespace=self.namespace, label_selector=self.label_selector,
-                                        field_selector=self.field_selector)
+                                        field_selector=self.field_selector, metadata_only=self.metadata_only)
         self._replace(result.items)
         self.resource_version = result.resource_version
         self._synced.set()
@@ -186,7 +189,8 @@ class Informer(Generic[M]):
         self.stats.watches += 1
         async for event in self.client.watch(self.cls, namespace=self.namespace, label_selector=self.label_selector,
                                              field_selector=self.field_selector,
-                                             resource_version=self.resource_version, allow_bookmarks=True):
+                                             resource_version=self.resource_version, allow_bookmarks=True,
+                                             metadata_only=self.metadata_only):
             self.stats.events += 1
             self._apply(event.type, event.object)
             self.resource_version = event.object.metadata.resource_version  # type: ignore[attr-defined]

@@ -77,9 +77,24 @@ class Node:
     def pod(self, name: str, ns: str) -> dict[str, Any]:
         return self.json("get", "pod", name, "-n", ns, check=False)
 
-    @staticmethod
-    def wait(check: Callable[[], Any], what: str, timeout: float = 40) -> Any:
-        return wait_until(check, timeout=timeout, interval=0.2, what=what)
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = 40) -> Any:
+        """``wait_until`` that, when it times out, says what the node was doing (see ``diagnosis``)."""
+        try:
+            return wait_until(check, timeout=timeout, interval=0.2, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """Every pod described (with its events), the kubelet's log and the stack of its every task."""
+        described = self.ctl("describe", "pods", "-A", check=False).stdout
+        path = self.plane.root / f"kubelet-{self.runtime}.log"
+        if self.kubelet is not None and self.kubelet.poll() is None:
+            self.kubelet.send_signal(signal.SIGUSR1)  # the kubelet logs the stack of every task
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: "(SIGUSR1)" in path.read_text(errors="replace"), timeout=5, interval=0.1,
+                           what="the kubelet's task dump")
+        log = path.read_text(errors="replace")[-20000:]
+        return f"{described}\n--- kubelet log (end) ---\n{log}"
 
 
 @pytest.fixture(scope="module", params=["process", "docker"])
@@ -168,32 +183,15 @@ def test_liveness_restarts_and_readiness_flips(node: Node, ns: str) -> None:
               "    readinessProbe: {exec: {command: [busybox, test, -f, /tmp/ready]}, periodSeconds: 1}\n")
     script = "busybox touch /tmp/alive /tmp/ready; sleep 3600"
     node.apply(pod_yaml("probed", node.name, container("app", script, probes)), ns)
-    try:
-        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
-        _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
-        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "False", "not Ready")
-        _exec(node, ns, "probed", "app", "busybox touch /tmp/ready")
-        node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready again")
-        _exec(node, ns, "probed", "app", "busybox rm /tmp/alive")
-        node.wait(lambda: status_of(node.pod("probed", ns), "app").get("restartCount", 0) >= 1,
-                  "a liveness restart")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{_diagnosis(node, ns, 'probed')}") from None
+    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready")
+    _exec(node, ns, "probed", "app", "busybox rm /tmp/ready")
+    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "False", "not Ready")
+    _exec(node, ns, "probed", "app", "busybox touch /tmp/ready")
+    node.wait(lambda: condition(node.pod("probed", ns), "Ready") == "True", "Ready again")
+    _exec(node, ns, "probed", "app", "busybox rm /tmp/alive")
+    node.wait(lambda: status_of(node.pod("probed", ns), "app").get("restartCount", 0) >= 1, "a liveness restart")
     events = node.ctl("describe", "pod", "probed", "-n", ns).stdout
     assert "Unhealthy" in events and "Liveness probe failed" in events and "Killing" in events
-
-
-def _diagnosis(node: Node, ns: str, pod: str) -> str:
-    """What a failed wait shows: the pod described (with its events) and the kubelet's last log lines."""
-    described = node.ctl("describe", "pod", pod, "-n", ns, check=False).stdout
-    path = node.plane.root / f"kubelet-{node.runtime}.log"
-    if node.kubelet is not None and node.kubelet.poll() is None:
-        node.kubelet.send_signal(signal.SIGUSR1)  # the kubelet logs the stack of every task
-        with contextlib.suppress(AssertionError):
-            wait_until(lambda: "(SIGUSR1)" in path.read_text(errors="replace"), timeout=5, interval=0.1,
-                       what="the kubelet's task dump")
-    log = path.read_text(errors="replace")[-20000:]
-    return f"{described}\n--- kubelet log (end) ---\n{log}"
 
 
 def test_secret_and_configmap_as_env_and_files(node: Node, ns: str) -> None:

@@ -145,3 +145,28 @@ async def test_informer_relists_after_expired_and_converges(etcd: Any) -> None:
             await task
         await watched.close()
         await writer.close()
+
+
+async def test_metadata_only_lists_and_watches_carry_no_spec_or_data(client: Client) -> None:
+    """What the garbage collector asks for: type and metadata, never a Secret's data."""
+    secret = obj(sample("Secret", name="token", namespace="default", labels={"app": "web"}))
+    secret.data["password"] = b"s3cret"
+    created = await client.create(secret)
+    listed = await client.list(core_pb2.Secret, namespace="default", metadata_only=True)
+    item = next(s for s in listed.items if s.metadata.name == "token")
+    assert item.metadata.uid == created.metadata.uid and item.metadata.labels["app"] == "web"
+    assert item.metadata.resource_version == created.metadata.resource_version
+    assert not item.data and not item.type
+    events = client.watch(core_pb2.Secret, namespace="default", resource_version=listed.resource_version,
+                          metadata_only=True)
+    changed = core_pb2.Secret()
+    changed.CopyFrom(created)
+    changed.data["password"] = b"n3w"
+    changed.metadata.labels["tier"] = "db"
+    await client.update(changed)
+    event = await asyncio.wait_for(anext(events), 5)
+    await events.aclose()
+    assert event.type == "MODIFIED" and event.object.metadata.labels["tier"] == "db"
+    assert not event.object.data
+    full = await client.get(core_pb2.Secret, "token", namespace="default")
+    assert full.data["password"] == b"n3w"  # a plain read still has everything

@@ -28,7 +28,7 @@ from skiff.api.v1 import core_pb2 as skiff_dot_api_dot_v1_dot_core__pb2
 from skiff.api.v1 import apps_pb2 as skiff_dot_api_dot_v1_dot_apps__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cskiff/api/v1/resources.proto\x12\x0cskiff.api.v1\x1a\x19google/protobuf/any.proto\x1a\x17skiff/api/v1/meta.proto\x1a\x17skiff/api/v1/core.proto\x1a\x17skiff/api/v1/apps.proto\"k\n\rCreateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12$\n\x06object\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"?\n\nGetRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\x9d\x01\n\x0bListRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\x12\x18\n\x10resource_version\x18\x07 \x01(\t\"]\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12(\n\x08metadata\x18\x02 \x01(\x0b\x32\x16.skiff.api.v1.ListMeta\"k\n\rUpdateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12$\n\x06object\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\x8a\x01\n\x0cPatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\npatch_type\x18\x04 \x01(\t\x12\r\n\x05patch\x18\x05 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\x12\x13\n\x0bsubresource\x18\x07 \x01(\t\"]\n\rPreconditions\x12\x10\n\x03uid\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10resource_version\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x06\n\x04_uidB\x13\n\x11_resource_version\"\xdf\x01\n\rDeleteRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12propagation_policy\x18\x04 \x01(\t\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\rpreconditions\x18\x06 \x01(\x0b\x32\x1b.skiff.api.v1.Preconditions\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"I\n\x0e\x44\x65leteResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x11\n\tfinalized\x18\x02 \x01(\x08\"\x96\x01\n\x0cWatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\"@\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"H\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12&\n\x07\x62inding\x18\x02 \x01(\x0b\x32\x15.skiff.api.v1.Binding\".\n\x0c\x42indResponse\x12\x1e\n\x03pod\x18\x01 \x01(\x0b\x32\x11.skiff.api.v1.Pod\"D\n\x0fGetScaleRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"]\n\x12UpdateScaleRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\"\n\x05scale\x18\x03 \x01(\x0b\x32\x13.skiff.api.v1.Scale\"\x98\x01\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05group\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\nnamespaced\x18\x06 \x01(\x08\x12\r\n\x05verbs\x18\x07 \x03(\t\x12\x15\n\rsingular_name\x18\x08 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"Y\n\x11\x44iscoveryResponse\x12,\n\tresources\x18\x01 \x03(\x0b\x32\x19.skiff.api.v1.APIResource\x12\x16\n\x0eserver_version\x18\x02 \x01(\t2\x92\x06\n\tResources\x12;\n\x06\x43reate\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.google.protobuf.Any\x12\x35\n\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.google.protobuf.Any\x12=\n\x04List\x12\x19.skiff.api.v1.ListRequest\x1a\x1a.skiff.api.v1.ListResponse\x12;\n\x06Update\x12\x1b.skiff.api.v1.UpdateRequest\x1a\x14.google.protobuf.Any\x12\x41\n\x0cUpdateStatus\x12\x1b.skiff.api.v1.UpdateRequest\x1a\x14.google.protobuf.Any\x12\x39\n\x05Patch\x12\x1a.skiff.api.v1.PatchRequest\x1a\x14.google.protobuf.Any\x12\x43\n\x06\x44\x65lete\x12\x1b.skiff.api.v1.DeleteRequest\x1a\x1c.skiff.api.v1.DeleteResponse\x12?\n\x05Watch\x12\x1a.skiff.api.v1.WatchRequest\x1a\x18.skiff.api.v1.WatchEvent0\x01\x12=\n\x04\x42ind\x12\x19.skiff.api.v1.BindRequest\x1a\x1a.skiff.api.v1.BindResponse\x12>\n\x08GetScale\x12\x1d.skiff.api.v1.GetScaleRequest\x1a\x13.skiff.api.v1.Scale\x12\x44\n\x0bUpdateScale\x12 .skiff.api.v1.UpdateScaleRequest\x1a\x13.skiff.api.v1.Scale\x12L\n\tDiscovery\x12\x1e.skiff.api.v1.DiscoveryRequest\x1a\x1f.skiff.api.v1.DiscoveryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cskiff/api/v1/resources.proto\x12\x0cskiff.api.v1\x1a\x19google/protobuf/any.proto\x1a\x17skiff/api/v1/meta.proto\x1a\x17skiff/api/v1/core.proto\x1a\x17skiff/api/v1/apps.proto\"k\n\rCreateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12$\n\x06object\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"?\n\nGetRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"\xb4\x01\n\x0bListRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\r\n\x05limit\x18\x05 \x01(\x03\x12\x10\n\x08\x63ontinue\x18\x06 \x01(\t\x12\x18\n\x10resource_version\x18\x07 \x01(\t\x12\x15\n\rmetadata_only\x18\x08 \x01(\x08\"]\n\x0cListResponse\x12#\n\x05items\x18\x01 \x03(\x0b\x32\x14.google.protobuf.Any\x12(\n\x08metadata\x18\x02 \x01(\x0b\x32\x16.skiff.api.v1.ListMeta\"k\n\rUpdateRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12$\n\x06object\x18\x03 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\"\x8a\x01\n\x0cPatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x12\n\npatch_type\x18\x04 \x01(\t\x12\r\n\x05patch\x18\x05 \x01(\x0c\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\x12\x13\n\x0bsubresource\x18\x07 \x01(\t\"]\n\rPreconditions\x12\x10\n\x03uid\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x1d\n\x10resource_version\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x06\n\x04_uidB\x13\n\x11_resource_version\"\xdf\x01\n\rDeleteRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x1a\n\x12propagation_policy\x18\x04 \x01(\t\x12!\n\x14grace_period_seconds\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\rpreconditions\x18\x06 \x01(\x0b\x32\x1b.skiff.api.v1.Preconditions\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\x42\x17\n\x15_grace_period_seconds\"I\n\x0e\x44\x65leteResponse\x12$\n\x06object\x18\x01 \x01(\x0b\x32\x14.google.protobuf.Any\x12\x11\n\tfinalized\x18\x02 \x01(\x08\"\xad\x01\n\x0cWatchRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x16\n\x0elabel_selector\x18\x03 \x01(\t\x12\x16\n\x0e\x66ield_selector\x18\x04 \x01(\t\x12\x18\n\x10resource_version\x18\x05 \x01(\t\x12\x17\n\x0f\x61llow_bookmarks\x18\x06 \x01(\x08\x12\x15\n\rmetadata_only\x18\x07 \x01(\x08\"@\n\nWatchEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12$\n\x06object\x18\x02 \x01(\x0b\x32\x14.google.protobuf.Any\"H\n\x0b\x42indRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12&\n\x07\x62inding\x18\x02 \x01(\x0b\x32\x15.skiff.api.v1.Binding\".\n\x0c\x42indResponse\x12\x1e\n\x03pod\x18\x01 \x01(\x0b\x32\x11.skiff.api.v1.Pod\"D\n\x0fGetScaleRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\"]\n\x12UpdateScaleRequest\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\"\n\x05scale\x18\x03 \x01(\x0b\x32\x13.skiff.api.v1.Scale\"\x98\x01\n\x0b\x41PIResource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bshort_names\x18\x02 \x03(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05group\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\nnamespaced\x18\x06 \x01(\x08\x12\r\n\x05verbs\x18\x07 \x03(\t\x12\x15\n\rsingular_name\x18\x08 \x01(\t\"\x12\n\x10\x44iscoveryRequest\"Y\n\x11\x44iscoveryResponse\x12,\n\tresources\x18\x01 \x03(\x0b\x32\x19.skiff.api.v1.APIResource\x12\x16\n\x0eserver_version\x18\x02 \x01(\t2\x92\x06\n\tResources\x12;\n\x06\x43reate\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.google.protobuf.Any\x12\x35\n\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.google.protobuf.Any\x12=\n\x04List\x12\x19.skiff.api.v1.ListRequest\x1a\x1a.skiff.api.v1.ListResponse\x12;\n\x06Update\x12\x1b.skiff.api.v1.UpdateRequest\x1a\x14.google.protobuf.Any\x12\x41\n\x0cUpdateStatus\x12\x1b.skiff.api.v1.UpdateRequest\x1a\x14.google.protobuf.Any\x12\x39\n\x05Patch\x12\x1a.skiff.api.v1.PatchRequest\x1a\x14.google.protobuf.Any\x12\x43\n\x06\x44\x65lete\x12\x1b.skiff.api.v1.DeleteRequest\x1a\x1c.skiff.api.v1.DeleteResponse\x12?\n\x05Watch\x12\x1a.skiff.api.v1.WatchRequest\x1a\x18.skiff.api.v1.WatchEvent0\x01\x12=\n\x04\x42ind\x12\x19.skiff.api.v1.BindRequest\x1a\x1a.skiff.api.v1.BindResponse\x12>\n\x08GetScale\x12\x1d.skiff.api.v1.GetScaleRequest\x1a\x13.skiff.api.v1.Scale\x12\x44\n\x0bUpdateScale\x12 .skiff.api.v1.UpdateScaleRequest\x1a\x13.skiff.api.v1.Scale\x12L\n\tDiscovery\x12\x1e.skiff.api.v1.DiscoveryRequest\x1a\x1f.skiff.api.v1.DiscoveryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,37 +40,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETREQUEST']._serialized_start=257
   _globals['_GETREQUEST']._serialized_end=320
   _globals['_LISTREQUEST']._serialized_start=323
-  _globals['_LISTREQUEST']._serialized_end=480
-  _globals['_LISTRESPONSE']._serialized_start=482
-  _globals['_LISTRESPONSE']._serialized_end=575
-  _globals['_UPDATEREQUEST']._serialized_start=577
-  _globals['_UPDATEREQUEST']._serialized_end=684
-  _globals['_PATCHREQUEST']._serialized_start=687
-  _globals['_PATCHREQUEST']._serialized_end=825
-  _globals['_PRECONDITIONS']._serialized_start=827
-  _globals['_PRECONDITIONS']._serialized_end=920
-  _globals['_DELETEREQUEST']._serialized_start=923
-  _globals['_DELETEREQUEST']._serialized_end=1146
-  _globals['_DELETERESPONSE']._serialized_start=1148
-  _globals['_DELETERESPONSE']._serialized_end=1221
-  _globals['_WATCHREQUEST']._serialized_start=1224
-  _globals['_WATCHREQUEST']._serialized_end=1374
-  _globals['_WATCHEVENT']._serialized_start=1376
-  _globals['_WATCHEVENT']._serialized_end=1440
-  _globals['_BINDREQUEST']._serialized_start=1442
-  _globals['_BINDREQUEST']._serialized_end=1514
-  _globals['_BINDRESPONSE']._serialized_start=1516
-  _globals['_BINDRESPONSE']._serialized_end=1562
-  _globals['_GETSCALEREQUEST']._serialized_start=1564
-  _globals['_GETSCALEREQUEST']._serialized_end=1632
-  _globals['_UPDATESCALEREQUEST']._serialized_start=1634
-  _globals['_UPDATESCALEREQUEST']._serialized_end=1727
-  _globals['_APIRESOURCE']._serialized_start=1730
-  _globals['_APIRESOURCE']._serialized_end=1882
-  _globals['_DISCOVERYREQUEST']._serialized_start=1884
-  _globals['_DISCOVERYREQUEST']._serialized_end=1902
-  _globals['_DISCOVERYRESPONSE']._serialized_start=1904
-  _globals['_DISCOVERYRESPONSE']._serialized_end=1993
-  _globals['_RESOURCES']._serialized_start=1996
-  _globals['_RESOURCES']._serialized_end=2782
+  _globals['_LISTREQUEST']._serialized_end=503
+  _globals['_LISTRESPONSE']._serialized_start=505
+  _globals['_LISTRESPONSE']._serialized_end=598
+  _globals['_UPDATEREQUEST']._serialized_start=600
+  _globals['_UPDATEREQUEST']._serialized_end=707
+  _globals['_PATCHREQUEST']._serialized_start=710
+  _globals['_PATCHREQUEST']._serialized_end=848
+  _globals['_PRECONDITIONS']._serialized_start=850
+  _globals['_PRECONDITIONS']._serialized_end=943
+  _globals['_DELETEREQUEST']._serialized_start=946
+  _globals['_DELETEREQUEST']._serialized_end=1169
+  _globals['_DELETERESPONSE']._serialized_start=1171
+  _globals['_DELETERESPONSE']._serialized_end=1244
+  _globals['_WATCHREQUEST']._serialized_start=1247
+  _globals['_WATCHREQUEST']._serialized_end=1420
+  _globals['_WATCHEVENT']._serialized_start=1422
+  _globals['_WATCHEVENT']._serialized_end=1486
+  _globals['_BINDREQUEST']._serialized_start=1488
+  _globals['_BINDREQUEST']._serialized_end=1560
+  _globals['_BINDRESPONSE']._serialized_start=1562
+  _globals['_BINDRESPONSE']._serialized_end=1608
+  _globals['_GETSCALEREQUEST']._serialized_start=1610
+  _globals['_GETSCALEREQUEST']._serialized_end=1678
+  _globals['_UPDATESCALEREQUEST']._serialized_start=1680
+  _globals['_UPDATESCALEREQUEST']._serialized_end=1773
+  _globals['_APIRESOURCE']._serialized_start=1776
+  _globals['_APIRESOURCE']._serialized_end=1928
+  _globals['_DISCOVERYREQUEST']._serialized_start=1930
+  _globals['_DISCOVERYREQUEST']._serialized_end=1948
+  _globals['_DISCOVERYRESPONSE']._serialized_start=1950
+  _globals['_DISCOVERYRESPONSE']._serialized_end=2039
+  _globals['_RESOURCES']._serialized_start=2042
+  _globals['_RESOURCES']._serialized_end=2828
 # @@protoc_insertion_point(module_scope)

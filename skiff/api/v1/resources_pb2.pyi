@@ -91,6 +91,7 @@ class ListRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     CONTINUE_FIELD_NUMBER: _builtins.int
     RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
+    METADATA_ONLY_FIELD_NUMBER: _builtins.int
     resource: _builtins.str
     namespace: _builtins.str
     """empty: all namespaces"""
@@ -98,6 +99,10 @@ class ListRequest(_message.Message):
     field_selector: _builtins.str
     limit: _builtins.int
     resource_version: _builtins.str
+    metadata_only: _builtins.bool
+    """Only apiVersion, kind and metadata of each item (Kubernetes' PartialObjectMetadata): what a
+    client that follows ownership or finalizers needs, without holding Secrets' data or specs.
+    """
     def __init__(
         self,
         *,
@@ -107,10 +112,11 @@ class ListRequest(_message.Message):
         field_selector: _builtins.str = ...,
         limit: _builtins.int = ...,
         resource_version: _builtins.str = ...,
+        metadata_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["continue", b"continue", "field_selector", b"field_selector", "label_selector", b"label_selector", "limit", b"limit", "namespace", b"namespace", "resource", b"resource", "resource_version", b"resource_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["continue", b"continue", "field_selector", b"field_selector", "label_selector", b"label_selector", "limit", b"limit", "metadata_only", b"metadata_only", "namespace", b"namespace", "resource", b"resource", "resource_version", b"resource_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -314,6 +320,7 @@ class WatchRequest(_message.Message):
     FIELD_SELECTOR_FIELD_NUMBER: _builtins.int
     RESOURCE_VERSION_FIELD_NUMBER: _builtins.int
     ALLOW_BOOKMARKS_FIELD_NUMBER: _builtins.int
+    METADATA_ONLY_FIELD_NUMBER: _builtins.int
     resource: _builtins.str
     namespace: _builtins.str
     label_selector: _builtins.str
@@ -321,6 +328,8 @@ class WatchRequest(_message.Message):
     resource_version: _builtins.str
     """"" or "0": current state as ADDED events, then changes"""
     allow_bookmarks: _builtins.bool
+    metadata_only: _builtins.bool
+    """as ListRequest.metadata_only"""
     def __init__(
         self,
         *,
@@ -330,10 +339,11 @@ class WatchRequest(_message.Message):
         field_selector: _builtins.str = ...,
         resource_version: _builtins.str = ...,
         allow_bookmarks: _builtins.bool = ...,
+        metadata_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_bookmarks", b"allow_bookmarks", "field_selector", b"field_selector", "label_selector", b"label_selector", "namespace", b"namespace", "resource", b"resource", "resource_version", b"resource_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_bookmarks", b"allow_bookmarks", "field_selector", b"field_selector", "label_selector", b"label_selector", "metadata_only", b"metadata_only", "namespace", b"namespace", "resource", b"resource", "resource_version", b"resource_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
