@@ -138,7 +138,7 @@ class Kubelet:
 
     async def _adopt_or_clean(self) -> None:
         known = {p.metadata.uid for p in self.pods.store.list()}
-        mine = [s for s in await self.runtime.list_sandboxes()
+        mine = [s for s in await self.runtime.list_sandboxes(dead=True)
                 if s.labels.get(LABEL_NODE, self.settings.node_name) == self.settings.node_name]
         for sandbox in mine:
             if sandbox.pod_uid in known:

@@ -486,8 +486,10 @@ class PodSyncer:
                 if info.state == State.RUNNING:
                     await self.runtime.stop_container(info.id, 0)
                 await self.runtime.remove_container(info.id)
-        sandboxes = [sandbox] if sandbox else [s for s in await self.runtime.list_sandboxes() if s.pod_uid == uid]
-        for sb in sandboxes:
+        sandboxes = {s.id: s for s in await self.runtime.list_sandboxes(dead=True) if s.pod_uid == uid}
+        if sandbox is not None:
+            sandboxes[sandbox.id] = sandbox
+        for sb in sandboxes.values():
             with contextlib.suppress(RuntimeFailure):
                 await self.runtime.stop_sandbox(sb.id)
                 await self.runtime.remove_sandbox(sb.id)

@@ -328,9 +328,9 @@ class DockerRuntime:
         await asyncio.gather(*(self.remove_container(member["Id"]) for member in members))
         await self.remove_container(sandbox_id)
 
-    async def list_sandboxes(self) -> list[Sandbox]:
-        """The running (ready) sandboxes; a sandbox whose pause container died is not listed."""
-        found = await self._engine("containers", filters=self._filters("sandbox"))
+    async def list_sandboxes(self, *, dead: bool = False) -> list[Sandbox]:
+        """The running (ready) sandboxes; a sandbox whose pause container died only with ``dead``."""
+        found = await self._engine("containers", all=dead, filters=self._filters("sandbox"))
         sandboxes = await asyncio.gather(*(self._sandbox_or_none(item["Id"]) for item in found))
         return [sandbox for sandbox in sandboxes if sandbox is not None]
 

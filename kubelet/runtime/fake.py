@@ -169,7 +169,7 @@ class FakeRuntime:
             del self._containers[container_id]
         self._sandboxes.pop(sandbox_id, None)
 
-    async def list_sandboxes(self) -> list[Sandbox]:
+    async def list_sandboxes(self, *, dead: bool = False) -> list[Sandbox]:
         return list(self._sandboxes.values())
 
     def _allocate_ip(self) -> str:

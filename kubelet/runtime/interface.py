@@ -161,7 +161,10 @@ class ContainerRuntime(Protocol):
 
     async def remove_sandbox(self, sandbox_id: str) -> None: ...
 
-    async def list_sandboxes(self) -> list[Sandbox]: ...
+    async def list_sandboxes(self, *, dead: bool = False) -> list[Sandbox]:
+        """The pod sandboxes that are up; with ``dead`` also those whose namespace owner is gone
+        (what cleanup must still remove)."""
+        ...
 
     async def start_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
         """Create and start a container in the sandbox; returns its id."""

@@ -297,7 +297,10 @@ async def test_sandbox_stop_and_remove_take_its_containers(runtime: DockerRuntim
     await runtime.stop_sandbox(sandbox.id)
     assert (await runtime.container_info(cid)).state is State.EXITED
     assert sandbox.id not in {sb.id for sb in await runtime.list_sandboxes()}, "a dead sandbox is not listed"
+    dead = {sb.id: sb for sb in await runtime.list_sandboxes(dead=True)}
+    assert dead[sandbox.id].pod_uid == sandbox.pod_uid, "... but cleanup still finds it"
     await runtime.remove_sandbox(sandbox.id)
+    assert sandbox.id not in {sb.id for sb in await runtime.list_sandboxes(dead=True)}
     assert await runtime.list_containers(pod_uid=sandbox.pod_uid) == []
     await runtime.remove_sandbox(sandbox.id)  # removing twice is fine
 

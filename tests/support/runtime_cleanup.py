@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kubelet.runtime.interface import ContainerRuntime, State
@@ -29,15 +30,19 @@ async def _purge(runtime: ContainerRuntime) -> None:
             if info.state == State.RUNNING:
                 await runtime.stop_container(info.id, 0)
             await runtime.remove_container(info.id)
-    for sandbox in await runtime.list_sandboxes():
+    for sandbox in await runtime.list_sandboxes(dead=True):
         with contextlib.suppress(Exception):
             await runtime.stop_sandbox(sandbox.id)
             await runtime.remove_sandbox(sandbox.id)
 
 
 def purge(kind: str, root_dir: Path, node_name: str) -> None:
-    """Stop and remove every container and sandbox of ``node_name`` (its kubelet's root_dir)."""
+    """Stop and remove every container and sandbox of ``node_name`` (its kubelet's root_dir).
+
+    Callable from plain code and from inside a running event loop (a benchmark's): the cleanup
+    runs on a loop of its own in a thread then."""
     runtime = _runtime(kind, root_dir, node_name)
-    if runtime is not None:
-        with contextlib.suppress(Exception):
-            asyncio.run(_purge(runtime))
+    if runtime is None:
+        return
+    with ThreadPoolExecutor(1) as pool, contextlib.suppress(Exception):  # best effort, as teardown is
+        pool.submit(asyncio.run, _purge(runtime)).result()

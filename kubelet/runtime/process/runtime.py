@@ -143,7 +143,8 @@ class ProcessRuntime:
         with contextlib.suppress(FileNotFoundError):
             (self._sandbox_dir / f"{sandbox_id}.json").unlink()
 
-    async def list_sandboxes(self) -> list[Sandbox]:
+    async def list_sandboxes(self, *, dead: bool = False) -> list[Sandbox]:
+        """Every recorded sandbox (a record lasts until remove_sandbox, dead or alive)."""
         records = (read_json(p) for p in sorted(self._sandbox_dir.glob("*.json")))
         return [_sandbox(r) for r in records if r is not None]
 
