@@ -141,6 +141,35 @@ async def test_containers_of_a_pod_share_localhost_and_the_pod_has_its_own_ip(
         s.connect(("127.0.0.1", port))  # the pod's localhost is not the host's
 
 
+@pytest.mark.skipif(not ROOT, reason="pod network namespaces need root")
+async def test_a_reused_pod_ip_is_reachable_from_the_host_at_once(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    """A freed IP is leased again; the host's neighbour cache must not blackhole the new pod."""
+    port = free_port()
+    seen: list[str] = []
+    for _ in range(2):
+        sandbox = await pod(runtime)
+        server = ContainerConfig(name="server", image="python", args=[], env=[PATH_ENV],
+                                 command=[sys.executable, "-m", "http.server", str(port), "--bind", "0.0.0.0",
+                                          "--directory", str(tmp_path)])
+        cid = await runtime.start_container(sandbox, server)
+
+        async def serving(ip: str = sandbox.ip) -> bool:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 0.5)
+            except (OSError, TimeoutError):
+                return False
+            writer.close()
+            return True
+
+        await eventually(serving, 5, f"the pod at {sandbox.ip} to answer the host")  # not ~30 s later
+        seen.append(sandbox.ip)
+        await runtime.stop_container(cid, 0)
+        await runtime.remove_container(cid)
+        await runtime.stop_sandbox(sandbox.id)
+        await runtime.remove_sandbox(sandbox.id)
+    assert seen[0] == seen[1], f"the second pod should get the freed IP: {seen}"
+
+
 async def test_host_network_pod_uses_node_ip(runtime: ProcessRuntime) -> None:
     sandbox = await pod(runtime, host_network=True)
     assert sandbox.ip == "192.0.2.99"

@@ -9,6 +9,11 @@ accept forwarding on the bridge (docker sets FORWARD to DROP) and masquerade pod
 this fails, the runtime lets the pod share the host network and its IP is the node IP, with a
 warning in the log. hostNetwork pods and a non-root kubelet share the host namespace. The bridge is
 never deleted. The containers' shims join the namespace (see ``namespaces``).
+
+A pod's ``eth0`` gets a MAC address made from its IP (``0a:58`` and the IP's four bytes, as the
+CNI bridge plugin did): a freed IP is soon leased again, and with a fresh random MAC every
+neighbour that still caches the old one (the host above all — its probes, its proxy) would send
+to a MAC that is gone until the cache entry expires, half a minute of a pod unreachable.
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ class PodNet:
     ip: str
 
 
+def pod_mac(ip: str) -> str:
+    """The MAC address of the pod with this IP: locally administered, the same for the same IP."""
+    return "0a:58:" + ":".join(f"{int(part):02x}" for part in ip.split("."))
+
+
 class PodNetwork:
     """Network namespaces on the ``skiff0`` bridge with IPs leased host-wide (see module docstring)."""
 
@@ -80,6 +90,7 @@ class PodNetwork:
         await _must("ip", "link", "add", net.veth, "type", "veth", "peer", "name", peer)
         await _must("ip", "link", "set", peer, "netns", net.netns)
         await _must("ip", "-n", net.netns, "link", "set", peer, "name", "eth0")
+        await _must("ip", "-n", net.netns, "link", "set", "eth0", "address", pod_mac(net.ip))
         await _must("ip", "-n", net.netns, "addr", "add", f"{net.ip}/{prefix}", "dev", "eth0")
         await _must("ip", "-n", net.netns, "link", "set", "eth0", "up")
         await _must("ip", "-n", net.netns, "route", "add", "default", "via", self.gateway)
