@@ -11,10 +11,10 @@ workers at once. Never mutate an object from a store: copy it first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
+from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -57,11 +57,7 @@ class Controller:
             await asyncio.gather(*tasks)
         finally:
             self.queue.shutdown()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
 
     async def _worker(self) -> None:
         while True:

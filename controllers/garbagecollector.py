@@ -44,6 +44,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from controllers.informers import SharedInformers
+from skiff.aio import cancel_and_wait
 from skiff.api import errors, kinds
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
@@ -393,11 +394,7 @@ class GarbageCollector:
         finally:
             self.attempt_to_delete.shutdown()
             self.attempt_to_orphan.shutdown()
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
 
 
 def _changed_refs(old: Iterable[meta_pb2.OwnerReference],

@@ -13,11 +13,11 @@ serves both.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
+from skiff.aio import cancel_and_wait
 from skiff.client.client import Client
 from skiff.client.informer import Informer
 
@@ -55,8 +55,4 @@ class SharedInformers:
         await asyncio.gather(*(i.wait_for_sync(timeout) for i in self._informers.values()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)

@@ -11,7 +11,6 @@ to pods that are gone is removed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from kubelet.probe_manager import ProbeManager
 from kubelet.runtime.interface import LABEL_NODE, ContainerRuntime
 from kubelet.status import StatusManager
 from kubelet.volumes import VolumeManager
+from skiff.aio import cancel_and_wait
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -127,9 +127,7 @@ class Kubelet:
             self.workers.start()
             await asyncio.Event().wait()
         finally:
-            informer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await informer
+            await cancel_and_wait([informer])
             await self.workers.stop()
             await self.probes.stop()
             await self.node.stop()

@@ -22,6 +22,7 @@ from typing import Any
 
 from kubelet.runtime.interface import ContainerRuntime
 from skiff import aio
+from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.api.quantity import parse_quantity
 from skiff.api.v1 import apps_pb2, core_pb2
@@ -170,11 +171,7 @@ class NodeAgent:
         self._tasks = [loop.create_task(self._lease_loop()), loop.create_task(self._status_loop())]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def renew_lease(self) -> None:
         name, ns = self.settings.name, "kube-node-lease"

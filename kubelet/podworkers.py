@@ -20,6 +20,7 @@ from kubelet import metrics
 from kubelet.podsync import PodSyncer
 from kubelet.runtime.interface import ContainerRuntime, State
 from skiff import aio
+from skiff.aio import cancel_and_wait
 from skiff.api.v1 import core_pb2
 
 log = logging.getLogger("skiff.kubelet")
@@ -52,12 +53,7 @@ class PodWorkers:
             self._relister = asyncio.get_running_loop().create_task(self._relist_loop())
 
     async def stop(self) -> None:
-        tasks = [w.task for w in self._workers.values() if w.task] + ([self._relister] if self._relister else [])
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait([*(w.task for w in self._workers.values()), self._relister], ignore_errors=True)
 
     # ---- inputs ----
 

@@ -13,7 +13,6 @@ port in use, a bad flag value) into one ``error: ...`` line and exit status 1, n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import os
@@ -21,6 +20,8 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
+
+from skiff.aio import cancel_and_wait
 
 log = logging.getLogger("skiff.lifecycle")
 
@@ -73,17 +74,10 @@ async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Cal
 async def _shut_down(tasks: Sequence[asyncio.Task[Any]], cleanup: Callable[[], Awaitable[None]],
                      keep: asyncio.Task[object] | None) -> None:
     """Cancel the work, clean up, then cancel whatever tasks the work left behind."""
-    await _cancel(tasks)
+    await cancel_and_wait(tasks, ignore_errors=True)
     await cleanup()
-    await _cancel([t for t in asyncio.all_tasks() if t is not keep and t is not asyncio.current_task()])
-
-
-async def _cancel(tasks: Sequence[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await cancel_and_wait([t for t in asyncio.all_tasks() if t is not keep and t is not asyncio.current_task()],
+                          ignore_errors=True)
 
 
 def pending_stacks() -> str:

@@ -25,6 +25,7 @@ from apiserver.registry.services import ServiceStrategy
 from apiserver.registry.store import DeleteOptions, Store, ValueTransformer, object_key
 from apiserver.registry.strategy import Strategy
 from apiserver.storage.interface import RevisionConflictError, Storage
+from skiff.aio import cancel_and_wait
 from skiff.api import codec, errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import selector_from_proto
@@ -98,11 +99,7 @@ class Registry:
                 self._finish_namespace_later(ns.metadata.name)  # type: ignore[attr-defined]
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(list(self._tasks), ignore_errors=True)
         await asyncio.gather(*(store.stop() for store in self.stores.values()))
 
     async def _ensure_namespaces(self) -> None:

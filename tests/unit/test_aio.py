@@ -45,3 +45,23 @@ async def test_wait_event() -> None:
     assert await aio.wait_event(event, 0.01) is False
     asyncio.get_running_loop().call_later(0.01, event.set)
     assert await aio.wait_event(event, 2) is True
+
+
+async def test_cancel_and_wait_ends_every_task_and_says_errors_unless_told_not_to() -> None:
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def broken() -> None:
+        raise ValueError("boom")
+
+    running = [asyncio.create_task(forever()) for _ in range(3)]
+    await aio.cancel_and_wait([*running, None])
+    assert all(task.cancelled() for task in running)
+    failed = asyncio.create_task(broken())
+    await asyncio.sleep(0)
+    with pytest.raises(ValueError, match="boom"):
+        await aio.cancel_and_wait([failed])
+    failed = asyncio.create_task(broken())
+    await asyncio.sleep(0)
+    await aio.cancel_and_wait([failed], ignore_errors=True)
+    assert failed.done()
