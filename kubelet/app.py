@@ -24,7 +24,7 @@ from kubelet.runtime.interface import ContainerRuntime
 from kubelet.server import KubeletServicer
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.client.client import Client
-from skiff.lifecycle import run_daemon, serve_until_stopped
+from skiff.lifecycle import listen, run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.kubelet")
 
@@ -96,7 +96,7 @@ async def run(a: argparse.Namespace) -> None:
 
     server = grpc.aio.server()
     node_pb2_grpc.add_KubeletServicer_to_server(KubeletServicer(lookup), server)
-    port = server.add_insecure_port(f"{a.bind_address}:{a.port}")
+    port = listen(server, f"{a.bind_address}:{a.port}")
     await server.start()
     if a.metrics_port:
         start_http_server(a.metrics_port, addr=a.bind_address)

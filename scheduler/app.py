@@ -25,7 +25,7 @@ from scheduler.service import SchedulerServicer, advertise
 from skiff.api.v1 import scheduler_pb2_grpc
 from skiff.client.client import Client
 from skiff.client.leaderelection import LeaderElectionConfig, LeaderElector
-from skiff.lifecycle import run_daemon, serve_until_stopped
+from skiff.lifecycle import listen, run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.scheduler")
 
@@ -82,7 +82,7 @@ async def run(flags: Flags) -> None:
     identity = f"{socket.gethostname()}_{os.getpid()}"
     server = grpc.aio.server()
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerServicer(sched, identity), server)
-    port = server.add_insecure_port(f"{flags.bind_address}:{flags.port}")
+    port = listen(server, f"{flags.bind_address}:{flags.port}")
     await server.start()
     if flags.metrics_port:
         start_http_server(flags.metrics_port, addr=flags.bind_address)

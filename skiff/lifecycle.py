@@ -7,7 +7,8 @@ finish within ``grace`` seconds logs the stack of every task still pending — s
 diagnosis, not a mystery — and exits with status 1. A second signal exits at once. SIGUSR1 logs
 the stack of every task at any time (``kill -USR1 PID``), for a daemon that seems stuck.
 ``run_daemon`` is every daemon's ``main``: run its coroutine, and turn a start-up failure (a
-port in use, a bad flag value) into one ``error: ...`` line and exit status 1, not a traceback.
+port in use, a bad flag value) into one ``error: ...`` line and exit status 1, not a traceback;
+``listen`` binds a gRPC server's port and says which address could not be had.
 """
 
 from __future__ import annotations
@@ -28,14 +29,22 @@ log = logging.getLogger("skiff.lifecycle")
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def run_daemon(main: Coroutine[Any, Any, None], *, prefix: str = "") -> int:
-    """Run a daemon's main coroutine; OSError/ValueError print ``error: [prefix: ]message`` and give 1."""
+def run_daemon(main: Coroutine[Any, Any, None]) -> int:
+    """Run a daemon's main coroutine; an OSError or ValueError prints ``error: message`` and gives 1."""
     try:
         asyncio.run(main)
     except (OSError, ValueError) as exc:
-        print(f"error: {prefix + ': ' if prefix else ''}{exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def listen(server: Any, address: str) -> int:
+    """Bind ``server`` (a grpc.aio server) to ``address``; the port bound. OSError when it cannot."""
+    try:
+        return int(server.add_insecure_port(address))
+    except RuntimeError as exc:  # gRPC's "Failed to bind to address ...": in use, or not an address here
+        raise OSError(f"cannot listen on {address}: the address is in use or not available here") from exc
 
 
 async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Callable[[], Awaitable[None]],

@@ -35,7 +35,7 @@ from skiff.api.v1 import (
     scheduler_pb2,
     scheduler_pb2_grpc,
 )
-from skiff.lifecycle import run_daemon, serve_until_stopped
+from skiff.lifecycle import listen, run_daemon, serve_until_stopped
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -123,7 +123,7 @@ class APIServer:
                  scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name,
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(f"{s.bind_address}:{s.port}")
+        self.port = listen(server, f"{s.bind_address}:{s.port}")
         if not self.port:
             raise OSError(f"cannot listen on {s.bind_address}:{s.port}")
         await server.start()

@@ -4,10 +4,14 @@ overruns its grace exits 1 with the stacks of the stuck tasks; a second signal e
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
+
+import pytest
 
 DAEMON = textwrap.dedent("""
     import asyncio, logging, sys
@@ -90,3 +94,18 @@ def test_sigusr1_logs_every_task_and_keeps_running() -> None:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "cleanup ran" in out
+
+
+@pytest.mark.parametrize("daemon", [["scheduler"], ["kubelet", "--runtime", "fake"]])
+def test_a_port_in_use_is_one_clear_error_line(daemon: list[str], tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        extra = ["--root-dir", str(tmp_path)] if daemon[0] == "kubelet" else []
+        proc = subprocess.run([sys.executable, "-m", "skiff.daemons", *daemon, "--server", "127.0.0.1:1",
+                               "--bind-address", "127.0.0.1", "--port", str(port), *extra],
+                              capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: the address is in use or not available here" in proc.stderr
+    assert "Traceback" not in proc.stderr
