@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.api_create import percentile  # noqa: E402 - one nearest-rank percentile for every bench
 from skiff.api.v1 import core_pb2  # noqa: E402
 from skiff.client.client import Client  # noqa: E402
 from tests.support.processes import BIN, ControlPlane, free_port  # noqa: E402
@@ -42,14 +43,6 @@ def make_pod(i: int) -> core_pb2.Pod:
     c.command.extend(["busybox", "sleep", "3600"])
     pod.spec.termination_grace_period_seconds = 1
     return pod
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def _running(pod: core_pb2.Pod) -> bool:
@@ -97,7 +90,7 @@ async def measure(runtime: str, pods: int, rate: float, timeout: float) -> dict[
             purge(runtime, plane.root / f"kubelet-{n}", f"bench-{runtime}-{n}")
         plane.stop()
     return {"runtime": runtime, "pods": pods, "started": len(latencies),
-            "p50_s": round(percentile(latencies, 50), 3), "p99_s": round(percentile(latencies, 99), 3),
+            "p50_s": round(percentile(sorted(latencies), 50), 3), "p99_s": round(percentile(sorted(latencies), 99), 3),
             "mean_s": round(statistics.mean(latencies), 3) if latencies else 0.0}
 
 

@@ -13,19 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
-import socket
 import sys
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from prometheus_client import start_http_server
 
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerSettings, enabled_controllers
-from skiff.api import errors
-from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
 from skiff.lifecycle import run_daemon, serve_until_stopped
@@ -102,8 +96,8 @@ def parse_args(argv: list[str]) -> Flags:
 
 
 def elector_for(client: Client, flags: Flags, identity: str = "") -> LeaderElector:
-    ident = identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
-    return LeaderElector(client, LeaderElectionConfig(flags.lease_namespace, flags.lease_name, ident,
+    """The elector on the flags' Lease (an identity of host name and a random suffix unless given)."""
+    return LeaderElector(client, LeaderElectionConfig(flags.lease_namespace, flags.lease_name, identity,
                                                       flags.lease_duration, flags.renew_deadline,
                                                       flags.retry_period))
 
@@ -133,28 +127,10 @@ async def run(flags: Flags) -> None:
 
     async def cleanup() -> None:
         if elector is not None:
-            await release(client, elector)
+            await elector.release()  # a standby takes over at once
         await client.close()
 
     await serve_until_stopped([work], cleanup=cleanup, grace=10.0, name="controller-manager")
-
-
-async def release(client: Client, elector: LeaderElector) -> None:
-    """Give the Lease up if this process still holds it, so a standby takes over at once.
-
-    ``LeaderElector.release()`` returns early once ``run()`` has stopped leading — which
-    cancelling it does — so the stopped process clears its own record here: holder emptied,
-    a one-second duration, as client-go's ``ReleaseOnCancel``.
-    """
-    with contextlib.suppress(errors.StatusError):
-        lease = await client.get(apps_pb2.Lease, elector.config.name, namespace=elector.config.namespace)
-        if lease.spec.holder_identity != elector.identity:
-            return
-        lease.spec.holder_identity = ""
-        lease.spec.lease_duration_seconds = 1
-        lease.spec.renew_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        await client.update(lease)
-        log.info("%s released %s/%s", elector.identity, elector.config.namespace, elector.config.name)
 
 
 def main(argv: list[str]) -> int:

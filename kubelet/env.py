@@ -35,7 +35,7 @@ from typing import Protocol
 from skiff.api import errors
 from skiff.api.quantity import Quantity, parse_quantity
 from skiff.api.v1 import core_pb2
-from skiff.api.validation import is_qualified_name
+from skiff.api.validation import go_quote, is_qualified_name
 
 log = logging.getLogger(__name__)
 
@@ -350,28 +350,6 @@ def field_value(pod: core_pb2.Pod, path: str) -> str:
 def format_map(values: Mapping[str, str]) -> str:
     """``FormatMap``: ``key="value"`` lines sorted by key, values quoted like Go's ``%q``."""
     return "\n".join(f"{key}={go_quote(values[key])}" for key in sorted(values))
-
-
-_GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", "\t": r"\t", "\v": r"\v",
-               "\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(text: str) -> str:
-    """Go's ``strconv.Quote``: printable runes as they are, the rest escaped."""
-    return '"' + "".join(_go_escape(ch) for ch in text) + '"'
-
-
-def _go_escape(ch: str) -> str:
-    if ch in _GO_ESCAPES:
-        return _GO_ESCAPES[ch]
-    if ch.isprintable():
-        return ch
-    code = ord(ch)
-    if code < 0x80:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 # ---- resourceFieldRef ----

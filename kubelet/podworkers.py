@@ -11,7 +11,6 @@ delays a pod, never strands it (Kubernetes' periodic sync).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -106,8 +105,7 @@ class PodWorkers:
                 log.exception("syncing pod %s/%s failed", pod.metadata.namespace, pod.metadata.name)
                 delay = 2.0
             wait = self.resync_period if delay is None else min(delay, self.resync_period)
-            with contextlib.suppress(TimeoutError):
-                await aio.wait_for(worker.wake.wait(), wait)
+            await aio.wait_event(worker.wake, wait)
 
     def _observe_start(self, worker: _Worker) -> None:
         if worker.running_reported:

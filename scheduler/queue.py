@@ -113,10 +113,7 @@ class SchedulingQueue:
                 raise asyncio.CancelledError("scheduling queue closed")
             self._wakeup.clear()
             timeout = self._next_backoff_in()
-            try:
-                await aio.wait_for(self._wakeup.wait(), timeout)
-            except TimeoutError:
-                pass
+            await aio.wait_event(self._wakeup, timeout)
 
     def pop_nowait(self) -> QueuedPod | None:
         self.flush()

@@ -42,9 +42,12 @@ def run_daemon(main: Coroutine[Any, Any, None]) -> int:
 def listen(server: Any, address: str) -> int:
     """Bind ``server`` (a grpc.aio server) to ``address``; the port bound. OSError when it cannot."""
     try:
-        return int(server.add_insecure_port(address))
-    except RuntimeError as exc:  # gRPC's "Failed to bind to address ...": in use, or not an address here
-        raise OSError(f"cannot listen on {address}: the address is in use or not available here") from exc
+        port = int(server.add_insecure_port(address))
+    except RuntimeError:  # gRPC's "Failed to bind to address ...": in use, or not an address here
+        port = 0
+    if not port:
+        raise OSError(f"cannot listen on {address}: the address is in use or not available here")
+    return port
 
 
 async def serve_until_stopped(work: Sequence[asyncio.Task[Any]], *, cleanup: Callable[[], Awaitable[None]],

@@ -195,8 +195,7 @@ async def supervise(components: list[Component], stop: asyncio.Event) -> None:
                 c.restarts += 1
                 await asyncio.sleep(delay)
                 await c.start()
-        with contextlib.suppress(TimeoutError):
-            await aio.wait_for(stop.wait(), 0.5)
+        await aio.wait_event(stop, 0.5)
 
 
 async def run(settings: UpSettings) -> int:

@@ -124,8 +124,6 @@ class APIServer:
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
         self.port = listen(server, f"{s.bind_address}:{s.port}")
-        if not self.port:
-            raise OSError(f"cannot listen on {s.bind_address}:{s.port}")
         await server.start()
         await _set_serving(self._health)
         self._server = server
