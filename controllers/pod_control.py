@@ -27,12 +27,12 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cmp_to_key
 from typing import Any
 
 from skiff.api import errors, kinds
 from skiff.api.labels import Selector
+from skiff.api.timestamps import epoch_seconds
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
 from skiff.client.clock import Clock, RealClock
@@ -83,14 +83,6 @@ def is_pod_ready(pod: core_pb2.Pod) -> bool:
     return cond is not None and cond.status == "True"
 
 
-def parse_time(text: str) -> float | None:
-    """Epoch seconds of an RFC 3339 timestamp; None when empty or malformed."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def ready_since(pod: core_pb2.Pod) -> float | None:
@@ -98,7 +90,7 @@ def ready_since(pod: core_pb2.Pod) -> float | None:
     cond = _ready_condition(pod)
     if cond is None or cond.status != "True":
         return None
-    return parse_time(cond.last_transition_time)
+    return epoch_seconds(cond.last_transition_time)
 
 
 def is_pod_available(pod: core_pb2.Pod, min_ready_seconds: int, now: float) -> bool:
@@ -346,7 +338,7 @@ def _compare(x: _Ranked, y: _Ranked, now: float) -> int:  # noqa: PLR0911 - one 
             return by_ready
     if _max_restarts(a) != _max_restarts(b):
         return -1 if _max_restarts(a) > _max_restarts(b) else 1
-    return _compare_times(parse_time(a.metadata.creation_timestamp), parse_time(b.metadata.creation_timestamp),
+    return _compare_times(epoch_seconds(a.metadata.creation_timestamp), epoch_seconds(b.metadata.creation_timestamp),
                           a.metadata.uid, b.metadata.uid, now)
 
 

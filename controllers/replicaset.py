@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from controllers.base import Controller
@@ -48,6 +47,7 @@ from controllers.pod_control import (
 )
 from skiff.api import errors
 from skiff.api.labels import SelectorError, selector_from_proto, selector_from_set
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 from skiff.client.client import Client
 from skiff.client.clock import Clock
@@ -67,10 +67,6 @@ def desired_replicas(rs: apps_pb2.ReplicaSet) -> int:
 
 def _namespace_index(obj: Any) -> list[str]:
     return [obj.metadata.namespace]
-
-
-def _rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _pod_key(pod: core_pb2.Pod) -> str:
@@ -300,7 +296,7 @@ class ReplicaSetController(Controller):
             reason = "FailedCreate" if len(pods) < desired_replicas(rs) else "FailedDelete"
             status.conditions.append(apps_pb2.ReplicaSetCondition(
                 type=REPLICA_FAILURE, status="True", reason=reason, message=str(failure),
-                last_transition_time=_rfc3339(now)))
+                last_transition_time=rfc3339(now)))
         elif failure is None and has_failure:
             kept = [c for c in status.conditions if c.type != REPLICA_FAILURE]
             del status.conditions[:]

@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime.interface import ContainerRuntime
@@ -25,6 +24,7 @@ from skiff import aio
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.api.quantity import parse_quantity
+from skiff.api.timestamps import rfc3339, rfc3339_micro
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
 
@@ -32,9 +32,6 @@ log = logging.getLogger("skiff.kubelet")
 KUBELET_VERSION = "v1.31.0-skiff"
 
 
-def _now(micro: bool = False) -> str:
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ"
-    return datetime.now(UTC).strftime(fmt)
 
 
 def machine_capacity() -> dict[str, str]:
@@ -130,7 +127,7 @@ class NodeAgent:
         return node
 
     def _conditions(self, node: core_pb2.Node, ready: bool) -> None:
-        now = _now()
+        now = rfc3339()
         for kind, reason, message in (("MemoryPressure", "KubeletHasSufficientMemory",
                                        "kubelet has sufficient memory available"),
                                       ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -181,13 +178,13 @@ class NodeAgent:
             lease = apps_pb2.Lease()
             lease.metadata.name, lease.metadata.namespace = name, ns
             lease.spec.holder_identity, lease.spec.lease_duration_seconds = name, self.settings.lease_duration
-            lease.spec.renew_time = _now(micro=True)
+            lease.spec.renew_time = rfc3339_micro()
             with contextlib.suppress(errors.AlreadyExists):
                 await self.client.create(lease)
             return
         lease.spec.holder_identity = name
         lease.spec.lease_duration_seconds = self.settings.lease_duration
-        lease.spec.renew_time = _now(micro=True)
+        lease.spec.renew_time = rfc3339_micro()
         with contextlib.suppress(errors.Conflict):
             await self.client.update(lease)
 
@@ -214,7 +211,7 @@ class NodeAgent:
 
     async def update_ready(self, ready: bool) -> None:
         current: Any = await self.client.get(core_pb2.Node, self.settings.name)
-        now = _now()
+        now = rfc3339()
         for cond in current.status.conditions:
             if cond.type != "Ready":
                 cond.last_heartbeat_time = now

@@ -17,20 +17,17 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubelet.runtime.interface import ContainerInfo, State
 from skiff.api import errors
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 
 log = logging.getLogger("skiff.kubelet")
 
 
-def rfc3339(ts: float | None = None) -> str:
-    moment = datetime.fromtimestamp(ts, UTC) if ts is not None else datetime.now(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from scheduler import metrics
@@ -25,6 +24,7 @@ from scheduler.framework.runtime import Explanation, FitError, Framework
 from scheduler.framework.types import PodInfo
 from scheduler.queue import QueuedPod, SchedulingQueue
 from skiff.api import errors
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -41,10 +41,6 @@ class SchedulerSettings:
     parallel_binds: int = 64
     """Binds in flight at once."""
     profile: str = DEFAULT_SCHEDULER
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Scheduler:
@@ -190,7 +186,7 @@ class Scheduler:
 
     async def _set_unschedulable_condition(self, info: PodInfo, message: str) -> None:
         patch = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                            "message": message, "lastTransitionTime": _now()}]}}
+                                            "message": message, "lastTransitionTime": rfc3339()}]}}
         with contextlib.suppress(errors.StatusError):
             await self.client.patch(core_pb2.Pod, info.name, patch, namespace=info.namespace, subresource="status")
 

@@ -20,7 +20,6 @@ from google.protobuf.message import Message
 
 from apiserver.registry import core, pods, workloads
 from apiserver.registry.allocator import PortRange, ip_allocator, port_allocator
-from apiserver.registry.clock import now_rfc3339
 from apiserver.registry.services import ServiceStrategy
 from apiserver.registry.store import DeleteOptions, Store, ValueTransformer, object_key
 from apiserver.registry.strategy import Strategy
@@ -30,6 +29,7 @@ from skiff.api import codec, errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import selector_from_proto
 from skiff.api.patch import PatchError, merge_patch, strategic_merge_patch
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
 
 log = logging.getLogger("skiff.apiserver")
@@ -161,7 +161,7 @@ class Registry:
         def mark(ns: Any) -> Any:
             if ns.metadata.deletion_timestamp:
                 return None
-            ns.metadata.deletion_timestamp = now_rfc3339()
+            ns.metadata.deletion_timestamp = rfc3339()
             ns.metadata.deletion_grace_period_seconds = 0
             return ns
 
@@ -338,13 +338,13 @@ def _bound(pod: Any, node: str) -> Any:
     new.spec.node_name = node
     for cond in new.status.conditions:
         if cond.type == "PodScheduled":
-            cond.status, cond.last_transition_time = "True", now_rfc3339()
+            cond.status, cond.last_transition_time = "True", rfc3339()
             cond.ClearField("reason")
             cond.ClearField("message")
             break
     else:
         cond = new.status.conditions.add()
-        cond.type, cond.status, cond.last_transition_time = "PodScheduled", "True", now_rfc3339()
+        cond.type, cond.status, cond.last_transition_time = "PodScheduled", "True", rfc3339()
     return new
 
 

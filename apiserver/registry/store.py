@@ -28,6 +28,7 @@ import base64
 import json
 import logging
 import secrets as pysecrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
-from apiserver.registry.clock import now_rfc3339, rfc3339_after
 from apiserver.registry.strategy import Strategy
 from apiserver.storage.interface import (
     CompactedError,
@@ -50,6 +50,7 @@ from apiserver.storage.watchcache import WatchCache
 from skiff.api import errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import FieldSelector, Selector, parse_field_selector, parse_selector
+from skiff.api.timestamps import rfc3339
 from skiff.api.validation import format_invalid
 
 log = logging.getLogger("skiff.apiserver")
@@ -337,7 +338,7 @@ class Store:
         if self.namespaces is not None and self.kind.namespaced:
             await self.namespaces.check_create(namespace, self.kind, meta.name)
         meta.uid = str(uuid.uuid4())
-        meta.creation_timestamp = now_rfc3339()
+        meta.creation_timestamp = rfc3339()
         meta.ClearField("resource_version")
         key = object_key(self.kind, namespace, meta.name)
         if dry_run:
@@ -499,7 +500,7 @@ class Store:
             if options.dry_run:
                 return new, True
             return await self._remove(kv, obj), True
-        meta.deletion_timestamp = rfc3339_after(grace)
+        meta.deletion_timestamp = rfc3339(time.time() + grace)
         meta.deletion_grace_period_seconds = grace
         if options.dry_run:
             return new, False
@@ -520,7 +521,7 @@ class Store:
             return await self._remove(kv, old), True
         if meta.HasField("deletion_grace_period_seconds") and grace < meta.deletion_grace_period_seconds:
             meta.deletion_grace_period_seconds = grace
-            meta.deletion_timestamp = rfc3339_after(grace)
+            meta.deletion_timestamp = rfc3339(time.time() + grace)
             if not options.dry_run:
                 revision = await _storage_call(
                     self.storage.update(kv.key, self._encode(kv.key, new), expected_revision=kv.mod_revision)

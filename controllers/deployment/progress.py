@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from controllers.deployment import util
 from controllers.deployment.sync import Context, write_status
 from controllers.deployment.util import RS
+from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2
 
 
@@ -78,7 +79,7 @@ def requeue_stuck(ctx: Context, status: apps_pb2.DeploymentStatus) -> float | No
         return None
     if util.deployment_complete(d, status) or current.reason == util.TIMED_OUT:
         return None
-    since = util.parse_time(current.last_update_time)
+    since = parse_rfc3339(current.last_update_time)
     if since is None:
         return None
     after = d.spec.progress_deadline_seconds - (ctx.now() - since).total_seconds()

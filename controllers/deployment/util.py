@@ -20,9 +20,10 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from skiff.api import codec
+from skiff.api.timestamps import parse_rfc3339, rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -65,15 +66,6 @@ Deployment = apps_pb2.Deployment
 
 # ---- time ----
 
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 # ---- fenceposts ----
@@ -319,7 +311,7 @@ Condition = apps_pb2.DeploymentCondition
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: datetime) -> Condition:
-    stamp = format_time(now)
+    stamp = rfc3339(now)
     return Condition(type=type_, status=status, reason=reason, message=message, last_update_time=stamp,
                      last_transition_time=stamp)
 
@@ -403,7 +395,7 @@ def deployment_timed_out(d: Deployment, status: apps_pb2.DeploymentStatus, now: 
         return False
     if cond.reason == TIMED_OUT:
         return True
-    since = parse_time(cond.last_update_time)
+    since = parse_rfc3339(cond.last_update_time)
     if since is None:
         return False
     return (now - since).total_seconds() > d.spec.progress_deadline_seconds

@@ -43,7 +43,6 @@ import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import docker
@@ -67,6 +66,7 @@ from kubelet.runtime.interface import (
     State,
 )
 from skiff import aio
+from skiff.api.timestamps import epoch_seconds
 
 LABEL_KIND = "io.skiff.kind"
 """``sandbox`` (a pause container) or ``container`` (an app container)."""
@@ -128,9 +128,7 @@ def docker_time(value: str | None) -> float | None:
     """Docker's RFC 3339 (nanosecond) times → Unix time; its zero time → None."""
     if not value or value.startswith(_ZERO_TIME[:4]):
         return None
-    match = re.match(r"^(.*?\.\d{1,6})\d*(Z|[+-].*)$", value)
-    text = f"{match.group(1)}{match.group(2)}" if match else value
-    return datetime.fromisoformat(text).timestamp()
+    return epoch_seconds(value)
 
 
 def container_state(state: dict[str, Any]) -> tuple[State, int | None, str]:

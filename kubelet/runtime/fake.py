@@ -29,7 +29,6 @@ import time
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from ipaddress import IPv4Network
 
 from kubelet.runtime.interface import (
@@ -48,6 +47,7 @@ from kubelet.runtime.interface import (
     SandboxConfig,
     State,
 )
+from skiff.api.timestamps import rfc3339_micro
 
 FAKE_POD_CIDR = IPv4Network("10.233.0.0/16")
 STOP_EXIT_CODE = 143
@@ -305,5 +305,5 @@ def _format(entry: tuple[float, str], timestamps: bool) -> bytes:
     at, line = entry
     if not timestamps:
         return f"{line}\n".encode()
-    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = rfc3339_micro(at)
     return f"{stamp} {line}\n".encode()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
+from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
 
 Cells = Callable[[Any, str, datetime, bool], list[str]]
@@ -32,16 +32,6 @@ class Columns:
 # ---- shared formatting ----
 
 
-@lru_cache(maxsize=4096)
-def parse_time(timestamp: str) -> datetime | None:
-    """An RFC 3339 timestamp (``2024-05-01T10:00:00Z``, with or without fractions); None when empty."""
-    if not timestamp:
-        return None
-    try:
-        parsed = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def human_duration(seconds: float) -> str:
@@ -73,7 +63,7 @@ def human_duration(seconds: float) -> str:
 
 def since(timestamp: str, now: datetime) -> str:
     """kubectl's translateTimestampSince: the age of a timestamp, ``<unknown>`` when unset."""
-    then = parse_time(timestamp)
+    then = parse_rfc3339(timestamp)
     if then is None:
         return "<unknown>"
     return human_duration((now - then).total_seconds())
@@ -138,7 +128,7 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _finished(status: core_pb2.ContainerStatus) -> datetime | None:
     if status.last_state.HasField("terminated"):
-        return parse_time(status.last_state.terminated.finished_at)
+        return parse_rfc3339(status.last_state.terminated.finished_at)
     return None
 
 
@@ -304,10 +294,10 @@ def _job_completions(obj: batch_pb2.Job) -> str:
 
 
 def _job_duration(obj: batch_pb2.Job, now: datetime) -> str:
-    start = parse_time(obj.status.start_time)
+    start = parse_rfc3339(obj.status.start_time)
     if start is None:
         return ""
-    end = parse_time(obj.status.completion_time) or now
+    end = parse_rfc3339(obj.status.completion_time) or now
     return human_duration((end - start).total_seconds())
 
 

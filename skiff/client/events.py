@@ -14,21 +14,17 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
 
 from skiff import aio
 from skiff.api import errors, kinds
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
 
 log = logging.getLogger("skiff.events")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ class EventRecorder:
     async def _write(self, p: _Pending) -> None:
         key = (p.involved.uid or f"{p.involved.namespace}/{p.involved.name}", p.type, p.reason, p.message)
         seen = self._seen.get(key)
-        now = _now()
+        now = rfc3339()
         if seen is not None and time.monotonic() - seen[2] < 600:
             name, count, _ = seen
             try:

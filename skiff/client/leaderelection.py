@@ -19,12 +19,12 @@ import socket
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Gauge
 
 from skiff.api import errors
+from skiff.api.timestamps import rfc3339_micro
 from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 from skiff.client.clock import Clock, RealClock
@@ -57,10 +57,6 @@ class LeaderElectionConfig:
         ident = f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
         return LeaderElectionConfig(self.namespace, self.name, ident, self.lease_duration, self.renew_deadline,
                                     self.retry_period)
-
-
-def _now_micro() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -167,7 +163,7 @@ class LeaderElector:
         return True
 
     def _fill(self, lease: apps_pb2.Lease, *, new_holder: bool) -> None:
-        now = _now_micro()
+        now = rfc3339_micro()
         spec = lease.spec
         if new_holder:
             if spec.holder_identity:
@@ -184,6 +180,6 @@ class LeaderElector:
             if lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = ""
                 lease.spec.lease_duration_seconds = 1
-                lease.spec.renew_time = _now_micro()
+                lease.spec.renew_time = rfc3339_micro()
                 await self.client.update(lease)
         self._set_leading(False)

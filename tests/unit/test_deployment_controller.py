@@ -22,6 +22,7 @@ from controllers.deployment.util import resolve_fenceposts
 from controllers.informers import SharedInformers
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
 
 # ---- fakes ----
@@ -68,7 +69,7 @@ class FakeClient:
         new = copy.deepcopy(obj)
         new.metadata.uid = f"uid-{next(self._uid)}"
         new.metadata.generation = 1
-        new.metadata.creation_timestamp = util.format_time(self.clock.tick())
+        new.metadata.creation_timestamp = rfc3339(self.clock.tick())
         self._stamp(new)
         store.put(new)
         self.writes.append(Write("create", type(obj).__name__, obj.metadata.name, new))
@@ -609,7 +610,7 @@ async def test_progress_moves_the_deadline(h: Harness) -> None:
     await h.sync()
     progressing = condition(h.deployment(), "Progressing")
     assert progressing.reason == "ReplicaSetUpdated"
-    assert progressing.last_update_time == util.format_time(h.clock())
+    assert progressing.last_update_time == rfc3339(h.clock())
     h.clock.advance(50)
     await h.sync()
     assert condition(h.deployment(), "Progressing").reason == "ReplicaSetUpdated", "50s since the last progress"

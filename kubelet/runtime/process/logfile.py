@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
+
+from skiff.api.timestamps import epoch_seconds, rfc3339_micro
 
 MAX_LOG_LINE = 16 * 1024
 
 
-def _stamp(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_log_line(line: bytes) -> tuple[float, bytes, bytes] | None:
@@ -28,8 +27,10 @@ def parse_log_line(line: bytes) -> tuple[float, bytes, bytes] | None:
     if len(parts) < 3:
         return None
     try:
-        at = datetime.fromisoformat(parts[0].decode()).timestamp()
-    except ValueError:
+        at = epoch_seconds(parts[0].decode())
+    except UnicodeDecodeError:
+        return None
+    if at is None:
         return None
     text = parts[3] if len(parts) == 4 else b""
     return at, parts[0], text + (b"\n" if parts[2] == b"F" else b"")
@@ -52,6 +53,6 @@ class LogWriter:
         for chunk in iter(lambda: pipe.readline(MAX_LOG_LINE), b""):
             full = chunk.endswith(b"\n")
             text = chunk[:-1] if full else chunk
-            line = f"{_stamp(time.time())} {stream} {'F' if full else 'P'} ".encode() + text + b"\n"
+            line = f"{rfc3339_micro(time.time())} {stream} {'F' if full else 'P'} ".encode() + text + b"\n"
             with self._lock:
                 self._file.write(line)

@@ -19,11 +19,12 @@ import argparse
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from skiff import aio
 from skiff.api import errors, kinds
+from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2
 from skiff.cli import rollout_history as rh
 from skiff.cli.commands.files import add_file_flags
@@ -312,7 +313,7 @@ def restart_stamp(obj: Any, now: datetime | None = None) -> bool:
     if kind.kind == "Deployment" and obj.spec.paused:
         raise VerbError(f'{kind.group_resource} "{obj.metadata.name}" can\'t restart paused deployment (run '
                         "rollout resume first)")
-    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = rfc3339(now)
     annotations = obj.spec.template.metadata.annotations
     if annotations.get(RESTARTED_AT) == stamp:
         raise VerbError(f"failed to create patch for {obj.metadata.name}: if restart has already been triggered "

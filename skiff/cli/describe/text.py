@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
 from skiff.api.codec import int_or_string
+from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 from skiff.cli.printers import human_duration
 
@@ -145,23 +146,16 @@ class Out:
 # ---- small formatters ----
 
 
-def parse_time(ts: str) -> datetime | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def fmt_time(ts: str) -> str:
     """kubectl's describe timestamp: ``Fri, 27 Nov 2026 12:00:00 +0000``."""
-    when = parse_time(ts)
+    when = parse_rfc3339(ts)
     return when.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S %z") if when else "<unset>"
 
 
 def since(ts: str, now: datetime) -> str:
-    when = parse_time(ts)
+    when = parse_rfc3339(ts)
     return human_duration((now - when).total_seconds()) if when else "<unknown>"
 
 

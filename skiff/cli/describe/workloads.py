@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2
 from skiff.cli.describe.pods import pod_template
 from skiff.cli.describe.text import (
@@ -21,7 +22,6 @@ from skiff.cli.describe.text import (
     is_controlled_by,
     map_text,
     or_none,
-    parse_time,
     selector_text,
     yes_no,
 )
@@ -116,7 +116,7 @@ def describe_daemon_set(ds: apps_pb2.DaemonSet, rel: Related, now: datetime, out
 
 def describe_job(job: batch_pb2.Job, rel: Related, now: datetime, out: Out) -> None:
     spec, st = job.spec, job.status
-    start, end = parse_time(st.start_time), parse_time(st.completion_time)
+    start, end = parse_rfc3339(st.start_time), parse_rfc3339(st.completion_time)
     header(out, 0, job.metadata, ("Selector", selector_text(spec.selector)))
     out.rows(0, *controlled_by(job.metadata),
              ("Parallelism", spec.parallelism if spec.HasField("parallelism") else 1),

@@ -1,0 +1,63 @@
+"""Points in time as the API writes them, made and read in one place.
+
+Kubernetes has two wire forms, both RFC 3339 in UTC with a ``Z``:
+
+* ``metav1.Time`` (creationTimestamp, conditions, container states, Events' first/lastTimestamp)
+  has second precision: ``2026-11-27T16:53:07Z`` — :func:`rfc3339`;
+* ``metav1.MicroTime`` (a Lease's acquire/renew times, an Event's eventTime, and the CRI log
+  lines the kubelet writes) has microseconds: ``2026-11-27T16:53:07.123456Z`` — :func:`rfc3339_micro`.
+
+Both take a ``datetime`` (any zone; naive means UTC), Unix seconds, or nothing for now.
+:func:`parse_rfc3339` reads any RFC 3339 stamp (``Z`` or an offset, any number of fraction
+digits — Docker writes nanoseconds) and answers None for an empty or malformed one, because an
+unset time is common in the API and every reader treats it as "not known". It is cached: the
+printers parse the same stamps of a listing again and again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+__all__ = ["epoch_seconds", "parse_rfc3339", "rfc3339", "rfc3339_micro"]
+
+Moment = datetime | float | None
+
+
+def _utc(moment: Moment) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    if isinstance(moment, datetime):
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return datetime.fromtimestamp(moment, UTC)
+
+
+def rfc3339(moment: Moment = None) -> str:
+    """``metav1.Time``: ``2026-11-27T16:53:07Z`` (now when ``moment`` is None)."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rfc3339_micro(moment: Moment = None) -> str:
+    """``metav1.MicroTime``: ``2026-11-27T16:53:07.123456Z`` (now when ``moment`` is None)."""
+    return _utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@lru_cache(maxsize=4096)
+def parse_rfc3339(text: str) -> datetime | None:
+    """The aware datetime of an RFC 3339 stamp; None when empty or malformed.
+
+    Fractions beyond microseconds are cut off; a stamp without a zone is taken as UTC.
+    """
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def epoch_seconds(text: str) -> float | None:
+    """Unix seconds of an RFC 3339 stamp; None when empty or malformed."""
+    parsed = parse_rfc3339(text)
+    return parsed.timestamp() if parsed is not None else None
