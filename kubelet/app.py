@@ -19,7 +19,7 @@ import grpc
 from prometheus_client import start_http_server
 
 from kubelet.kubelet import Kubelet, KubeletSettings
-from kubelet.node import parse_pairs, parse_taints
+from kubelet.node import NodeSettings, parse_pairs, parse_taints
 from kubelet.runtime.interface import ContainerRuntime
 from kubelet.server import KubeletServicer
 from skiff.api.v1 import core_pb2, node_pb2_grpc
@@ -76,11 +76,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def _settings(a: argparse.Namespace, index: int, port: int) -> KubeletSettings:
     name = a.node_name if a.nodes == 1 else f"{a.node_name}-{index}"
     root = Path(a.root_dir or Path.home() / ".skiff" / "kubelet" / a.node_name) / (name if a.nodes > 1 else "")
-    return KubeletSettings(node_name=name, node_ip=a.node_ip, root_dir=root, port=port,
-                           capacity=parse_pairs(a.capacity) or None, reserved=parse_pairs(a.system_reserved),
-                           labels=parse_pairs(a.node_labels), taints=parse_taints(a.register_with_taints),
-                           backoff_initial=a.crash_loop_backoff_initial, backoff_max=a.crash_loop_backoff_max,
-                           status_period=a.node_status_update_frequency)
+    node = NodeSettings(name=name, ip=a.node_ip, port=port, reserved=parse_pairs(a.system_reserved),
+                        labels=parse_pairs(a.node_labels), taints=parse_taints(a.register_with_taints),
+                        status_period=a.node_status_update_frequency)
+    if a.capacity:
+        node.capacity = parse_pairs(a.capacity)
+    return KubeletSettings(node=node, root_dir=root, backoff_initial=a.crash_loop_backoff_initial,
+                           backoff_max=a.crash_loop_backoff_max)
 
 
 async def run(a: argparse.Namespace) -> None:

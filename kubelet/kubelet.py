@@ -11,8 +11,9 @@ to pods that are gone is removed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,19 +37,17 @@ log = logging.getLogger("skiff.kubelet")
 
 @dataclass(frozen=True)
 class KubeletSettings:
-    node_name: str
-    node_ip: str
+    """The node (name, address, capacity, labels, lease…) and what only the pod side needs."""
+
+    node: NodeSettings
     root_dir: Path
-    port: int = 10250
-    capacity: dict[str, str] | None = None
-    reserved: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
-    taints: list[core_pb2.Taint] = field(default_factory=list)
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
-    lease_period: float = 10.0
-    status_period: float = 10.0
     relist_period: float = 1.0
+
+    @property
+    def node_name(self) -> str:
+        return self.node.name
 
 
 class Kubelet:
@@ -56,21 +55,18 @@ class Kubelet:
         self.client = client
         self.runtime = runtime
         self.settings = settings
-        node_settings = NodeSettings(name=settings.node_name, ip=settings.node_ip, port=settings.port,
-                                     reserved=settings.reserved, labels=settings.labels, taints=settings.taints,
-                                     lease_period=settings.lease_period, status_period=settings.status_period)
-        if settings.capacity is not None:
-            node_settings.capacity = dict(settings.capacity)
-        self.node = NodeAgent(client, runtime, node_settings)
+        self.node = NodeAgent(client, runtime, settings.node)
+        allocatable = settings.node.allocatable()
         self.recorder = EventRecorder(client, "kubelet", host=settings.node_name)
         self.statuses = StatusManager(client)
         self.probes = ProbeManager(runtime, on_result=self._probe_result)
-        self.volumes = VolumeManager(client, settings.root_dir)
+        self.volumes = VolumeManager(client, settings.root_dir, allocatable=allocatable)
         self.syncer = PodSyncer(client=client, runtime=runtime, volumes=self.volumes, probes=self.probes,
                                 statuses=self.statuses, recorder=self.recorder,
                                 backoff=Backoff(initial=settings.backoff_initial, maximum=settings.backoff_max),
-                                resolve_env=resolve_env, expand=expand_command,
-                                settings=SyncSettings(node_name=settings.node_name, node_ip=settings.node_ip,
+                                resolve_env=functools.partial(resolve_env, allocatable=allocatable),
+                                expand=expand_command,
+                                settings=SyncSettings(node_name=settings.node.name, node_ip=settings.node.ip,
                                                       runtime_scheme=runtime.name))
         self.workers = PodWorkers(self.syncer, runtime, node_name=settings.node_name,
                                   relist_period=settings.relist_period)

@@ -32,8 +32,6 @@ log = logging.getLogger("skiff.kubelet")
 KUBELET_VERSION = "v1.31.0-skiff"
 
 
-
-
 def machine_capacity() -> dict[str, str]:
     """cpu, memory and a pods limit read off this machine."""
     memory_kib = 0
@@ -93,6 +91,10 @@ class NodeSettings:
     status_period: float = 10.0
     lease_duration: int = 40
 
+    def allocatable(self) -> dict[str, str]:
+        """What pods may use: capacity − reserved (also what an unset downward-API limit reads)."""
+        return subtract(self.capacity, self.reserved)
+
 
 class NodeAgent:
     def __init__(self, client: Client, runtime: ContainerRuntime, settings: NodeSettings) -> None:
@@ -112,7 +114,7 @@ class NodeAgent:
         node.metadata.labels.update(labels)
         node.spec.taints.extend(s.taints)
         node.status.capacity.update(s.capacity)
-        node.status.allocatable.update(subtract(s.capacity, s.reserved))
+        node.status.allocatable.update(s.allocatable())
         node.status.addresses.add(type="InternalIP", address=s.ip)
         node.status.addresses.add(type="Hostname", address=s.name)
         node.status.daemon_endpoints.kubelet_endpoint.port = s.port

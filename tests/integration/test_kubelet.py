@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from kubelet.kubelet import Kubelet, KubeletSettings
+from kubelet.node import NodeSettings
 from kubelet.runtime.fake import FakeBehavior, FakeRuntime
-from kubelet.runtime.interface import ExecResult
+from kubelet.runtime.interface import ContainerConfig, ExecResult, Sandbox
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
@@ -25,10 +26,9 @@ NODE = "fake-node"
 
 
 def settings(root: Path) -> KubeletSettings:
-    return KubeletSettings(node_name=NODE, node_ip="10.0.0.1", root_dir=root, port=10250,
-                           capacity={"cpu": "4", "memory": "8Gi", "pods": "110"}, labels={"tier": "test"},
-                           backoff_initial=0.2, backoff_max=0.8, lease_period=0.5, status_period=0.5,
-                           relist_period=0.05)
+    node = NodeSettings(name=NODE, ip="10.0.0.1", port=10250, capacity={"cpu": "4", "memory": "8Gi", "pods": "110"},
+                        labels={"tier": "test"}, lease_period=0.5, status_period=0.5)
+    return KubeletSettings(node=node, root_dir=root, backoff_initial=0.2, backoff_max=0.8, relist_period=0.05)
 
 
 @contextlib.asynccontextmanager
@@ -259,3 +259,39 @@ async def test_a_container_with_a_readiness_probe_is_never_ready_before_it_passe
 
 async def _async_true(value: bool) -> bool:
     return value
+
+
+class RecordingRuntime(FakeRuntime):
+    """The fake runtime, keeping the config each container was started with."""
+
+    def __init__(self) -> None:
+        super().__init__(node_name=NODE)
+        self.configs: dict[str, ContainerConfig] = {}
+
+    async def start_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
+        self.configs[config.name] = config
+        return await super().start_container(sandbox, config)
+
+
+async def test_a_limit_left_unset_reads_as_the_node_allocatable_in_the_downward_api(client: Client,
+                                                                                   tmp_path: Path) -> None:
+    """As Kubernetes' defaultPodLimitsForDownwardAPI: no cpu/memory limit → the node's allocatable."""
+    def field(resource: str) -> dict[str, Any]:
+        return {"resourceFieldRef": {"containerName": "app", "resource": resource}}
+
+    app = {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],
+           "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}},
+           "env": [{"name": "CPU_LIMIT", "valueFrom": field("limits.cpu")},
+                   {"name": "MEMORY_LIMIT", "valueFrom": field("limits.memory")},
+                   {"name": "CPU_REQUEST", "valueFrom": field("requests.cpu")}],
+           "volumeMounts": [{"name": "info", "mountPath": "/etc/info"}]}
+    volume = {"name": "info", "downwardAPI": {"items": [{"path": "mem_limit", **field("limits.memory")}]}}
+    runtime = RecordingRuntime()
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("limits", containers=[app], volumes=[volume]))
+        await until(client, "limits", lambda p: p.status.phase == "Running", "the pod to run")
+    env = dict(runtime.configs["app"].env)
+    # the node has cpu 4 and memory 8Gi and reserves nothing
+    assert (env["CPU_LIMIT"], env["MEMORY_LIMIT"], env["CPU_REQUEST"]) == ("4", str(8 << 30), "1")
+    mount = next(m for m in runtime.configs["app"].mounts if m.container_path == "/etc/info")
+    assert (Path(mount.host_path) / "mem_limit").read_text() == str(8 << 30)
