@@ -23,12 +23,7 @@ from typing import Any, Protocol
 from kubelet import metrics
 from kubelet.backoff import Backoff
 from kubelet.runtime.interface import (
-    LABEL_ATTEMPT,
-    LABEL_CONTAINER_NAME,
-    LABEL_NODE,
-    LABEL_POD_NAME,
-    LABEL_POD_NAMESPACE,
-    LABEL_POD_UID,
+    LABEL_RUNTIME,
     ContainerConfig,
     ContainerInfo,
     ContainerRuntime,
@@ -37,6 +32,7 @@ from kubelet.runtime.interface import (
     Sandbox,
     SandboxConfig,
     State,
+    terminated_reason,
 )
 from kubelet.status import ContainerView, PodView, StatusManager, Waiting, build_status, rfc3339
 from skiff import aio
@@ -82,7 +78,11 @@ class PodState:
     uid: str
     sandbox: Sandbox | None = None
     volumes: dict[str, Path] | None = None
+    mount_error: str | None = None
+    """Why the pod's volumes could not be set up or refreshed (None: they are); its containers wait
+    in ContainerCreating meanwhile, and a FailedMount event is recorded once per new message."""
     waiting: dict[str, Waiting] = field(default_factory=dict)
+    """container name → why it is not running (its waiting reason)."""
     kill: dict[str, str] = field(default_factory=dict)
     """container name → why it must be killed (a liveness/startup failure)."""
     terminal_phase: str = ""
@@ -188,11 +188,9 @@ class PodSyncer:
             if sandbox.pod_uid == uid:
                 return sandbox  # adopted: a restarted kubelet finds what it started before
         meta = pod.metadata
-        labels = {LABEL_POD_UID: uid, LABEL_POD_NAME: meta.name, LABEL_POD_NAMESPACE: meta.namespace,
-                  LABEL_NODE: self.settings.node_name}
-        return await self.runtime.run_sandbox(SandboxConfig(
+        return await self.runtime.run_sandbox(SandboxConfig(  # the runtime labels it (kubelet.runtime.labels)
             pod_uid=uid, namespace=meta.namespace, name=meta.name, hostname=pod.spec.hostname or meta.name,
-            labels=labels, host_network=pod.spec.host_network, node_name=self.settings.node_name))
+            host_network=pod.spec.host_network, node_name=self.settings.node_name))
 
     async def _volumes(self, pod: core_pb2.Pod, st: PodState) -> bool:
         try:
@@ -201,14 +199,14 @@ class PodSyncer:
             elif time.monotonic() - st.last_refresh >= self.settings.volume_refresh_period:
                 await self.volumes.refresh(pod)
             st.last_refresh = time.monotonic()
-            st.waiting.pop("__volumes__", None)
+            st.mount_error = None
             return True
         except Exception as exc:  # noqa: BLE001 - VolumeError and friends: report, retry
             message = str(exc)
-            if st.waiting.get("__volumes__") != Waiting("FailedMount", message):
+            if st.mount_error != message:
                 event = exc.event_message() if hasattr(exc, "event_message") else message
                 self.recorder.event(pod, "Warning", "FailedMount", event)
-            st.waiting["__volumes__"] = Waiting("FailedMount", message)
+            st.mount_error = message
             return st.volumes is not None
 
     async def _kill_requested(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo]) -> None:
@@ -296,7 +294,7 @@ class PodSyncer:
             delay = self.backoff.failed(key, ran_for=ran)
             remaining = delay
         if remaining > 0:
-            reason = f"{info.exit_code} ({info.reason or 'Error'})"
+            reason = f"{info.exit_code} ({info.reason or terminated_reason(info.exit_code or 0)})"
             st.waiting[container.name] = Waiting(
                 "CrashLoopBackOff",
                 f"back-off {_seconds(self.backoff.current(key))} restarting failed container={container.name} "
@@ -355,10 +353,7 @@ class PodSyncer:
             run_as = container.security_context.run_as_user
         elif pod.spec.security_context.HasField("run_as_user"):
             run_as = pod.spec.security_context.run_as_user
-        meta = pod.metadata
-        labels = {LABEL_POD_UID: meta.uid, LABEL_POD_NAME: meta.name, LABEL_POD_NAMESPACE: meta.namespace,
-                  LABEL_CONTAINER_NAME: container.name, LABEL_ATTEMPT: str(attempt),
-                  LABEL_NODE: self.settings.node_name, "io.skiff.runtime": self.settings.runtime_scheme}
+        labels = {LABEL_RUNTIME: self.settings.runtime_scheme}  # the runtime adds the pod's identity
         return ContainerConfig(
             name=container.name, image=container.image, command=self.expand(list(container.command), env),
             args=self.expand(list(container.args), env), env=env, working_dir=container.working_dir,
@@ -422,12 +417,9 @@ class PodSyncer:
 
         def view(container: core_pb2.Container) -> ContainerView:
             info = latest.get(container.name)
-            waiting = st.waiting.get(container.name)
-            if waiting is None and info is None and "__volumes__" in st.waiting:
-                waiting = Waiting("ContainerCreating")
             running = info is not None and info.state == State.RUNNING
             return ContainerView(name=container.name, image=container.image, current=info,
-                                 previous=previous.get(container.name), waiting=waiting,
+                                 previous=previous.get(container.name), waiting=st.waiting.get(container.name),
                                  restart_count=info.attempt if info else 0,
                                  ready=running and self.probes.is_ready(uid, container.name),
                                  started=running and self.probes.is_started(uid, container.name))
@@ -437,7 +429,6 @@ class PodSyncer:
                            app=[view(c) for c in pod.spec.containers], start_time=st.start_time,
                            terminal_phase=st.terminal_phase)
         status = build_status(pod_view)
-        status.qos_class = pod.status.qos_class or status.qos_class
         self.statuses.set(pod, status)
         return status.phase
 

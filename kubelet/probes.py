@@ -15,11 +15,13 @@ Results follow Kubernetes' three values:
   them towards a threshold, and so does the manager.
 
 Everything is asyncio: TCP through ``asyncio.open_connection``; httpGet through a small HTTP/1.1
-GET client written on asyncio streams here (``Connection: close``, body read up to 10 KiB like
-the kubelet, ``Content-Length``/chunked/close-delimited bodies, redirects followed only to the
-same host and at most 10 times, TLS without verification for ``scheme: HTTPS``). Each check runs
-under ``timeoutSeconds`` as a whole (Go's ``http.Client.Timeout``). Exec goes through the
-runtime's ``exec_sync`` (exit code -1 means it timed out).
+GET client on asyncio streams, whose wire format is :mod:`kubelet.http1` (``Connection: close``,
+body read up to 10 KiB like the kubelet, ``Content-Length``/chunked/close-delimited bodies,
+redirects followed only to the same host and at most 10 times, TLS without verification for
+``scheme: HTTPS``); grpc through grpcio with the ``grpc.health.v1`` messages and stub of
+grpcio-health-checking. Each check runs under ``timeoutSeconds`` as a whole (Go's
+``http.Client.Timeout``). Exec goes through the runtime's ``exec_sync`` (exit code -1 means it
+timed out).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from kubelet import http1
 from kubelet.runtime.interface import ContainerRuntime
 from skiff import aio
 from skiff.api.codec import int_or_string
@@ -294,7 +298,7 @@ async def _get(url: str, headers: list[tuple[str, str]]) -> _Response:
         return await _read_response(reader)
     except (ConnectionError, asyncio.IncompleteReadError) as error:
         raise _HTTPFailure(_read_error(error)) from None
-    except (ValueError, asyncio.LimitOverrunError) as error:  # a malformed chunk size or header line
+    except ValueError as error:  # http1.ProtocolError: a malformed status line or chunk size; a line too long
         raise _HTTPFailure(f"net/http: HTTP/1.x transport connection broken: {error}") from None
     finally:
         await _close(writer)
@@ -318,74 +322,15 @@ def _insecure_tls() -> ssl.SSLContext:
 def _request_bytes(path: str, query: str, netloc: str, headers: list[tuple[str, str]]) -> bytes:
     target = f"{path}?{query}" if query else path
     host = next((value for name, value in headers if name.lower() == "host"), netloc)
-    lines = [f"GET {target} HTTP/1.1", f"Host: {host}"]
-    lines += [f"{name}: {value}" for name, value in headers if name.lower() not in ("host", "connection")]
-    lines.append("Connection: close")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
+    fields = [(name, value) for name, value in headers if name.lower() not in ("host", "connection")]
+    return http1.request_head("GET", target, [("Host", host), *fields, ("Connection", "close")])
 
 
 async def _read_response(reader: asyncio.StreamReader) -> _Response:
-    status_line = await reader.readline()
-    if not status_line:
-        raise asyncio.IncompleteReadError(b"", None)
-    fields = status_line.decode("latin-1").split()
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-        raise _HTTPFailure(f"net/http: HTTP/1.x transport connection broken: malformed HTTP response {status_line!r}")
-    headers = await _read_headers(reader)
-    body = await _read_body(reader, headers)
-    return _Response(int(fields[1]), headers, body)
-
-
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    while True:
-        line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
-        if not line:
-            return headers
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    """At most :data:`MAX_BODY` bytes of the body (the rest is dropped with the connection)."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        return await _read_chunked(reader)
-    length = headers.get("content-length")
-    if length is not None and length.isdigit():
-        wanted = min(int(length), MAX_BODY)
-        data = await reader.read(wanted)
-        while len(data) < wanted:
-            more = await reader.read(wanted - len(data))
-            if not more:
-                break
-            data += more
-        return data
-    return await _read_until_close(reader)
-
-
-async def _read_until_close(reader: asyncio.StreamReader) -> bytes:
-    data = b""
-    while len(data) < MAX_BODY:
-        more = await reader.read(MAX_BODY - len(data))
-        if not more:
-            break
-        data += more
-    return data
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    data = b""
-    while len(data) < MAX_BODY:
-        size_line = (await reader.readline()).split(b";")[0].strip()
-        if not size_line:
-            break
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        chunk = await reader.readexactly(size)
-        await reader.readline()
-        data += chunk
-    return data[:MAX_BODY]
+    """The response, its body cut at :data:`MAX_BODY` (the rest is dropped with the connection)."""
+    head = await http1.read_head(reader)
+    body = await http1.read_body(reader, head.headers, limit=MAX_BODY)
+    return _Response(head.status, head.headers, body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,25 +340,26 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 async def grpc_check(host: str, port: int, service: str, *, timeout: float) -> ProbeOutcome:
     """The gRPC health protocol (``grpc.health.v1.Health/Check``); SERVING passes."""
     target = _join_host_port(host, port)
-    request = _encode_health_request(service)
     async with grpc.aio.insecure_channel(target) as channel:
-        check = channel.unary_unary("/grpc.health.v1.Health/Check",
-                                    request_serializer=lambda raw: raw, response_deserializer=lambda raw: raw)
         try:
             await aio.wait_for(channel.channel_ready(), timeout)
         except TimeoutError:
             return ProbeOutcome("failure", f"timeout: failed to connect service {target!r} within {timeout:g}s")
         try:
-            raw = await check(request, timeout=timeout)
+            response = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.aio.AioRpcError as error:
             return _grpc_error(error, timeout)
-    status = _decode_health_status(raw)
-    if status == 1:
+    status: int = response.status
+    if status == health_pb2.HealthCheckResponse.SERVING:
         return ProbeOutcome("success", "")
-    return ProbeOutcome("failure", f"service unhealthy (responded with {_HEALTH_NAMES.get(status, str(status))!r})")
+    return ProbeOutcome("failure", f"service unhealthy (responded with {_serving_status_name(status)!r})")
 
 
-_HEALTH_NAMES = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
+def _serving_status_name(status: int) -> str:
+    """The enum value's name, or its number for one this version does not know (as Go's String())."""
+    names = health_pb2.HealthCheckResponse.ServingStatus
+    return names.Name(status) if status in names.values() else str(status)
 
 
 def _grpc_error(error: grpc.aio.AioRpcError, timeout: float) -> ProbeOutcome:
@@ -423,30 +369,3 @@ def _grpc_error(error: grpc.aio.AioRpcError, timeout: float) -> ProbeOutcome:
     if error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
         return ProbeOutcome("failure", f"timeout: health rpc did not complete within {timeout:g}s")
     return ProbeOutcome("failure", f"health rpc probe failed: {error.details() or error.code().name}")
-
-
-def _encode_health_request(service: str) -> bytes:
-    """``HealthCheckRequest{service}``: field 1, length-delimited (protobuf wire format)."""
-    data = service.encode()
-    if not data:
-        return b""
-    return b"\x0a" + _varint(len(data)) + data
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _decode_health_status(raw: bytes) -> int:
-    """``HealthCheckResponse.status`` (field 1, varint); 0 when absent."""
-    if len(raw) >= 2 and raw[0] == 0x08:
-        return raw[1] & 0x7F
-    return 0

@@ -19,15 +19,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelet.runtime.interface import ContainerInfo, State
+from kubelet.runtime.interface import LABEL_RUNTIME, ContainerInfo, State, terminated_reason
 from skiff.api import errors
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 
 log = logging.getLogger("skiff.kubelet")
-
-
 
 
 @dataclass
@@ -82,7 +80,7 @@ def _state(view: ContainerView) -> core_pb2.ContainerState:
 
 def _terminated(out: core_pb2.ContainerStateTerminated, info: ContainerInfo) -> None:
     out.exit_code = info.exit_code if info.exit_code is not None else 0
-    out.reason = info.reason or ("Completed" if out.exit_code == 0 else "Error")
+    out.reason = info.reason or terminated_reason(out.exit_code)
     if info.message:
         out.message = info.message
     if info.started_at:
@@ -93,7 +91,7 @@ def _terminated(out: core_pb2.ContainerStateTerminated, info: ContainerInfo) -> 
 
 
 def _container_id(info: ContainerInfo) -> str:
-    scheme = info.labels.get("io.skiff.runtime", "")
+    scheme = info.labels.get(LABEL_RUNTIME, "")
     return f"{scheme}://{info.id}" if scheme else info.id
 
 

@@ -12,7 +12,7 @@ The pause image is ``skiff/pause:latest``, which the runtime builds itself on fi
 ``busybox sleep 2147483647``. An image of its own keeps sandboxes independent of the images users
 run (a user may remove or replace ``busybox:latest``) and costs ~2 MB once per engine.
 
-Every object carries the ``LABEL_*`` labels of :mod:`kubelet.runtime.interface` plus
+Every object carries the ``LABEL_*`` labels of :mod:`kubelet.runtime.labels` plus
 :data:`LABEL_KIND` (sandbox or container) and, on app containers, :data:`LABEL_SANDBOX`, so a
 restarted kubelet finds what it started with a label filter. When the runtime has a node name, it
 lists only that node's objects: several kubelets may share one engine (the compose demo). Names
@@ -24,8 +24,9 @@ Threads and streams: the ``docker`` package is synchronous, so plain calls run o
 pool (not asyncio's small default executor — ``docker stop`` with a 30 s grace holds a thread for
 30 s, and a node deleting many pods at once must not starve every other call). Streaming — logs
 with ``follow`` and interactive exec — does not hold threads at all: :class:`_EngineStreams`
-speaks HTTP to the engine's socket with asyncio (chunked log bodies, the hijacked exec connection)
-and demultiplexes Docker's 8-byte stream frames when the container has no TTY.
+speaks HTTP to the engine's socket with asyncio (:mod:`kubelet.http1`: chunked log bodies, the
+hijacked exec connection) and demultiplexes Docker's 8-byte stream frames when the container has
+no TTY.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import docker
 import docker.errors
 import requests
 
+from kubelet import http1
 from kubelet.runtime.interface import (
     LABEL_ATTEMPT,
     LABEL_CONTAINER_NAME,
@@ -64,7 +66,9 @@ from kubelet.runtime.interface import (
     Sandbox,
     SandboxConfig,
     State,
+    terminated_reason,
 )
+from kubelet.runtime.labels import container_labels, sandbox_labels
 from skiff import aio
 from skiff.api.timestamps import epoch_seconds
 
@@ -140,9 +144,7 @@ def container_state(state: dict[str, Any]) -> tuple[State, int | None, str]:
         return State.RUNNING, None, ""
     if status in ("exited", "dead", "removing"):
         code = int(state.get("ExitCode", 0))
-        if state.get("OOMKilled"):
-            return State.EXITED, code, "OOMKilled"
-        return State.EXITED, code, "Completed" if code == 0 else "Error"
+        return State.EXITED, code, terminated_reason(code, oom=bool(state.get("OOMKilled")))
     return State.UNKNOWN, None, ""
 
 
@@ -213,9 +215,6 @@ class DockerRuntime:
             raise
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise RuntimeFailure(f"docker {method}: {exc}") from exc
-
-    def _labels(self, kind: str, node: str, extra: dict[str, str]) -> dict[str, str]:
-        return {**extra, LABEL_KIND: kind, LABEL_NODE: node or self.settings.node_name}
 
     def _filters(self, kind: str, pod_uid: str | None = None) -> dict[str, list[str]]:
         labels = [f"{LABEL_KIND}={kind}"]
@@ -289,10 +288,8 @@ class DockerRuntime:
 
     async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
         await self._ensure_pause_image()
-        labels = self._labels("sandbox", config.node_name, {
-            **config.labels, LABEL_POD_UID: config.pod_uid, LABEL_POD_NAME: config.name,
-            LABEL_POD_NAMESPACE: config.namespace, LABEL_CONTAINER_NAME: "POD", LABEL_ATTEMPT: "0",
-        })
+        labels = {**sandbox_labels(config, node_name=self.settings.node_name),
+                  LABEL_CONTAINER_NAME: "POD", LABEL_ATTEMPT: "0", LABEL_KIND: "sandbox"}
         api = await self.api()
         host_config = api.create_host_config(
             network_mode="host" if config.host_network else "bridge", ipc_mode="shareable")
@@ -340,12 +337,8 @@ class DockerRuntime:
     # ---- containers -----------------------------------------------------------------------
 
     async def start_container(self, sandbox: Sandbox, config: ContainerConfig) -> str:
-        labels = self._labels("container", sandbox.labels.get(LABEL_NODE, ""), {
-            **config.labels, LABEL_POD_UID: sandbox.pod_uid,
-            LABEL_POD_NAME: sandbox.labels.get(LABEL_POD_NAME, ""),
-            LABEL_POD_NAMESPACE: sandbox.labels.get(LABEL_POD_NAMESPACE, ""),
-            LABEL_CONTAINER_NAME: config.name, LABEL_ATTEMPT: str(config.attempt), LABEL_SANDBOX: sandbox.id,
-        })
+        labels = {**container_labels(sandbox, config, node_name=self.settings.node_name),
+                  LABEL_KIND: "container", LABEL_SANDBOX: sandbox.id}
         api = await self.api()
         spec: dict[str, Any] = {
             "image": config.image, "labels": labels,
@@ -527,7 +520,7 @@ class DockerExecSession:
 
     async def output(self) -> AsyncIterator[tuple[str, bytes]]:
         try:
-            async for item in _demux(_socket_chunks(self._reader), tty=self._tty):
+            async for item in _demux(http1.until_close(self._reader), tty=self._tty):
                 yield item
         finally:
             await self.close()
@@ -552,23 +545,11 @@ class DockerExecSession:
                 await self._writer.wait_closed()
 
 
-async def _socket_chunks(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while chunk := await reader.read(65536):
-        yield chunk
-
-
 async def _body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncIterator[bytes]:
-    """An HTTP/1.1 body as it arrives: chunked, Content-Length or until the engine closes."""
+    """An HTTP/1.1 body as it arrives; a connection the engine drops ends it."""
     try:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            while size := int((await reader.readline()).split(b";")[0].strip() or b"0", 16):
-                yield await reader.readexactly(size)
-                await reader.readline()
-        elif "content-length" in headers:
-            yield await reader.readexactly(int(headers["content-length"]))
-        else:
-            async for chunk in _socket_chunks(reader):
-                yield chunk
+        async for chunk in http1.body_chunks(reader, headers):
+            yield chunk
     except (asyncio.IncompleteReadError, ConnectionError):
         return
 
@@ -608,24 +589,22 @@ class _EngineStreams:
     async def _request(self, method: str, path: str, *, body: bytes = b"", upgrade: bool = False,
                        ) -> tuple[int, dict[str, str], asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await self._connect()
-        head = [f"{method} /v{self.api_version}{path} HTTP/1.1", "Host: docker", f"Content-Length: {len(body)}"]
+        fields = [("Host", "docker"), ("Content-Length", str(len(body)))]
         if body:
-            head.append("Content-Type: application/json")
-        head += ["Connection: Upgrade", "Upgrade: tcp"] if upgrade else ["Connection: close"]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            fields.append(("Content-Type", "application/json"))
+        fields += [("Connection", "Upgrade"), ("Upgrade", "tcp")] if upgrade else [("Connection", "close")]
+        writer.write(http1.request_head(method, f"/v{self.api_version}{path}", fields) + body)
         await writer.drain()
         try:
-            status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            head = await http1.read_head(reader)
+        except (asyncio.IncompleteReadError, ValueError) as exc:  # ValueError: http1.ProtocolError, a line too long
             writer.close()
             raise RuntimeFailure(f"docker {path}: bad response from the engine") from exc
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines if line)}
-        status = int(status_line.split()[1])
-        if status >= 300:
-            detail = (await _read_body(reader, headers)).decode(errors="replace")
+        if head.status >= 300:
+            detail = (await http1.read_body(reader, head.headers)).decode(errors="replace")
             writer.close()
-            raise RuntimeFailure(f"docker {path}: {status} {_engine_message(detail)}")
-        return status, headers, reader, writer
+            raise RuntimeFailure(f"docker {path}: {head.status} {_engine_message(detail)}")
+        return head.status, head.headers, reader, writer
 
     async def exec_start(self, exec_id: str, *, tty: bool) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
@@ -642,12 +621,6 @@ class _EngineStreams:
                     yield item
         finally:
             writer.close()
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    if "content-length" in headers:
-        return await reader.readexactly(int(headers["content-length"]))
-    return await reader.read()
 
 
 def _engine_message(detail: str) -> str:

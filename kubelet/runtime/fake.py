@@ -32,12 +32,6 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 
 from kubelet.runtime.interface import (
-    LABEL_ATTEMPT,
-    LABEL_CONTAINER_NAME,
-    LABEL_NODE,
-    LABEL_POD_NAME,
-    LABEL_POD_NAMESPACE,
-    LABEL_POD_UID,
     ContainerConfig,
     ContainerInfo,
     ExecResult,
@@ -46,7 +40,9 @@ from kubelet.runtime.interface import (
     Sandbox,
     SandboxConfig,
     State,
+    terminated_reason,
 )
+from kubelet.runtime.labels import container_labels, sandbox_labels
 from skiff.api.timestamps import rfc3339_micro
 
 FAKE_POD_CIDR = IPv4Network("10.233.0.0/16")
@@ -73,11 +69,6 @@ class _FakeContainer:
     info: ContainerInfo
     sandbox_id: str
     logs: list[tuple[float, str]] = field(default_factory=list)
-
-
-def terminated_reason(exit_code: int) -> str:
-    """Kubernetes' terminated reason for a plain exit."""
-    return "Completed" if exit_code == 0 else "Error"
 
 
 class FakeExecSession:
@@ -152,8 +143,7 @@ class FakeRuntime:
     async def run_sandbox(self, config: SandboxConfig) -> Sandbox:
         sandbox_id = f"fake-sandbox-{next(self._ids)}"
         ip = self.node_ip if config.host_network else self._allocate_ip()
-        labels = {**config.labels, LABEL_POD_UID: config.pod_uid, LABEL_POD_NAME: config.name,
-                  LABEL_POD_NAMESPACE: config.namespace, LABEL_NODE: config.node_name or self.node_name}
+        labels = sandbox_labels(config, node_name=self.node_name)
         sandbox = Sandbox(id=sandbox_id, pod_uid=config.pod_uid, ip=ip, labels=labels)
         self._sandboxes[sandbox_id] = sandbox
         return sandbox
@@ -193,9 +183,7 @@ class FakeRuntime:
         if behavior.start_error:
             raise RuntimeFailure(behavior.start_error)
         container_id = f"fake-{next(self._ids)}"
-        labels = {**config.labels, **{k: v for k, v in sandbox.labels.items() if k.startswith("io.skiff.")},
-                  LABEL_POD_UID: sandbox.pod_uid, LABEL_CONTAINER_NAME: config.name,
-                  LABEL_ATTEMPT: str(config.attempt)}
+        labels = container_labels(sandbox, config, node_name=self.node_name)
         info = ContainerInfo(id=container_id, name=config.name, pod_uid=sandbox.pod_uid, attempt=config.attempt,
                              state=State.RUNNING, image=config.image, image_id=f"fake://{config.image}",
                              started_at=self.clock(), labels=labels)
@@ -225,7 +213,7 @@ class FakeRuntime:
     def _stop(self, container: _FakeContainer) -> None:
         current = self._current(container)
         if current.state is State.RUNNING:
-            self._end(container, STOP_EXIT_CODE, "Error", "", self.clock())
+            self._end(container, STOP_EXIT_CODE, terminated_reason(STOP_EXIT_CODE), "", self.clock())
 
     def _current(self, container: _FakeContainer) -> ContainerInfo:
         """The container's record, after applying a scripted exit that is due."""
@@ -238,11 +226,9 @@ class FakeRuntime:
         due = info.started_at + behavior.after
         if self.clock() < due:
             return info
-        if behavior.oom:
-            self._end(container, 137, "OOMKilled", "", due)
-        else:
-            assert behavior.exit_code is not None
-            self._end(container, behavior.exit_code, terminated_reason(behavior.exit_code), "", due)
+        code = 137 if behavior.oom else behavior.exit_code
+        assert code is not None
+        self._end(container, code, terminated_reason(code, oom=behavior.oom), "", due)
         return container.info
 
     def _end(self, container: _FakeContainer, exit_code: int, reason: str, message: str, at: float) -> None:

@@ -3,9 +3,11 @@
 The kubelet decides *what* should run (from the pod spec, its restart policy and backoff, its
 probes); a ContainerRuntime only does what it is told and reports what is: like Kubernetes' CRI,
 a pod is a *sandbox* (the network namespace and identity its containers share) plus containers
-started inside it. Every object a runtime creates carries the labels in ``LABEL_*`` so that a
-restarted kubelet can find (``list_sandboxes`` / ``list_containers``) and adopt what it started
-before, instead of restarting running pods.
+started inside it. Every object a runtime creates carries the labels in ``LABEL_*`` (built by
+:mod:`kubelet.runtime.labels`) so that a restarted kubelet can find (``list_sandboxes`` /
+``list_containers``) and adopt what it started before, instead of restarting running pods. An
+exited container's reason is Kubernetes' terminated reason, which :func:`terminated_reason`
+decides for every runtime and for the pod status.
 
 Errors: image problems raise :class:`ImageError` with Kubernetes' reason (ErrImagePull,
 ErrImageNeverPull, InvalidImageName); anything else the runtime cannot do raises
@@ -25,6 +27,8 @@ LABEL_POD_NAMESPACE = "io.skiff.pod.namespace"
 LABEL_CONTAINER_NAME = "io.skiff.container.name"
 LABEL_ATTEMPT = "io.skiff.container.attempt"
 LABEL_NODE = "io.skiff.node"
+LABEL_RUNTIME = "io.skiff.runtime"
+"""Set by the kubelet on containers: the runtime's scheme in ``containerID`` (``docker://<id>``)."""
 
 
 class ImageError(Exception):
@@ -106,12 +110,21 @@ class ContainerInfo:
     image_id: str = ""
     exit_code: int | None = None
     reason: str = ""
-    """When exited: OOMKilled, Error or Completed (Kubernetes' terminated reasons)."""
+    """When exited: OOMKilled, Error or Completed (Kubernetes' terminated reasons, see
+    :func:`terminated_reason`)."""
     message: str = ""
     started_at: float | None = None
     """Unix time."""
     finished_at: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
+
+
+def terminated_reason(exit_code: int, *, oom: bool = False) -> str:
+    """Kubernetes' reason for a terminated container: OOMKilled when the kernel's OOM killer ended
+    it (whatever the exit code), else Completed for exit code 0 and Error for any other."""
+    if oom:
+        return "OOMKilled"
+    return "Completed" if exit_code == 0 else "Error"
 
 
 @dataclass(frozen=True)

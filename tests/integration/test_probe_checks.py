@@ -75,6 +75,14 @@ class HTTPServer:
         if target == "/chunked":
             writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                          b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        elif target == "/bad-chunk":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n")
+        elif target == "/cut-chunk":
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort")
+        elif target == "/not-http":
+            writer.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+        elif target == "/until-close":
+            writer.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
         elif target == "/big":
             body = b"y" * 50000
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
@@ -201,6 +209,21 @@ async def test_http_chunked_and_oversized_bodies(http_server: HTTPServer) -> Non
     assert big.result == "success" and len(big.message) == 10240
 
 
+async def test_http_close_delimited_body(http_server: HTTPServer) -> None:
+    assert await check(http_probe(http_server.port, "/until-close")) == ProbeOutcome("success", "until the end")
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/not-http", "net/http: HTTP/1.x transport connection broken: malformed HTTP response "
+                  "b'SSH-2.0-OpenSSH_9.6\\r\\n'"),
+    ("/bad-chunk", "net/http: HTTP/1.x transport connection broken: invalid literal for int() with base 16: b'zz'"),
+    ("/cut-chunk", "EOF"),
+])
+async def test_http_malformed_responses_fail_with_gos_words(http_server: HTTPServer, path: str, reason: str) -> None:
+    outcome = await check(http_probe(http_server.port, path))
+    assert outcome == ProbeOutcome("failure", f'Get "http://127.0.0.1:{http_server.port}{path}": {reason}')
+
+
 async def test_http_redirect_to_same_host_is_followed(http_server: HTTPServer) -> None:
     assert (await check(http_probe(http_server.port, "/redirect/~status~500"))).message == \
         "HTTP probe failed with statuscode: 500"
@@ -293,10 +316,14 @@ async def test_tcp_timeout_message(monkeypatch: pytest.MonkeyPatch) -> None:
 # grpc
 
 
-async def start_health_server(status: int | None) -> tuple[Any, int]:
+async def start_health_server(status: int | None, services: list[bytes] | None = None) -> tuple[Any, int]:
+    """A Health/Check that answers ``status`` in raw protobuf bytes (None: no Health service at all);
+    the raw requests it receives go into ``services``."""
     import grpc
 
     async def check_rpc(request: bytes, context: Any) -> bytes:
+        if services is not None:
+            services.append(request)
         return b"\x08" + bytes([status or 0])
 
     handlers = {} if status is None else {
@@ -309,15 +336,20 @@ async def start_health_server(status: int | None) -> tuple[Any, int]:
     return server, port
 
 
-def grpc_probe(port: int) -> core_pb2.Probe:
+def grpc_probe(port: int, service: str = "") -> core_pb2.Probe:
     probe = core_pb2.Probe(timeout_seconds=2)
     probe.grpc.port = port
+    if service:
+        probe.grpc.service = service
     return probe
 
 
 @pytest.mark.parametrize(("status", "expected"), [
     (1, ProbeOutcome("success", "")),
+    (0, ProbeOutcome("failure", "service unhealthy (responded with 'UNKNOWN')")),
     (2, ProbeOutcome("failure", "service unhealthy (responded with 'NOT_SERVING')")),
+    (3, ProbeOutcome("failure", "service unhealthy (responded with 'SERVICE_UNKNOWN')")),
+    (9, ProbeOutcome("failure", "service unhealthy (responded with '9')")),  # a value this version has no name for
 ])
 async def test_grpc_health_check(status: int, expected: ProbeOutcome) -> None:
     server, port = await start_health_server(status)
@@ -325,6 +357,17 @@ async def test_grpc_health_check(status: int, expected: ProbeOutcome) -> None:
         assert await check(grpc_probe(port)) == expected
     finally:
         await server.stop(None)
+
+
+async def test_grpc_health_check_asks_for_the_probes_service() -> None:
+    requests: list[bytes] = []
+    server, port = await start_health_server(1, requests)
+    try:
+        assert (await check(grpc_probe(port))).result == "success"
+        assert (await check(grpc_probe(port, "liveness.v1"))).result == "success"
+    finally:
+        await server.stop(None)
+    assert requests == [b"", b"\x0a\x0bliveness.v1"]  # HealthCheckRequest{} and HealthCheckRequest{service}
 
 
 async def test_grpc_server_without_health_service_fails() -> None:

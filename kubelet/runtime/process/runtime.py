@@ -37,12 +37,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from kubelet.runtime.interface import (
-    LABEL_ATTEMPT,
-    LABEL_CONTAINER_NAME,
-    LABEL_NODE,
-    LABEL_POD_NAME,
-    LABEL_POD_NAMESPACE,
-    LABEL_POD_UID,
     ContainerConfig,
     ContainerInfo,
     ExecResult,
@@ -50,7 +44,9 @@ from kubelet.runtime.interface import (
     Sandbox,
     SandboxConfig,
     State,
+    terminated_reason,
 )
+from kubelet.runtime.labels import container_labels, sandbox_labels
 from kubelet.runtime.process.cgroups import Cgroups
 from kubelet.runtime.process.exec import ProcessExecSession, exec_process
 from kubelet.runtime.process.host import alive, is_root, proc_start_ticks
@@ -112,9 +108,7 @@ class ProcessRuntime:
         sandbox_id = secrets.token_hex(8)
         record: dict[str, Any] = {"id": sandbox_id, "pod_uid": config.pod_uid, "ip": self.node_ip, "netns": None,
                                   "veth": None, "ready": True, "created_at": time.time(),
-                                  "labels": {**config.labels, LABEL_POD_UID: config.pod_uid,
-                                             LABEL_POD_NAME: config.name, LABEL_POD_NAMESPACE: config.namespace,
-                                             LABEL_NODE: config.node_name or self.node_name}}
+                                  "labels": sandbox_labels(config, node_name=self.node_name)}
         if self.root and not config.host_network:
             try:
                 net = await self.network.setup(sandbox_id)
@@ -177,8 +171,7 @@ class ProcessRuntime:
             "attempt": config.attempt, "image": config.image, "env": dict(config.env),
             "cwd": config.working_dir or "/", "uid": config.run_as_user, "netns": record["netns"],
             "mount_ns": self.root, "cgroups": [str(p) for p in cgroup_dirs],
-            "labels": {**config.labels, **record["labels"], LABEL_CONTAINER_NAME: config.name,
-                       LABEL_ATTEMPT: str(config.attempt)}}
+            "labels": container_labels(_sandbox(record), config, node_name=self.node_name)}
         spec = {"argv": argv, "env": state["env"], "cwd": state["cwd"], "uid": config.run_as_user,
                 "netns_path": f"/run/netns/{record['netns']}" if record["netns"] else None,
                 "mount_ns": self.root, "cgroup_procs": [str(p / "cgroup.procs") for p in cgroup_dirs],
@@ -280,8 +273,8 @@ class ProcessRuntime:
                                  finished_at=None)
         code = int(ended["exit_code"])
         oom = code != 0 and Cgroups.oom_kills([Path(p) for p in state["cgroups"]]) > 0
-        reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-        return _replace_info(base, exit_code=code, reason=reason, message="", finished_at=ended["finished_at"])
+        return _replace_info(base, exit_code=code, reason=terminated_reason(code, oom=oom), message="",
+                             finished_at=ended["finished_at"])
 
     # -- exec and logs ------------------------------------------------------------------------
 
