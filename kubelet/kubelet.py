@@ -29,6 +29,7 @@ from kubelet.volumes import VolumeManager
 from skiff.aio import cancel_and_wait
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
+from skiff.client.clock import Clock, RealClock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import Informer
 
@@ -51,25 +52,30 @@ class KubeletSettings:
 
 
 class Kubelet:
-    def __init__(self, client: Client, runtime: ContainerRuntime, settings: KubeletSettings) -> None:
+    def __init__(self, client: Client, runtime: ContainerRuntime, settings: KubeletSettings, *,
+                 clock: Clock | None = None) -> None:
         self.client = client
+        self.clock: Clock = clock or RealClock()
+        """The one monotonic clock of this kubelet's backoff, probes, pod workers and pod sync."""
         self.runtime = runtime
         self.settings = settings
         self.node = NodeAgent(client, runtime, settings.node)
         allocatable = settings.node.allocatable()
         self.recorder = EventRecorder(client, "kubelet", host=settings.node_name)
         self.statuses = StatusManager(client)
-        self.probes = ProbeManager(runtime, on_result=self._probe_result)
+        self.probes = ProbeManager(runtime, clock=self.clock, on_result=self._probe_result)
         self.volumes = VolumeManager(client, settings.root_dir, allocatable=allocatable)
         self.syncer = PodSyncer(client=client, runtime=runtime, volumes=self.volumes, probes=self.probes,
                                 statuses=self.statuses, recorder=self.recorder,
-                                backoff=Backoff(initial=settings.backoff_initial, maximum=settings.backoff_max),
+                                backoff=Backoff(initial=settings.backoff_initial, maximum=settings.backoff_max,
+                                                clock=self.clock.now),
                                 resolve_env=functools.partial(resolve_env, allocatable=allocatable),
                                 expand=expand_command,
                                 settings=SyncSettings(node_name=settings.node.name, node_ip=settings.node.ip,
-                                                      runtime_scheme=runtime.name))
+                                                      runtime_scheme=runtime.name),
+                                clock=self.clock)
         self.workers = PodWorkers(self.syncer, runtime, node_name=settings.node_name,
-                                  relist_period=settings.relist_period)
+                                  relist_period=settings.relist_period, clock=self.clock)
         self.pods: Informer[core_pb2.Pod] = Informer(client, core_pb2.Pod,
                                                      field_selector=f"spec.nodeName={settings.node_name}")
         self.pods.add_handlers(self._pod_changed, lambda old, new: self._pod_changed(new), self._pod_gone)

@@ -40,6 +40,7 @@ from skiff.api import errors
 from skiff.api.quantity import parse_quantity
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
+from skiff.client.clock import Clock, RealClock
 from skiff.client.events import EventRecorder
 
 log = logging.getLogger("skiff.kubelet")
@@ -88,7 +89,6 @@ class PodState:
     terminal_phase: str = ""
     start_time: str = ""
     last_refresh: float = 0.0
-    started_at: float = field(default_factory=time.monotonic)
     running_seen: set[str] = field(default_factory=set)
 
 
@@ -120,8 +120,9 @@ def _grace(pod: core_pb2.Pod) -> float:
 class PodSyncer:
     def __init__(self, *, client: Client, runtime: ContainerRuntime, volumes: Volumes, probes: Probes,
                  statuses: StatusManager, recorder: EventRecorder, backoff: Backoff, resolve_env: EnvResolver,
-                 expand: Any, settings: SyncSettings) -> None:
+                 expand: Any, settings: SyncSettings, clock: Clock | None = None) -> None:
         self.client = client
+        self.clock: Clock = clock or RealClock()
         self.runtime = runtime
         self.volumes = volumes
         self.probes = probes
@@ -196,9 +197,9 @@ class PodSyncer:
         try:
             if st.volumes is None:
                 st.volumes = await self.volumes.setup(pod)
-            elif time.monotonic() - st.last_refresh >= self.settings.volume_refresh_period:
+            elif self.clock.now() - st.last_refresh >= self.settings.volume_refresh_period:
                 await self.volumes.refresh(pod)
-            st.last_refresh = time.monotonic()
+            st.last_refresh = self.clock.now()
             st.mount_error = None
             return True
         except Exception as exc:  # noqa: BLE001 - VolumeError and friends: report, retry
@@ -457,15 +458,15 @@ class PodSyncer:
 
     async def _kill(self, pod: core_pb2.Pod, info: ContainerInfo, grace: float) -> None:
         container = _find(pod, info.name)
-        started = time.monotonic()
+        started = self.clock.now()
         hook = container.lifecycle.pre_stop if container is not None and container.HasField("lifecycle") else None
         if hook is not None and hook.HasField("exec") and grace > 0:
             with contextlib.suppress(Exception):
                 await aio.wait_for(self.runtime.exec_sync(info.id, list(hook.exec.command), timeout=grace),
                                        grace)
         elif hook is not None and hook.HasField("sleep") and grace > 0:
-            await asyncio.sleep(min(float(hook.sleep.seconds), grace))
-        remaining = max(grace - (time.monotonic() - started), 0.0)
+            await self.clock.sleep(min(float(hook.sleep.seconds), grace))
+        remaining = max(grace - (self.clock.now() - started), 0.0)
         self.recorder.event(pod, "Normal", "Killing", f"Stopping container {info.name}")
         await self.runtime.stop_container(info.id, remaining)
 

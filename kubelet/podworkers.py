@@ -21,6 +21,7 @@ from kubelet.runtime.interface import ContainerRuntime, State
 from skiff import aio
 from skiff.aio import cancel_and_wait
 from skiff.api.v1 import core_pb2
+from skiff.client.clock import Clock, RealClock
 
 log = logging.getLogger("skiff.kubelet")
 
@@ -28,16 +29,18 @@ log = logging.getLogger("skiff.kubelet")
 @dataclass
 class _Worker:
     pod: core_pb2.Pod
+    first_seen: float
+    """When the worker was made, on the kubelet's clock (for the pod start duration)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    first_seen: float = field(default_factory=time.monotonic)
     running_reported: bool = False
 
 
 class PodWorkers:
     def __init__(self, syncer: PodSyncer, runtime: ContainerRuntime, *, node_name: str,
-                 relist_period: float = 1.0, resync_period: float = 5.0) -> None:
+                 relist_period: float = 1.0, resync_period: float = 5.0, clock: Clock | None = None) -> None:
         self.syncer = syncer
+        self.clock: Clock = clock or RealClock()
         self.runtime = runtime
         self.node_name = node_name
         self.relist_period = relist_period
@@ -60,7 +63,7 @@ class PodWorkers:
         uid = pod.metadata.uid
         worker = self._workers.get(uid)
         if worker is None:
-            worker = self._workers[uid] = _Worker(pod)
+            worker = self._workers[uid] = _Worker(pod, self.clock.now())
             worker.task = asyncio.get_running_loop().create_task(self._run(uid), name=f"pod:{pod.metadata.name}")
         worker.pod = pod
         worker.wake.set()
@@ -113,7 +116,7 @@ class PodWorkers:
         st = self.syncer.states.get(worker.pod.metadata.uid)
         if st is not None and st.running_seen:
             worker.running_reported = True
-            metrics.POD_START_DURATION.observe(time.monotonic() - worker.first_seen)
+            metrics.POD_START_DURATION.observe(self.clock.now() - worker.first_seen)
 
     # ---- the relister (PLEG) ----
 
