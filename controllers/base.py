@@ -6,13 +6,19 @@ stores, acts on the difference between desired and actual state, and writes stat
 failed sync is retried with the queue's rate limit; a successful one forgets the key's failures.
 ``workers`` coroutines drain the queue; the queue guarantees one key is never synced by two
 workers at once. Never mutate an object from a store: copy it first.
+
+The loop itself is :class:`Worker` (take an item, handle it, forget or requeue it rate-limited,
+mark it done) and :func:`run_workers` (so many coroutines per queue, queues shut down on the way
+out), shared with the garbage collector, which drains two queues of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
@@ -22,6 +28,8 @@ from skiff.client.informer import object_key
 from skiff.client.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger("skiff.controllers")
+
+K = TypeVar("K", bound=Hashable)
 
 
 class Controller:
@@ -52,31 +60,48 @@ class Controller:
         raise NotImplementedError
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self._worker(), name=f"{self.NAME}-worker-{i}") for i in range(self.workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            self.queue.shutdown()
-            await cancel_and_wait(tasks)
+        await run_workers(self.workers, Worker(self.queue, self.sync, quiet=(errors.Conflict,)))
 
-    async def _worker(self) -> None:
+
+@dataclass(frozen=True)
+class Worker(Generic[K]):
+    """Drains ``queue``: each item is handled, then forgotten, or on failure retried rate-limited."""
+
+    queue: WorkQueue[K]
+    handle: Callable[[K], Awaitable[None]]
+    quiet: tuple[type[Exception], ...] = ()
+    """Failures retried without a warning (a Conflict: someone else wrote first, look again)."""
+    logger: logging.Logger = log
+
+    async def run(self) -> None:
         while True:
             try:
-                key = await self.queue.get()
+                item = await self.queue.get()
             except ShutDown:
                 return
             try:
-                await self.sync(key)
-                self.queue.forget(key)
+                await self.handle(item)
+                self.queue.forget(item)
             except asyncio.CancelledError:
                 raise
-            except errors.Conflict:
-                self.queue.add_rate_limited(key)  # someone else wrote first: look again
+            except self.quiet:
+                self.queue.add_rate_limited(item)
             except Exception as exc:  # noqa: BLE001 - retried with backoff; logged
-                log.warning("%s: syncing %s failed: %s", self.NAME, key, exc)
-                self.queue.add_rate_limited(key)
+                self.logger.warning("%s: syncing %s failed: %s", self.queue.name, item, exc)
+                self.queue.add_rate_limited(item)
             finally:
-                self.queue.done(key)
+                self.queue.done(item)
+
+
+async def run_workers(count: int, *workers: Worker[Any]) -> None:
+    """``count`` coroutines for each of ``workers`` until cancelled; then every queue shuts down."""
+    tasks = [asyncio.create_task(w.run(), name=f"{w.queue.name}-worker-{i}") for w in workers for i in range(count)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for w in workers:
+            w.queue.shutdown()
+        await cancel_and_wait(tasks)
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -16,15 +16,17 @@ apiserver turns the three propagation policies into state this controller acts o
 Instead of Kubernetes' separate dependency graph, the informers *are* the graph: a uid → object
 map kept by the handlers, and the ``owner`` index. Like Kubernetes' collector it asks for metadata
 only (``SharedInformers.get(..., metadata_only=True)``): kinds no other controller needs whole —
-Secrets, ConfigMaps, Services, ... — are held as metadata alone. Two work queues, as in Kubernetes:
-``attempt_to_delete`` (an object that may be garbage, or an owner deleting its dependents) and
-``attempt_to_orphan`` (an owner orphaning its dependents). Handlers enqueue on the transitions
-that matter: an object deleted (its dependents), a deletion that starts in the foreground (the
-owner and its dependents) or with orphaning (the owner), references that change (the owner that
-may now be unblocked), and any object whose owner is not known to the informers. That last rule
-is what collects dependents of an owner deleted while the collector was down: after a start,
-every such dependent shows up in the initial lists with an unknown owner, the owner is looked up
-(cache first, then a live read), found absent, and the dependent is deleted.
+Secrets, ConfigMaps, Services, ... — are held as metadata alone. Two work queues, as in
+Kubernetes: ``attempt_to_delete`` (an object that may be garbage, or an owner deleting its
+dependents) and ``attempt_to_orphan`` (an owner orphaning its dependents), drained by the
+controllers' common :class:`~controllers.base.Worker` loop; any failure, a Conflict too, is logged
+and retried with backoff. Handlers enqueue on the transitions that matter: an object deleted (its
+dependents), a deletion that starts in the foreground (the owner and its dependents) or with
+orphaning (the owner), references that change (the owner that may now be unblocked), and any
+object whose owner is not known to the informers. That last rule is what collects dependents of an
+owner deleted while the collector was down: after a start, every such dependent shows up in the
+initial lists with an unknown owner, the owner is looked up (cache first, then a live read), found
+absent, and the dependent is deleted.
 
 Absent owners are remembered by uid (an LRU, like ``absentOwnerCache``) so many dependents of
 one deleted owner cost one lookup. Deletes carry a uid precondition, so a new object that took
@@ -37,21 +39,21 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import Message
 
+from controllers.base import Worker, run_workers
 from controllers.informers import SharedInformers
-from skiff.aio import cancel_and_wait
-from skiff.api import errors, kinds
+from skiff.api import errors, kinds, ownership
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import Informer
-from skiff.client.workqueue import ShutDown, WorkQueue
+from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.garbagecollector")
 
@@ -306,11 +308,11 @@ class GarbageCollector:
             return cached
         namespace = item.metadata.namespace if kind.namespaced else None
         try:
-            owner = await self.client.get(kind.message, ref.name, namespace=namespace)
+            owner: Any = await self.client.get(kind.message, ref.name, namespace=namespace)
         except errors.NotFound:
             self.absent.add(ref.uid)
             return None
-        if owner.metadata.uid != ref.uid:  # type: ignore[attr-defined]
+        if not ownership.refers_to(ref, owner):  # a namesake: the owner itself is gone
             self.absent.add(ref.uid)
             return None
         return owner
@@ -385,16 +387,8 @@ class GarbageCollector:
     # ---- workers ----
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(_drain(self.attempt_to_delete, self.attempt_to_delete_item),
-                                     name=f"gc-delete-{i}") for i in range(self.workers)]
-        tasks += [asyncio.create_task(_drain(self.attempt_to_orphan, self.attempt_to_orphan_item),
-                                      name=f"gc-orphan-{i}") for i in range(self.workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            self.attempt_to_delete.shutdown()
-            self.attempt_to_orphan.shutdown()
-            await cancel_and_wait(tasks)
+        await run_workers(self.workers, Worker(self.attempt_to_delete, self.attempt_to_delete_item, logger=log),
+                          Worker(self.attempt_to_orphan, self.attempt_to_orphan_item, logger=log))
 
 
 def _changed_refs(old: Iterable[meta_pb2.OwnerReference],
@@ -403,23 +397,3 @@ def _changed_refs(old: Iterable[meta_pb2.OwnerReference],
     current = {ref.uid: ref for ref in new}
     return [ref for ref in old if ref.uid not in current
             or current[ref.uid].block_owner_deletion != ref.block_owner_deletion]
-
-
-async def _drain(queue: WorkQueue[Identity], handle: Callable[[Identity], Awaitable[None]]) -> None:
-    """One worker: handle items until the queue shuts down; failures retried with backoff."""
-    while True:
-        try:
-            item = await queue.get()
-        except ShutDown:
-            return
-        try:
-            await handle(item)
-            queue.forget(item)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - retried with backoff; logged
-            log.warning("garbage collector: %s failed: %s", item, exc)
-            queue.add_rate_limited(item)
-        finally:
-            queue.done(item)
-

@@ -4,6 +4,9 @@
 ReplicaSet, Deployment and garbage-collector controllers all read the same local copy and the
 apiserver serves one watch per kind per controller-manager, not one per controller.
 
+Every informer's store is indexed by owner uid (``"owner"``) and by namespace (``"namespace"``),
+so any controller looks up an owner's dependents or a namespace's objects without a scan.
+
 ``get(Secret, metadata_only=True)`` asks for metadata alone (the garbage collector needs no more):
 such an informer holds no specs and no Secret data. When any controller asks for the whole
 objects of that kind before the informers start, the one informer carries whole objects and
@@ -19,7 +22,7 @@ from google.protobuf.message import Message
 
 from skiff.aio import cancel_and_wait
 from skiff.client.client import Client
-from skiff.client.informer import Informer
+from skiff.client.informer import IndexFunc, Informer
 
 M = TypeVar("M", bound=Message)
 
@@ -27,6 +30,15 @@ M = TypeVar("M", bound=Message)
 def owner_uid_index(obj: Any) -> list[str]:
     """Index by the uid of every owner (the GC and adoption look dependents up this way)."""
     return [ref.uid for ref in obj.metadata.owner_references]
+
+
+def namespace_index(obj: Any) -> list[str]:
+    """Index by namespace (``""`` for cluster-scoped objects): a namespace's pods without a full scan."""
+    return [obj.metadata.namespace]
+
+
+INDEXERS: dict[str, IndexFunc] = {"owner": owner_uid_index, "namespace": namespace_index}
+"""The indexes every shared informer's store has."""
 
 
 class SharedInformers:
@@ -38,7 +50,7 @@ class SharedInformers:
     def get(self, cls: type[M], *, metadata_only: bool = False) -> Informer[M]:
         informer = self._informers.get(cls)
         if informer is None:
-            informer = Informer(self.client, cls, indexers={"owner": owner_uid_index}, metadata_only=metadata_only)
+            informer = Informer(self.client, cls, indexers=INDEXERS, metadata_only=metadata_only)
             self._informers[cls] = informer
         elif informer.metadata_only and not metadata_only:
             if self._tasks:

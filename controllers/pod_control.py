@@ -15,9 +15,10 @@ needs besides its own sync logic lives here, as in ``pkg/controller/controller_u
   that runs before its own pods arrive in the cache must not create them a second time. A
   record older than five minutes is treated as satisfied, so a lost watch event cannot wedge a
   controller.
-* :func:`claim_pods` is the ControllerRefManager: pods this owner controls and still selects are
-  kept, those it controls but no longer selects are released, matching orphans are adopted
-  (after a fresh read proves the owner still exists and is not being deleted).
+* :func:`claim_pods` is the ControllerRefManager for pods (:mod:`controllers.claim`): pods this
+  owner controls and still selects are kept, those it controls but no longer selects are
+  released, matching orphans are adopted (after ``can_adopt`` proves the owner still exists and
+  is not being deleted), each by a PATCH with the pod's uid as precondition.
 * :func:`rank_pods_for_deletion` orders pods from least to most valuable (``ActivePodsWithRanks``).
 """
 
@@ -30,8 +31,10 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any
 
-from skiff.api import errors, kinds
+from controllers.claim import claim
+from skiff.api import errors
 from skiff.api.labels import Selector
+from skiff.api.ownership import controller_ref
 from skiff.api.timestamps import epoch_seconds
 from skiff.api.v1 import core_pb2, meta_pb2
 from skiff.client.client import Client
@@ -44,26 +47,6 @@ SLOW_START_INITIAL_BATCH_SIZE = 1
 EXPECTATIONS_TIMEOUT = 300.0
 """Seconds after which unfulfilled expectations no longer block a sync."""
 POD_DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-
-
-# ---- owner references ----
-
-
-def controller_ref(owner: Any) -> meta_pb2.OwnerReference:
-    """The ownerReference a controller puts on what it creates (``metav1.NewControllerRef``)."""
-    kind = kinds.of(owner)
-    return meta_pb2.OwnerReference(api_version=kind.api_version, kind=kind.kind, name=owner.metadata.name,
-                                   uid=owner.metadata.uid, controller=True, block_owner_deletion=True)
-
-
-def controller_of(obj: Any) -> meta_pb2.OwnerReference | None:
-    """The ownerReference with ``controller: true``, if any (``metav1.GetControllerOf``)."""
-    return next((ref for ref in obj.metadata.owner_references if ref.controller), None)
-
-
-def _ref_dict(ref: meta_pb2.OwnerReference) -> dict[str, Any]:
-    return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name, "uid": ref.uid,
-            "controller": ref.controller, "blockOwnerDeletion": ref.block_owner_deletion}
 
 
 # ---- pod state (podutil) ----
@@ -229,54 +212,29 @@ class ControllerExpectations:
 # ---- adoption and release (ControllerRefManager) ----
 
 
+def _ref_dict(ref: meta_pb2.OwnerReference) -> dict[str, Any]:
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name, "uid": ref.uid,
+            "controller": ref.controller, "blockOwnerDeletion": ref.block_owner_deletion}
+
+
 async def claim_pods(client: Client, owner: Any, selector: Selector, pods: Sequence[core_pb2.Pod], *,
                      can_adopt: Callable[[], Awaitable[None]]) -> list[core_pb2.Pod]:
-    """The pods ``owner`` should manage, adopting matching orphans and releasing non-matching pods.
+    """The pods ``owner`` should manage (:func:`controllers.claim.claim`), adopting and releasing by PATCH.
 
-    ``can_adopt`` raises when the owner must not adopt (it is gone or being deleted); it is
-    called at most once. Errors of individual patches are collected and the first is raised
-    after every pod was handled, as Kubernetes aggregates them.
+    Both patches carry the pod's uid as a precondition, so a new pod that took a name is never
+    adopted or released in its place.
     """
-    uid = owner.metadata.uid
     ref = controller_ref(owner)
-    claimed: list[core_pb2.Pod] = []
-    failures: list[Exception] = []
-    adoption_checked = False
-    for pod in pods:
-        owned_by = controller_of(pod)
-        matches = selector.matches(pod.metadata.labels)
-        try:
-            if owned_by is not None:
-                if owned_by.uid != uid:
-                    continue
-                if matches:
-                    claimed.append(pod)
-                elif not owner.metadata.deletion_timestamp:
-                    await _release(client, pod, uid)
-                continue
-            if owner.metadata.deletion_timestamp or not matches or pod.metadata.deletion_timestamp:
-                continue
-            if not adoption_checked:
-                await can_adopt()
-                adoption_checked = True
-            claimed.append(await _adopt(client, pod, ref))
-        except errors.NotFound:
-            continue
-        except Exception as exc:  # noqa: BLE001 - aggregated and re-raised below
-            failures.append(exc)
-    if failures:
-        raise failures[0]
-    return claimed
 
+    async def adopt(pod: core_pb2.Pod) -> core_pb2.Pod:
+        patch = {"metadata": {"ownerReferences": [_ref_dict(ref)], "uid": pod.metadata.uid}}
+        return await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
 
-async def _adopt(client: Client, pod: core_pb2.Pod, ref: meta_pb2.OwnerReference) -> core_pb2.Pod:
-    patch = {"metadata": {"ownerReferences": [_ref_dict(ref)], "uid": pod.metadata.uid}}
-    return await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
+    async def release(pod: core_pb2.Pod) -> None:
+        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": ref.uid}], "uid": pod.metadata.uid}}
+        await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
 
-
-async def _release(client: Client, pod: core_pb2.Pod, owner_uid: str) -> None:
-    patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}], "uid": pod.metadata.uid}}
-    await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
+    return await claim(owner, selector, pods, adopt=adopt, release=release, can_adopt=can_adopt)
 
 
 # ---- ranking for scale-down (ActivePodsWithRanks) ----

@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from controllers.base import Controller
+from controllers.claim import recheck_owner
 from controllers.informers import SharedInformers
 from controllers.pod_control import (
     BURST_REPLICAS,
@@ -37,8 +37,6 @@ from controllers.pod_control import (
     ControllerExpectations,
     PodControl,
     claim_pods,
-    controller_of,
-    controller_ref,
     is_pod_active,
     is_pod_available,
     is_pod_ready,
@@ -47,6 +45,7 @@ from controllers.pod_control import (
 )
 from skiff.api import errors
 from skiff.api.labels import SelectorError, selector_from_proto, selector_from_set
+from skiff.api.ownership import controller_of, controller_ref, resolve_controller_ref
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 from skiff.client.client import Client
@@ -63,10 +62,6 @@ STATUS_UPDATE_RETRIES = 1
 
 def desired_replicas(rs: apps_pb2.ReplicaSet) -> int:
     return rs.spec.replicas if rs.spec.HasField("replicas") else 1
-
-
-def _namespace_index(obj: Any) -> list[str]:
-    return [obj.metadata.namespace]
 
 
 def _pod_key(pod: core_pb2.Pod) -> str:
@@ -90,8 +85,6 @@ class ReplicaSetController(Controller):
         self.pod_control = PodControl(client, recorder)
         self.replicasets = informers.get(apps_pb2.ReplicaSet)
         self.pods = informers.get(core_pb2.Pod)
-        self.pods.store.add_indexer("namespace", _namespace_index)
-        self.replicasets.store.add_indexer("namespace", _namespace_index)
         self.replicasets.add_handlers(self.enqueue, self._update_rs, self._delete_rs)
         self.pods.add_handlers(self._add_pod, self._update_pod, self._delete_pod)
 
@@ -162,10 +155,7 @@ class ReplicaSetController(Controller):
 
     def _resolve(self, namespace: str, ref: meta_pb2.OwnerReference) -> apps_pb2.ReplicaSet | None:
         """The cached ReplicaSet a controllerRef points at, if it is one and its uid matches."""
-        if ref.kind != "ReplicaSet":
-            return None
-        rs = self.replicasets.store.get(f"{namespace}/{ref.name}")
-        return rs if rs is not None and rs.metadata.uid == ref.uid else None
+        return resolve_controller_ref(namespace, ref, "ReplicaSet", self.replicasets.store.get)
 
     def _matching_replicasets(self, pod: core_pb2.Pod) -> list[apps_pb2.ReplicaSet]:
         found = []
@@ -193,7 +183,7 @@ class ReplicaSetController(Controller):
             log.warning("replicaset %s has an invalid selector: %s", key, exc)
             return
         active = [p for p in self.pods.store.by_index("namespace", rs.metadata.namespace) if is_pod_active(p)]
-        pods = await claim_pods(self.client, rs, selector, active, can_adopt=lambda: self._can_adopt(rs))
+        pods = await claim_pods(self.client, rs, selector, active, can_adopt=lambda: recheck_owner(self.client, rs))
         failure: Exception | None = None
         if needs_sync and not rs.metadata.deletion_timestamp:
             failure = await self._manage_replicas(key, rs, pods)
@@ -205,15 +195,6 @@ class ReplicaSetController(Controller):
             self.enqueue_after(key, float(updated.spec.min_ready_seconds))
         if failure is not None:
             raise failure
-
-    async def _can_adopt(self, rs: apps_pb2.ReplicaSet) -> None:
-        """Adopt only for a ReplicaSet that still exists, is the same one, and is not being deleted."""
-        fresh = await self.client.get(apps_pb2.ReplicaSet, rs.metadata.name, namespace=rs.metadata.namespace)
-        if fresh.metadata.uid != rs.metadata.uid:
-            raise errors.Conflict(f"original ReplicaSet {object_key(rs)} is gone: got uid {fresh.metadata.uid}, "
-                                  f"wanted {rs.metadata.uid}")
-        if fresh.metadata.deletion_timestamp:
-            raise errors.Conflict(f"{object_key(rs)} has just been deleted at {fresh.metadata.deletion_timestamp}")
 
     async def _manage_replicas(self, key: str, rs: apps_pb2.ReplicaSet,
                                pods: list[core_pb2.Pod]) -> Exception | None:

@@ -24,13 +24,13 @@ import copy
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from controllers.base import Controller, split_key
 from controllers.deployment import recreate, rolling, sync, util
 from controllers.deployment.sync import Context
 from controllers.informers import SharedInformers
 from skiff.api import labels
+from skiff.api.ownership import controller_of, resolve_controller_ref
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -67,13 +67,10 @@ class DeploymentController(Controller):
 
     # ---- handlers ----
 
-    def _owner(self, obj: Any) -> apps_pb2.Deployment | None:
+    def _owner(self, rs: apps_pb2.ReplicaSet) -> apps_pb2.Deployment | None:
         """The Deployment a controller reference points to, if the store has that very object."""
-        ref = util.controller_of(obj)
-        if ref is None or ref.kind != "Deployment":
-            return None
-        d = self.deployments.store.get(f"{obj.metadata.namespace}/{ref.name}")
-        return d if d is not None and d.metadata.uid == ref.uid else None
+        return resolve_controller_ref(rs.metadata.namespace, controller_of(rs), "Deployment",
+                                      self.deployments.store.get)
 
     def _enqueue_matching(self, rs: apps_pb2.ReplicaSet) -> None:
         """An orphan: every deployment of its namespace that selects it."""
@@ -91,7 +88,7 @@ class DeploymentController(Controller):
         if rs.metadata.deletion_timestamp:
             self.delete_replica_set(rs)
             return
-        if util.controller_of(rs) is not None:
+        if controller_of(rs) is not None:
             if (owner := self._owner(rs)) is not None:
                 self.enqueue(owner)
             return
@@ -100,7 +97,7 @@ class DeploymentController(Controller):
     def update_replica_set(self, old: apps_pb2.ReplicaSet, new: apps_pb2.ReplicaSet) -> None:
         if old.metadata.resource_version == new.metadata.resource_version:
             return
-        old_ref, new_ref = util.controller_of(old), util.controller_of(new)
+        old_ref, new_ref = controller_of(old), controller_of(new)
         if old_ref != new_ref and old_ref is not None and (previous := self._owner(old)) is not None:
             self.enqueue(previous)
         if new_ref is not None:
@@ -115,11 +112,9 @@ class DeploymentController(Controller):
             self.enqueue(owner)
 
     def delete_pod(self, pod: core_pb2.Pod) -> None:
-        ref = util.controller_of(pod)
-        if ref is None or ref.kind != "ReplicaSet":
-            return
-        rs = self.replica_sets.store.get(f"{pod.metadata.namespace}/{ref.name}")
-        if rs is None or rs.metadata.uid != ref.uid:
+        rs = resolve_controller_ref(pod.metadata.namespace, controller_of(pod), "ReplicaSet",
+                                    self.replica_sets.store.get)
+        if rs is None:
             return
         owner = self._owner(rs)
         if owner is not None and owner.spec.strategy.type == util.RECREATE:

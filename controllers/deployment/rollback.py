@@ -15,15 +15,16 @@ The same function stamps a ReplicaSet being created: the deployment's annotation
 from __future__ import annotations
 
 from controllers.deployment import util
+from skiff.api import deployments
 from skiff.api.v1 import apps_pb2
 
 
 def _append_history(rs: apps_pb2.ReplicaSet, previous: str) -> None:
     """Remember ``previous`` in the revision-history annotation, within the length limit."""
     annotations = rs.metadata.annotations
-    history = annotations.get(util.REVISION_HISTORY, "")
+    history = annotations.get(deployments.REVISION_HISTORY, "")
     if not history:
-        annotations[util.REVISION_HISTORY] = previous
+        annotations[deployments.REVISION_HISTORY] = previous
         return
     numbers = history.split(",")
     total = len(history) + len(previous) + 1
@@ -32,7 +33,7 @@ def _append_history(rs: apps_pb2.ReplicaSet, previous: str) -> None:
         total -= len(numbers[start]) + 1
         start += 1
     if total <= util.MAX_REVISION_HISTORY_CHARS:
-        annotations[util.REVISION_HISTORY] = ",".join([*numbers[start:], previous])
+        annotations[deployments.REVISION_HISTORY] = ",".join([*numbers[start:], previous])
 
 
 def set_new_rs_annotations(d: apps_pb2.Deployment, rs: apps_pb2.ReplicaSet, new_revision: int, *,
@@ -44,14 +45,14 @@ def set_new_rs_annotations(d: apps_pb2.Deployment, rs: apps_pb2.ReplicaSet, new_
     """
     changed = util.copy_deployment_annotations(d, rs)
     annotations = rs.metadata.annotations
-    had_revision = util.REVISION in annotations
-    previous = annotations.get(util.REVISION, "")
+    had_revision = deployments.REVISION in annotations
+    previous = annotations.get(deployments.REVISION, "")
     try:
         previous_number = int(previous) if previous else 0
     except ValueError:
         return False  # not ours to fix: leave a malformed revision alone, as Kubernetes does
     if previous_number < new_revision:
-        annotations[util.REVISION] = str(new_revision)
+        annotations[deployments.REVISION] = str(new_revision)
         changed = True
         if had_revision:
             _append_history(rs, previous)

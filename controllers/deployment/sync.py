@@ -8,7 +8,7 @@ never mutated: a ReplicaSet is copied before it is scaled or annotated.
 - **Finding ReplicaSets**: the namespace's ReplicaSets whose controller ownerReference is the
   deployment and whose labels match its selector; an orphan that matches is adopted (after a
   fresh read shows the deployment is still the same object and not being deleted), an owned one
-  that no longer matches is released.
+  that no longer matches is released — :mod:`controllers.claim`'s algorithm, writing by Update.
 - **New and old**: the *new* ReplicaSet is the oldest whose template equals the deployment's
   ignoring ``pod-template-hash``; every other one is *old*. A missing new ReplicaSet is created as
   ``NAME-<hash>`` with the hash in its labels, selector and template; a name taken by a
@@ -34,9 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from controllers.claim import claim, recheck_owner
 from controllers.deployment import rollback, util
 from controllers.deployment.util import RS, Deployment
-from skiff.api import errors, labels
+from skiff.api import deployments, errors, labels, ownership
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -57,7 +58,6 @@ class Context:
     requeue_after: Callable[[float], None]
     """Sync this deployment again after so many seconds (progress deadline checks)."""
     requeue_rate_limited: Callable[[], None]
-    fresh_checked: bool = field(default=False)
     written: dict[str, RS] = field(default_factory=dict)
     """ReplicaSets this sync wrote, by uid: newer than the store until the watch catches up."""
 
@@ -101,10 +101,10 @@ async def write_status(ctx: Context, status: apps_pb2.DeploymentStatus | None = 
 async def set_deployment_revision(ctx: Context, revision: str) -> bool:
     """Make the deployment's revision annotation ``revision``; True when it was written."""
     d = ctx.deployment
-    if d.metadata.annotations.get(util.REVISION) == revision:
+    if d.metadata.annotations.get(deployments.REVISION) == revision:
         return False
     update = copy.deepcopy(d)
-    update.metadata.annotations[util.REVISION] = revision
+    update.metadata.annotations[deployments.REVISION] = revision
     written = await ctx.client.update(update)
     d.metadata.CopyFrom(written.metadata)
     return True
@@ -112,28 +112,10 @@ async def set_deployment_revision(ctx: Context, revision: str) -> bool:
 
 # ---- finding and claiming ReplicaSets ----
 
-async def _check_can_adopt(ctx: Context) -> None:
-    """A fresh read: never adopt for a deployment that is gone, replaced or being deleted."""
-    if ctx.fresh_checked:
-        return
-    fresh = await ctx.client.get(apps_pb2.Deployment, ctx.name, namespace=ctx.namespace)
-    if fresh.metadata.uid != ctx.deployment.metadata.uid:
-        raise errors.NotFound(f"original Deployment {ctx.namespace}/{ctx.name} is gone: got uid "
-                              f"{fresh.metadata.uid}, wanted {ctx.deployment.metadata.uid}")
-    if fresh.metadata.deletion_timestamp:
-        raise errors.Conflict(f"{ctx.namespace}/{ctx.name} has just been deleted at "
-                              f"{fresh.metadata.deletion_timestamp}")
-    ctx.fresh_checked = True
-
-
-async def _adopt(ctx: Context, rs: RS) -> RS | None:
-    await _check_can_adopt(ctx)
+async def _adopt(ctx: Context, rs: RS) -> RS:
     owned = copy.deepcopy(rs)
-    owned.metadata.owner_references.append(util.controller_ref(ctx.deployment))
-    try:
-        return await update_rs(ctx, owned)
-    except errors.NotFound:
-        return None
+    owned.metadata.owner_references.append(ownership.controller_ref(ctx.deployment))
+    return await update_rs(ctx, owned)
 
 
 async def _release(ctx: Context, rs: RS) -> None:
@@ -141,47 +123,23 @@ async def _release(ctx: Context, rs: RS) -> None:
     kept = [r for r in released.metadata.owner_references if r.uid != ctx.deployment.metadata.uid]
     del released.metadata.owner_references[:]
     released.metadata.owner_references.extend(kept)
-    try:
-        await ctx.client.update(released)
-    except errors.NotFound:
-        pass
+    await ctx.client.update(released)
 
 
 async def claim_replica_sets(ctx: Context, store: Store[RS]) -> list[RS]:
-    """The deployment's ReplicaSets, adopting matching orphans and releasing strays."""
+    """The deployment's ReplicaSets (:func:`controllers.claim.claim`), adopting and releasing by UPDATE."""
     d = ctx.deployment
     selector = labels.selector_from_proto(d.spec.selector)
-    deleting = bool(d.metadata.deletion_timestamp)
-    claimed: list[RS] = []
-    for rs in store.list():
-        if rs.metadata.namespace != d.metadata.namespace:
-            continue
-        ref = util.controller_of(rs)
-        matches = selector.matches(rs.metadata.labels)
-        if ref is not None:
-            if ref.uid != d.metadata.uid:
-                continue
-            if matches:
-                claimed.append(rs)
-            elif not deleting:
-                await _release(ctx, rs)
-            continue
-        if deleting or not matches or rs.metadata.deletion_timestamp:
-            continue
-        adopted = await _adopt(ctx, rs)
-        if adopted is not None:
-            claimed.append(adopted)
-    return claimed
+    candidates = [rs for rs in store.list() if rs.metadata.namespace == d.metadata.namespace]
+    return await claim(d, selector, candidates, adopt=lambda rs: _adopt(ctx, rs),
+                       release=lambda rs: _release(ctx, rs), can_adopt=lambda: recheck_owner(ctx.client, d))
 
 
 def pods_by_replica_set(rss: Sequence[RS], pods: Store[core_pb2.Pod]) -> dict[str, list[core_pb2.Pod]]:
     """Pods controlled by each of ``rss``, by ReplicaSet uid (what Recreate waits on)."""
     out: dict[str, list[core_pb2.Pod]] = {}
     for rs in rss:
-        uid = rs.metadata.uid
-        controlled = [p for p in pods.by_index("owner", uid)
-                      if (ref := util.controller_of(p)) is not None and ref.uid == uid]
-        out[uid] = controlled
+        out[rs.metadata.uid] = [p for p in pods.by_index("owner", rs.metadata.uid) if ownership.is_controlled_by(p, rs)]
     return out
 
 
@@ -189,8 +147,8 @@ def pods_by_replica_set(rss: Sequence[RS], pods: Store[core_pb2.Pod]) -> dict[st
 
 def find_new_rs(d: Deployment, rss: Sequence[RS]) -> RS | None:
     """The oldest ReplicaSet running the deployment's template."""
-    return next((rs for rs in util.by_creation(rss) if util.equal_ignoring_hash(rs.spec.template, d.spec.template)),
-                None)
+    return next((rs for rs in util.by_creation(rss)
+                 if deployments.equal_ignoring_hash(rs.spec.template, d.spec.template)), None)
 
 
 def find_old_rss(d: Deployment, rss: Sequence[RS]) -> tuple[list[RS], list[RS]]:
@@ -211,7 +169,7 @@ async def _sync_existing_new_rs(ctx: Context, existing: RS, new_revision: int) -
                      rs.metadata.name, new_revision)
         rs.spec.min_ready_seconds = d.spec.min_ready_seconds
         return await update_rs(ctx, rs)
-    changed = await set_deployment_revision(ctx, rs.metadata.annotations.get(util.REVISION, ""))
+    changed = await set_deployment_revision(ctx, rs.metadata.annotations.get(deployments.REVISION, ""))
     if util.has_progress_deadline(d) and util.get_condition(d.status, util.PROGRESSING) is None:
         util.set_condition(d.status, util.new_condition(
             util.PROGRESSING, "True", util.FOUND_NEW_RS, f'Found new replica set "{rs.metadata.name}"', ctx.now()))
@@ -225,16 +183,16 @@ def _new_rs_object(d: Deployment, old_rss: Sequence[RS], new_revision: int) -> R
     collision = d.status.collision_count if d.status.HasField("collision_count") else None
     template = copy.deepcopy(d.spec.template)
     pod_hash = util.compute_hash(template, collision)
-    template.metadata.labels[util.POD_TEMPLATE_HASH] = pod_hash
+    template.metadata.labels[deployments.POD_TEMPLATE_HASH] = pod_hash
     rs = apps_pb2.ReplicaSet()
     rs.metadata.name = f"{d.metadata.name}-{pod_hash}"
     rs.metadata.namespace = d.metadata.namespace
-    rs.metadata.owner_references.append(util.controller_ref(d))
+    rs.metadata.owner_references.append(ownership.controller_ref(d))
     rs.metadata.labels.update(template.metadata.labels)
     rs.spec.replicas = 0
     rs.spec.min_ready_seconds = d.spec.min_ready_seconds
     rs.spec.selector.CopyFrom(d.spec.selector)
-    rs.spec.selector.match_labels[util.POD_TEMPLATE_HASH] = pod_hash
+    rs.spec.selector.match_labels[deployments.POD_TEMPLATE_HASH] = pod_hash
     rs.spec.template.CopyFrom(template)
     rs.spec.replicas = util.new_rs_new_replicas(d, [*old_rss, rs], rs)
     rollback.set_new_rs_annotations(d, rs, new_revision, exists=False)
@@ -245,9 +203,8 @@ async def _on_name_taken(ctx: Context, wanted: RS) -> RS | None:
     """The name exists: ours with our template (a stale cache), or a hash collision."""
     d = ctx.deployment
     existing = await ctx.client.get(apps_pb2.ReplicaSet, wanted.metadata.name, namespace=ctx.namespace)
-    ref = util.controller_of(existing)
-    if ref is not None and ref.uid == d.metadata.uid and util.equal_ignoring_hash(d.spec.template,
-                                                                                   existing.spec.template):
+    if ownership.is_controlled_by(existing, d) and deployments.equal_ignoring_hash(d.spec.template,
+                                                                                  existing.spec.template):
         return ctx.remember(existing)
     before = d.status.collision_count
     d.status.collision_count = before + 1
@@ -382,7 +339,7 @@ async def is_scaling_event(ctx: Context, rss: Sequence[RS]) -> bool:
     new_rs, old_rss = await all_rss_and_sync_revision(ctx, rss, create=False)
     for rs in util.active([*old_rss, new_rs]):
         try:
-            desired = int(rs.metadata.annotations[util.DESIRED_REPLICAS])
+            desired = int(rs.metadata.annotations[deployments.DESIRED_REPLICAS])
         except (KeyError, ValueError):
             continue
         if desired != ctx.deployment.spec.replicas:

@@ -13,6 +13,10 @@ names and conditions, so they are tested directly and shared by every strategy m
   replicas that proportional scaling reads back.
 - **Conditions**: setting one keeps its lastTransitionTime when only the reason changes, and is
   a no-op when status and reason are the same.
+
+What skiffctl's ``rollout`` reads too is not here but in the API library: the annotation keys,
+the revision annotation and template equality ignoring pod-template-hash
+(:mod:`skiff.api.deployments`), and owner references (:mod:`skiff.api.ownership`).
 """
 
 from __future__ import annotations
@@ -23,18 +27,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from skiff.api import codec
+from skiff.api.deployments import ANNOTATIONS_NOT_COPIED, DESIRED_REPLICAS, MAX_REPLICAS, revision_of
 from skiff.api.timestamps import parse_rfc3339, rfc3339
-from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
+from skiff.api.v1 import apps_pb2, core_pb2
 
-POD_TEMPLATE_HASH = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
-DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-DEPRECATED_ROLLBACK_TO = "deprecated.deployment.rollback.to"
-ANNOTATIONS_NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
-                                    DEPRECATED_ROLLBACK_TO})
 MAX_REVISION_HISTORY_CHARS = 2000
 MAX_INT32 = 2**31 - 1
 
@@ -201,10 +197,7 @@ def by_size_newer_first(rss: Iterable[RS]) -> list[RS]:
 
 def revision(obj: RS | Deployment) -> int:
     """The revision annotation as a number; 0 when absent or malformed."""
-    try:
-        return int(obj.metadata.annotations[REVISION])
-    except (KeyError, ValueError):
-        return 0
+    return revision_of(obj) or 0
 
 
 def by_revision(rss: Iterable[RS]) -> list[RS]:
@@ -256,26 +249,6 @@ def compute_hash(template: core_pb2.PodTemplateSpec, collision_count: int | None
     if collision_count is not None:
         state = _fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little"), state)
     return safe_encode(str(state))
-
-
-def without_hash(template: core_pb2.PodTemplateSpec) -> core_pb2.PodTemplateSpec:
-    out = copy.deepcopy(template)
-    if POD_TEMPLATE_HASH in out.metadata.labels:
-        del out.metadata.labels[POD_TEMPLATE_HASH]
-    return out
-
-
-def equal_ignoring_hash(a: core_pb2.PodTemplateSpec, b: core_pb2.PodTemplateSpec) -> bool:
-    return bool(without_hash(a) == without_hash(b))
-
-
-def controller_ref(d: Deployment) -> meta_pb2.OwnerReference:
-    return meta_pb2.OwnerReference(api_version="apps/v1", kind="Deployment", name=d.metadata.name,
-                                   uid=d.metadata.uid, controller=True, block_owner_deletion=True)
-
-
-def controller_of(obj: RS | core_pb2.Pod) -> meta_pb2.OwnerReference | None:
-    return next((ref for ref in obj.metadata.owner_references if ref.controller), None)
 
 
 # ---- annotations ----

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from skiff.api.ownership import controller_of
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
 
@@ -326,7 +327,7 @@ def _cronjob(obj: batch_pb2.CronJob, name: str, now: datetime, wide: bool) -> li
 
 
 def _controllerrevision(obj: apps_pb2.ControllerRevision, name: str, now: datetime, wide: bool) -> list[str]:
-    owner = next((o for o in obj.metadata.owner_references if o.controller), None)
+    owner = controller_of(obj)
     controller = "<none>"
     if owner is not None:
         group = owner.api_version.rpartition("/")[0] if "/" in owner.api_version else ""

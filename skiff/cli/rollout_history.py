@@ -12,6 +12,10 @@ kubectl's ``DescribePodTemplate`` does, with tabs between a field and its value 
 ``rollout history --revision=N`` without aligning them), so two revisions can be compared with
 ``diff <(skiffctl rollout history deploy/web --revision=1) <(skiffctl rollout history
 deploy/web --revision=2)``.
+
+What the Deployment controller writes and this module reads back — the revision annotation, the
+bookkeeping annotations a rollback leaves alone, templates compared without pod-template-hash —
+comes from :mod:`skiff.api.deployments`; "owned" is :func:`skiff.api.ownership.is_controlled_by`.
 """
 
 from __future__ import annotations
@@ -24,23 +28,14 @@ from typing import Any
 from google.protobuf.message import Message
 
 from skiff.api import codec, kinds
+from skiff.api.deployments import ANNOTATIONS_NOT_COPIED, revision_of, without_hash
 from skiff.api.manifest import to_manifest
+from skiff.api.ownership import is_controlled_by
 from skiff.api.patch import strategic_merge_patch
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
 
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
-POD_TEMPLATE_HASH = "pod-template-hash"
-# Annotations a rollback keeps from the deployment instead of copying them from the ReplicaSet.
-ANNOTATIONS_TO_SKIP = frozenset({
-    "kubectl.kubernetes.io/last-applied-configuration",
-    REVISION_ANNOTATION,
-    "deployment.kubernetes.io/revision-history",
-    "deployment.kubernetes.io/desired-replicas",
-    "deployment.kubernetes.io/max-replicas",
-    "deprecated.deployment.rollback.to",
-})
 
 
 class HistoryError(Exception):
@@ -74,27 +69,13 @@ class History:
         return self.revisions[numbers[-2]] if len(numbers) >= 2 else None
 
 
-def revision_of(obj: Any) -> int | None:
-    """A Deployment's or ReplicaSet's revision annotation as a number (None when absent or bad)."""
-    try:
-        return int(obj.metadata.annotations[REVISION_ANNOTATION])
-    except (KeyError, ValueError):
-        return None
-
-
-def owned_by(obj: Any, owner: Any) -> bool:
-    """metav1.IsControlledBy: a controller ownerReference to the owner's uid."""
-    uid = owner.metadata.uid
-    return any(ref.uid == uid and ref.controller for ref in obj.metadata.owner_references)
-
-
 # ---- reading history ----
 
 def deployment_history(deployment: apps_pb2.Deployment, replica_sets: list[apps_pb2.ReplicaSet]) -> History:
     history = History()
     for rs in replica_sets:
         number = revision_of(rs)
-        if number is None or not owned_by(rs, deployment):
+        if number is None or not is_controlled_by(rs, deployment):
             continue
         template = copy.deepcopy(rs.spec.template)
         cause = rs.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION, "")
@@ -114,7 +95,7 @@ def apply_revision(obj: Message, revision: apps_pb2.ControllerRevision) -> Messa
 def controller_history(obj: Any, revisions: list[apps_pb2.ControllerRevision]) -> History:
     history = History()
     for cr in revisions:
-        if not owned_by(cr, obj):
+        if not is_controlled_by(cr, obj):
             continue
         at = apply_revision(obj, cr)
         cause = cr.metadata.annotations.get(CHANGE_CAUSE_ANNOTATION, "")
@@ -222,14 +203,6 @@ def _toleration(t: Any) -> str:
 
 # ---- rolling back ----
 
-def equal_ignoring_hash(a: core_pb2.PodTemplateSpec, b: core_pb2.PodTemplateSpec) -> bool:
-    a2, b2 = copy.deepcopy(a), copy.deepcopy(b)
-    for t in (a2, b2):
-        if POD_TEMPLATE_HASH in t.metadata.labels:
-            del t.metadata.labels[POD_TEMPLATE_HASH]
-    return bool(a2 == b2)
-
-
 def pick(history: History, to_revision: int, *, what: str) -> Revision:
     """The revision ``undo --to-revision`` means: N, or the previous one for 0."""
     if to_revision < 0:
@@ -246,8 +219,8 @@ def pick(history: History, to_revision: int, *, what: str) -> Revision:
 
 def rollback_annotations(current: Mapping[str, str], source: Mapping[str, str]) -> dict[str, str]:
     """kubectl's rollback: the deployment keeps its bookkeeping annotations, takes the rest from the RS."""
-    out = {k: v for k, v in current.items() if k in ANNOTATIONS_TO_SKIP}
-    out.update({k: v for k, v in source.items() if k not in ANNOTATIONS_TO_SKIP})
+    out = {k: v for k, v in current.items() if k in ANNOTATIONS_NOT_COPIED}
+    out.update({k: v for k, v in source.items() if k not in ANNOTATIONS_NOT_COPIED})
     return out
 
 
@@ -255,10 +228,7 @@ def deployment_rollback(deployment: apps_pb2.Deployment, revision: Revision) -> 
     """Copy the revision's template (minus pod-template-hash) and annotations into the deployment."""
     source = revision.source
     assert isinstance(source, apps_pb2.ReplicaSet)
-    template = copy.deepcopy(source.spec.template)
-    if POD_TEMPLATE_HASH in template.metadata.labels:
-        del template.metadata.labels[POD_TEMPLATE_HASH]
-    deployment.spec.template.CopyFrom(template)
+    deployment.spec.template.CopyFrom(without_hash(source.spec.template))
     annotations = rollback_annotations(dict(deployment.metadata.annotations), dict(source.metadata.annotations))
     deployment.metadata.annotations.clear()
     deployment.metadata.annotations.update(annotations)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from controllers.deployment import DeploymentController, util
 from controllers.informers import SharedInformers
-from skiff.api import errors
+from skiff.api import deployments, errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.cli import rollout_history as rh
@@ -98,7 +98,7 @@ async def test_rolling_update_walks_to_completion(client: Client) -> None:
     async with controller_running(client) as controller:
         await client.create(web("nginx:1"))
         d = await rolled_out(client, "nginx:1", seen)
-        assert d.metadata.annotations[util.REVISION] == "1"
+        assert d.metadata.annotations[deployments.REVISION] == "1"
 
         current = await client.get(apps_pb2.Deployment, "web", namespace="default")
         current.spec.template.spec.containers[0].image = "nginx:2"
@@ -113,9 +113,9 @@ async def test_rolling_update_walks_to_completion(client: Client) -> None:
         pod_hash = new.metadata.labels["pod-template-hash"]
         assert new.metadata.name == f"web-{pod_hash}"
         assert new.spec.selector.match_labels["pod-template-hash"] == pod_hash
-        assert new.metadata.annotations[util.REVISION] == "2"
+        assert new.metadata.annotations[deployments.REVISION] == "2"
         assert new.metadata.annotations["kubernetes.io/change-cause"] == "image 2"
-        assert d.metadata.annotations[util.REVISION] == "2"
+        assert d.metadata.annotations[deployments.REVISION] == "2"
         assert util.get_condition(d.status, "Available").reason == "MinimumReplicasAvailable"  # type: ignore[union-attr]
         progressing = util.get_condition(d.status, "Progressing")
         assert progressing is not None
@@ -165,11 +165,11 @@ async def test_undo_reuses_the_old_replica_set_as_the_newest_revision(client: Cl
         d = await rolled_out(client, "nginx:1", seen)
 
         assert deployment_status(d).done
-        assert d.metadata.annotations[util.REVISION] == "3"
+        assert d.metadata.annotations[deployments.REVISION] == "3"
         history = await rh.load_history(client, d)
         assert history.numbers() == [2, 3], "revision 1 became revision 3: no third ReplicaSet"
         assert history.get(3).template.spec.containers[0].image == "nginx:1"
         listed = await client.list(apps_pb2.ReplicaSet, namespace="default")
         assert len(listed.items) == 2
         reused = next(rs for rs in listed.items if rs.spec.replicas == REPLICAS)
-        assert reused.metadata.annotations[util.REVISION_HISTORY] == "1"
+        assert reused.metadata.annotations[deployments.REVISION_HISTORY] == "1"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from skiff.api import codec
+from skiff.api import codec, deployments
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.cli import rollout_history as rh
 from skiff.cli.commands import label, nodes, rollout, scale
@@ -220,14 +220,14 @@ def test_statefulset_and_daemonset_status_lines() -> None:
 # ---- history / rollback ----
 
 def rs(revision: int, image: str, cause: str = "", owner_uid: str = "d-uid") -> apps_pb2.ReplicaSet:
-    annotations = {rh.REVISION_ANNOTATION: str(revision)}
+    annotations = {deployments.REVISION: str(revision)}
     if cause:
         annotations[rh.CHANGE_CAUSE_ANNOTATION] = cause
     return codec.from_dict(apps_pb2.ReplicaSet, {
         "metadata": {"name": f"web-{revision}", "annotations": annotations,
                      "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": owner_uid,
                                           "controller": True}]},
-        "spec": {"template": {"metadata": {"labels": {"app": "web", rh.POD_TEMPLATE_HASH: f"h{revision}"}},
+        "spec": {"template": {"metadata": {"labels": {"app": "web", deployments.POD_TEMPLATE_HASH: f"h{revision}"}},
                               "spec": {"containers": [{"name": "app", "image": image}]}}}})
 
 
@@ -248,7 +248,7 @@ def test_deployment_history_table_and_template() -> None:
 
 def test_pick_and_deployment_rollback() -> None:
     d = deployment("nginx:2")
-    d.metadata.annotations.update({rh.REVISION_ANNOTATION: "2", "keep": "me"})
+    d.metadata.annotations.update({deployments.REVISION: "2", "keep": "me"})
     history = rh.deployment_history(d, [rs(1, "nginx:1", "first"), rs(2, "nginx:2")])
     assert rh.pick(history, 0, what="none").number == 1
     with pytest.raises(rh.HistoryError, match="unable to find specified revision 9 in history"):
@@ -258,8 +258,8 @@ def test_pick_and_deployment_rollback() -> None:
     rh.deployment_rollback(d, history.get(1))
     assert d.spec.template.spec.containers[0].image == "nginx:1"
     assert dict(d.spec.template.metadata.labels) == {"app": "web"}
-    assert dict(d.metadata.annotations) == {rh.REVISION_ANNOTATION: "2", rh.CHANGE_CAUSE_ANNOTATION: "first"}
-    assert rh.equal_ignoring_hash(history.get(1).source.spec.template, d.spec.template)  # type: ignore[union-attr]
+    assert dict(d.metadata.annotations) == {deployments.REVISION: "2", rh.CHANGE_CAUSE_ANNOTATION: "first"}
+    assert deployments.equal_ignoring_hash(history.get(1).source.spec.template, d.spec.template)  # type: ignore[union-attr]
 
 
 def test_controller_revision_history() -> None:

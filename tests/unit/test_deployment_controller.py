@@ -20,7 +20,7 @@ from controllers.deployment import DeploymentController, util
 from controllers.deployment.sync import proportional_sizes
 from controllers.deployment.util import resolve_fenceposts
 from controllers.informers import SharedInformers
-from skiff.api import errors
+from skiff.api import deployments, errors, ownership
 from skiff.api.manifest import from_manifest
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
@@ -297,12 +297,12 @@ async def test_new_deployment_creates_replica_set_named_by_hash(h: Harness) -> N
     assert (ref.kind, ref.name, ref.uid, ref.controller, ref.block_owner_deletion) == (
         "Deployment", "web", d.metadata.uid, True, True)
     annotations = rs.metadata.annotations
-    assert annotations[util.REVISION] == "1"
-    assert (annotations[util.DESIRED_REPLICAS], annotations[util.MAX_REPLICAS]) == ("3", "4")
+    assert annotations[deployments.REVISION] == "1"
+    assert (annotations[deployments.DESIRED_REPLICAS], annotations[deployments.MAX_REPLICAS]) == ("3", "4")
     assert h.messages() == [f"Scaled up replica set web-{pod_hash} from 0 to 3"]
     assert h.recorder.events[0][:2] == ("Normal", "ScalingReplicaSet")
     stored = h.deployment()
-    assert stored.metadata.annotations[util.REVISION] == "1"
+    assert stored.metadata.annotations[deployments.REVISION] == "1"
     progressing = condition(stored, "Progressing")
     assert (progressing.status, progressing.reason, progressing.message) == (
         "True", "NewReplicaSetCreated", f'Created new replica set "web-{pod_hash}"')
@@ -316,12 +316,12 @@ async def test_new_deployment_creates_replica_set_named_by_hash(h: Harness) -> N
 async def test_change_cause_is_copied_and_last_applied_is_not(h: Harness) -> None:
     d = deployment()
     d.metadata.annotations["kubernetes.io/change-cause"] = "first"
-    d.metadata.annotations[util.LAST_APPLIED] = "{}"
+    d.metadata.annotations[deployments.LAST_APPLIED] = "{}"
     await h.add(d)
     await h.sync()
     [rs] = h.replica_sets()
     assert rs.metadata.annotations["kubernetes.io/change-cause"] == "first"
-    assert util.LAST_APPLIED not in rs.metadata.annotations
+    assert deployments.LAST_APPLIED not in rs.metadata.annotations
 
 
 async def test_completed_rollout_reports_success(h: Harness) -> None:
@@ -378,7 +378,7 @@ async def test_rolling_update_walks_to_completion_within_surge_and_unavailabilit
     await h.edit(set_image("nginx:2"))
     await h.sync()
     new = h.replica_sets()[1]
-    assert new.metadata.annotations[util.REVISION] == "2"
+    assert new.metadata.annotations[deployments.REVISION] == "2"
     # surge: 25% of 10 rounds up to 3; unavailable rounds down to 2: 13 - 8 - 3 new unavailable = 2 may go
     assert h.sizes() == [8, 3]
     assert h.messages()[:2] == [f"Scaled up replica set {new.metadata.name} from 0 to 3",
@@ -386,7 +386,7 @@ async def test_rolling_update_walks_to_completion_within_surge_and_unavailabilit
     await walk(h, max_total=13, min_available=8)
     assert h.sizes() == [0, 10]
     d = h.deployment()
-    assert d.metadata.annotations[util.REVISION] == "2"
+    assert d.metadata.annotations[deployments.REVISION] == "2"
     assert (d.status.replicas, d.status.updated_replicas, d.status.available_replicas) == (10, 10, 10)
     assert condition(d, "Progressing").reason == "NewReplicaSetAvailable"
     assert condition(d, "Progressing").message == f'ReplicaSet "{new.metadata.name}" has successfully progressed.'
@@ -460,8 +460,8 @@ async def test_scaling_up_mid_rollout_is_proportional(h: Harness) -> None:
     assert h.messages() == [f"Scaled up replica set {old.metadata.name} from 8 to 11",
                             f"Scaled up replica set {new.metadata.name} from 5 to 7"]
     for rs in (old, new):
-        assert (rs.metadata.annotations[util.DESIRED_REPLICAS], rs.metadata.annotations[util.MAX_REPLICAS]) == (
-            "15", "18")
+        annotations = rs.metadata.annotations
+        assert (annotations[deployments.DESIRED_REPLICAS], annotations[deployments.MAX_REPLICAS]) == ("15", "18")
 
 
 async def test_scaling_down_mid_rollout_is_proportional(h: Harness) -> None:
@@ -493,7 +493,7 @@ async def test_scaling_a_settled_deployment_resizes_its_only_replica_set(h: Harn
     await h.sync()
     [rs] = h.replica_sets()
     assert rs.spec.replicas == 5
-    assert rs.metadata.annotations[util.DESIRED_REPLICAS] == "5"
+    assert rs.metadata.annotations[deployments.DESIRED_REPLICAS] == "5"
     assert h.messages() == [f"Scaled up replica set {rs.metadata.name} from 3 to 5"]
 
 
@@ -561,16 +561,16 @@ async def test_template_of_an_old_replica_set_reuses_it_as_the_newest_revision(h
     await h.sync()
     assert len(h.replica_sets()) == 3, "no new ReplicaSet: the first one is reused"
     first = h.replica_sets()[0]
-    assert first.metadata.annotations[util.REVISION] == "4"
-    assert first.metadata.annotations[util.REVISION_HISTORY] == "1"
-    assert h.deployment().metadata.annotations[util.REVISION] == "4"
+    assert first.metadata.annotations[deployments.REVISION] == "4"
+    assert first.metadata.annotations[deployments.REVISION_HISTORY] == "1"
+    assert h.deployment().metadata.annotations[deployments.REVISION] == "4"
     await walk(h, max_total=4, min_available=2)
     assert h.sizes() == [3, 0, 0]
     await h.edit(set_image("nginx:3"))
     await walk(h, max_total=4, min_available=2)
     third = h.replica_sets()[2]
-    assert third.metadata.annotations[util.REVISION] == "5"
-    assert third.metadata.annotations[util.REVISION_HISTORY] == "3"
+    assert third.metadata.annotations[deployments.REVISION] == "5"
+    assert third.metadata.annotations[deployments.REVISION_HISTORY] == "3"
 
 
 # ---- progress deadline ----
@@ -680,16 +680,16 @@ async def test_orphan_replica_set_is_adopted_and_a_stray_released(h: Harness) ->
     stray = copy.deepcopy(orphan)
     stray.metadata.name = "web-stray"
     stray.metadata.labels["app"] = "other"
-    stray.metadata.owner_references.append(util.controller_ref(d))
+    stray.metadata.owner_references.append(ownership.controller_ref(d))
     await h.add(orphan)
     await h.add(stray)
     await h.sync()
     adopted = h.store(apps_pb2.ReplicaSet).get("default/web-orphan")
-    ref = util.controller_of(adopted)
+    ref = ownership.controller_of(adopted)
     assert ref is not None and ref.uid == d.metadata.uid
     assert list(h.store(apps_pb2.ReplicaSet).get("default/web-stray").metadata.owner_references) == []
     assert len(h.replica_sets()) == 2, "the adopted ReplicaSet runs the template: no new one"
-    assert adopted.metadata.annotations[util.REVISION] == "1"
+    assert adopted.metadata.annotations[deployments.REVISION] == "1"
 
 
 async def test_hash_collision_bumps_collision_count(h: Harness) -> None:
@@ -723,7 +723,7 @@ async def test_replica_set_events_enqueue_their_deployment(h: Harness) -> None:
     assert key == f"default/{other.metadata.name}"
     h.controller.queue.done(key)
     owned = copy.deepcopy(rs)
-    owned.metadata.owner_references.append(util.controller_ref(d))
+    owned.metadata.owner_references.append(ownership.controller_ref(d))
     h.controller.delete_replica_set(owned)
     key = await h.controller.queue.get()
     assert key == "default/web"
@@ -734,7 +734,7 @@ def sized(name: str, replicas: int, created: str, max_replicas: str | None = "4"
     rs.metadata.name, rs.metadata.namespace, rs.metadata.creation_timestamp = name, "default", created
     rs.spec.replicas = replicas
     if max_replicas is not None:
-        rs.metadata.annotations[util.MAX_REPLICAS] = max_replicas
+        rs.metadata.annotations[deployments.MAX_REPLICAS] = max_replicas
     return rs
 
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from controllers.garbagecollector import GarbageCollector, Identity, collected_kinds, identity_of
 from controllers.informers import SharedInformers
-from controllers.pod_control import controller_ref
+from skiff.api.ownership import controller_ref
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
 from skiff.client.clock import FakeClock
 from tests.unit.controller_fakes import NOW, FakeClient, FakeRecorder, deliver

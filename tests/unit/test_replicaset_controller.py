@@ -17,12 +17,12 @@ from controllers.informers import SharedInformers
 from controllers.pod_control import (
     EXPECTATIONS_TIMEOUT,
     POD_DELETION_COST,
-    controller_ref,
     rank_pods_for_deletion,
     slow_start_batch,
 )
 from controllers.replicaset import ReplicaSetController
 from skiff.api import errors
+from skiff.api.ownership import controller_ref
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.clock import FakeClock
 from tests.unit.controller_fakes import NOW, FakeClient, FakeRecorder, deliver

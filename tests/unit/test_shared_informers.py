@@ -28,3 +28,15 @@ async def test_whole_objects_cannot_be_asked_for_once_the_informer_runs() -> Non
             informers.get(core_pb2.Secret)
     finally:
         await informers.stop()
+
+
+def test_every_informer_store_is_indexed_by_owner_and_namespace() -> None:
+    informers = SharedInformers(client=object())  # type: ignore[arg-type]
+    store = informers.get(core_pb2.ConfigMap, metadata_only=True).store
+    cm = core_pb2.ConfigMap()
+    cm.metadata.name, cm.metadata.namespace = "settings", "team-a"
+    cm.metadata.owner_references.add(kind="Deployment", name="web", uid="d-uid")
+    store.put(cm)
+    assert store.by_index("namespace", "team-a") == [cm]
+    assert store.by_index("owner", "d-uid") == [cm]
+    assert store.by_index("namespace", "default") == []

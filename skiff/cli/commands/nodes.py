@@ -26,6 +26,7 @@ from typing import Any
 
 from skiff import aio
 from skiff.api import errors, kinds
+from skiff.api.ownership import controller_of
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import (
     Target,
@@ -249,13 +250,6 @@ class Verdict:
 
 
 OKAY = Verdict(True)
-
-
-def controller_of(pod: Any) -> Any | None:
-    for ref in pod.metadata.owner_references:
-        if ref.controller:
-            return ref
-    return None
 
 
 def _finished(pod: Any) -> bool:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from skiff import aio
-from skiff.api import errors, kinds
+from skiff.api import deployments, errors, kinds
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2
 from skiff.cli import rollout_history as rh
@@ -67,7 +67,7 @@ def _condition(obj: Any, type_: str) -> Any | None:
 def deployment_status(d: Any, revision: int = 0) -> Status:
     name = d.metadata.name
     if revision > 0:
-        current = rh.revision_of(d)
+        current = deployments.revision_of(d)
         if current is None:
             return Status("", False, f'cannot get the revision of deployment "{name}": revision not found')
         if current != revision:
@@ -228,7 +228,7 @@ async def _undo_deployment(ctx: Context, target: Target, history: rh.History, ob
                         f"deployment/{target.name}' and try again")
     source = revision.source
     assert isinstance(source, apps_pb2.ReplicaSet)
-    if rh.equal_ignoring_hash(source.spec.template, obj.spec.template):
+    if deployments.equal_ignoring_hash(source.spec.template, obj.spec.template):
         return f"skipped rollback (current template already matches revision {to})"
 
     def change(current: Any) -> bool:

@@ -215,7 +215,7 @@ def describe_pod(pod: core_pb2.Pod, rel: Related, now: datetime, out: Out) -> No
              ("Termination Grace Period", f"{meta.deletion_grace_period_seconds}s" if terminating else None),
              ("Reason", status.reason or None), ("Message", status.message or None), ("IP", status.pod_ip))
     out.section(0, "IPs", [("IP", ip.ip) for ip in status.pod_ips])
-    out.rows(0, *controlled_by(meta), ("NominatedNodeName", status.nominated_node_name or None))
+    out.rows(0, *controlled_by(pod), ("NominatedNodeName", status.nominated_node_name or None))
     if spec.init_containers:
         containers(out, "Init Containers", spec.init_containers, status.init_container_statuses)
     containers(out, "Containers", spec.containers, status.container_statuses)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
 from skiff.api.codec import int_or_string
+from skiff.api.ownership import Object, controller_of
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 from skiff.cli.printers import human_duration
@@ -220,13 +221,10 @@ def header(out: Out, level: int, meta: meta_pb2.ObjectMeta, *rows: Row, namespac
     out.listing(level, "Annotations", annotation_items(meta.annotations))
 
 
-def controlled_by(meta: meta_pb2.ObjectMeta) -> list[Row]:
+def controlled_by(obj: Object) -> list[Row]:
     """``Controlled By:  Kind/name``, from the owner reference that is the controller."""
-    return [("Controlled By", f"{ref.kind}/{ref.name}") for ref in meta.owner_references if ref.controller]
-
-
-def is_controlled_by(meta: meta_pb2.ObjectMeta, uid: str) -> bool:
-    return any(ref.controller and ref.uid == uid for ref in meta.owner_references)
+    ref = controller_of(obj)
+    return [("Controlled By", f"{ref.kind}/{ref.name}")] if ref is not None else []
 
 
 # ---- events ----

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from skiff.api.deployments import equal_ignoring_hash
+from skiff.api.ownership import Object, is_controlled_by
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2
 from skiff.cli.describe.pods import pod_template
@@ -19,7 +21,6 @@ from skiff.cli.describe.text import (
     fmt_time,
     header,
     ios,
-    is_controlled_by,
     map_text,
     or_none,
     selector_text,
@@ -32,10 +33,10 @@ def _conditions(out: Out, items: Sequence[Any]) -> None:
     out.table(0, "Conditions", ("Type", "Status", "Reason"), [(c.type, c.status, c.reason) for c in items])
 
 
-def _pods_status(pods: Sequence[core_pb2.Pod], owner_uid: str) -> Row:
+def _pods_status(pods: Sequence[core_pb2.Pod], owner: Object) -> Row:
     counts = {"Running": 0, "Pending": 0, "Succeeded": 0, "Failed": 0}
     for pod in pods:
-        if is_controlled_by(pod.metadata, owner_uid) and pod.status.phase in counts:
+        if is_controlled_by(pod, owner) and pod.status.phase in counts:
             counts[pod.status.phase] += 1
     return ("Pods Status", f"{counts['Running']} Running / {counts['Pending']} Waiting / "
                            f"{counts['Succeeded']} Succeeded / {counts['Failed']} Failed")
@@ -43,13 +44,6 @@ def _pods_status(pods: Sequence[core_pb2.Pod], owner_uid: str) -> Row:
 
 def _rs_line(rs: apps_pb2.ReplicaSet) -> str:
     return f"{rs.metadata.name} ({rs.status.replicas}/{rs.spec.replicas} replicas created)"
-
-
-def _template_key(template: core_pb2.PodTemplateSpec) -> bytes:
-    copy = core_pb2.PodTemplateSpec()
-    copy.CopyFrom(template)
-    copy.metadata.labels.pop("pod-template-hash", None)
-    return copy.SerializeToString(deterministic=True)
 
 
 def describe_deployment(d: apps_pb2.Deployment, rel: Related, now: datetime, out: Out) -> None:
@@ -63,9 +57,8 @@ def describe_deployment(d: apps_pb2.Deployment, rel: Related, now: datetime, out
               if spec.strategy.HasField("rolling_update") else None))
     pod_template(out, spec.template)
     _conditions(out, status.conditions)
-    owned = [rs for rs in rel.replica_sets if is_controlled_by(rs.metadata, d.metadata.uid)]
-    key = _template_key(spec.template)
-    new = [rs for rs in owned if _template_key(rs.spec.template) == key]
+    owned = [rs for rs in rel.replica_sets if is_controlled_by(rs, d)]
+    new = [rs for rs in owned if equal_ignoring_hash(rs.spec.template, spec.template)]
     old = [rs for rs in owned if rs not in new and rs.spec.replicas + rs.status.replicas > 0]
     out.rows(0, ("OldReplicaSets", or_none(", ".join(_rs_line(rs) for rs in old))),
              ("NewReplicaSet", _rs_line(new[0]) if new else "<none>"))
@@ -74,8 +67,8 @@ def describe_deployment(d: apps_pb2.Deployment, rel: Related, now: datetime, out
 
 def describe_replica_set(rs: apps_pb2.ReplicaSet, rel: Related, now: datetime, out: Out) -> None:
     header(out, 0, rs.metadata, ("Selector", selector_text(rs.spec.selector)))
-    out.rows(0, *controlled_by(rs.metadata), ("Replicas", f"{rs.status.replicas} current / {rs.spec.replicas} desired"),
-             _pods_status(rel.pods, rs.metadata.uid))
+    out.rows(0, *controlled_by(rs), ("Replicas", f"{rs.status.replicas} current / {rs.spec.replicas} desired"),
+             _pods_status(rel.pods, rs))
     pod_template(out, rs.spec.template)
     _conditions(out, rs.status.conditions)
     events(out, rel.events, now)
@@ -94,7 +87,7 @@ def describe_stateful_set(s: apps_pb2.StatefulSet, rel: Related, now: datetime, 
     out.rows(0, ("Replicas", f"{s.spec.replicas} desired | {s.status.replicas} total"),
              ("Update Strategy", s.spec.update_strategy.type))
     out.rows(1, ("Partition", rolling.partition if rolling.HasField("partition") else None))
-    out.rows(0, _pods_status(rel.pods, s.metadata.uid))
+    out.rows(0, _pods_status(rel.pods, s))
     pod_template(out, s.spec.template)
     out.section(0, "Volume Claims", s.spec.volume_claim_templates, _claim_template)
     events(out, rel.events, now)
@@ -109,7 +102,7 @@ def describe_daemon_set(ds: apps_pb2.DaemonSet, rel: Related, now: datetime, out
              f"Number of Nodes Scheduled with Up-to-date Pods: {st.updated_number_scheduled}",
              f"Number of Nodes Scheduled with Available Pods: {st.number_available}",
              f"Number of Nodes Misscheduled: {st.number_misscheduled}",
-             _pods_status(rel.pods, ds.metadata.uid))
+             _pods_status(rel.pods, ds))
     pod_template(out, ds.spec.template)
     events(out, rel.events, now)
 
@@ -118,7 +111,7 @@ def describe_job(job: batch_pb2.Job, rel: Related, now: datetime, out: Out) -> N
     spec, st = job.spec, job.status
     start, end = parse_rfc3339(st.start_time), parse_rfc3339(st.completion_time)
     header(out, 0, job.metadata, ("Selector", selector_text(spec.selector)))
-    out.rows(0, *controlled_by(job.metadata),
+    out.rows(0, *controlled_by(job),
              ("Parallelism", spec.parallelism if spec.HasField("parallelism") else 1),
              ("Completions", spec.completions if spec.HasField("completions") else "<unset>"),
              ("Completion Mode", spec.completion_mode or "NonIndexed"),
