@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from skiff.api.manifest import LAST_APPLIED
 from skiff.api.v1 import core_pb2
 
 __all__ = [
@@ -30,7 +31,6 @@ REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEPRECATED_ROLLBACK_TO = "deprecated.deployment.rollback.to"
 ANNOTATIONS_NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS, MAX_REPLICAS,
                                     DEPRECATED_ROLLBACK_TO})

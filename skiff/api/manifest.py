@@ -17,6 +17,9 @@ from google.protobuf.message import Message
 
 from skiff.api import codec, kinds
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+"""The annotation ``apply`` keeps the applied manifest in (what the next apply diffs against)."""
+
 
 class ManifestError(ValueError):
     """A manifest that cannot be turned into an object."""

@@ -15,10 +15,8 @@ from typing import Any
 from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
-from skiff.api.manifest import from_manifest, to_manifest
+from skiff.api.manifest import LAST_APPLIED, from_manifest, to_manifest
 from skiff.client.client import Client
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _applied_form(obj: Message, namespace: str) -> dict[str, Any]:

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, overload
 
 from skiff.api.codec import int_or_string
+from skiff.api.manifest import LAST_APPLIED
 from skiff.api.ownership import Object, controller_of
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 from skiff.cli.printers import human_duration
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _MAX_ANNOTATION_LEN = 140
 
 
