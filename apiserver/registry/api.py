@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +27,7 @@ from skiff.aio import cancel_and_wait
 from skiff.api import codec, errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import selector_from_proto
-from skiff.api.patch import PatchError, merge_patch, strategic_merge_patch
+from skiff.api.patch import PatchError, apply_patch, decode_patch
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
 
@@ -36,8 +35,6 @@ log = logging.getLogger("skiff.apiserver")
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 UNDELETABLE_NAMESPACES = ("default", "kube-system", "kube-public")
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 _STRATEGIES: dict[str, type[Strategy]] = {
     "namespaces": core.NamespaceStrategy,
@@ -228,41 +225,44 @@ class Registry:
 
     async def patch(self, resource: str, namespace: str, name: str, *, patch_type: str, patch: bytes,
                     subresource: str = "", dry_run: bool = False) -> Message:
+        """A JSON, merge or strategic merge patch of the stored object, as Kubernetes applies them.
+
+        The patch applies to the object as it is now; a resourceVersion the patch itself sets is a
+        precondition (Conflict when stale), otherwise a concurrent write makes it apply again.
+        """
         store = self.store(resource)
         try:
-            body = json.loads(patch or b"{}")
-        except ValueError as exc:
-            raise errors.BadRequest(f"the patch is not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise errors.BadRequest("the patch must be a JSON object")
-        if patch_type not in (MERGE_PATCH, STRATEGIC_PATCH, "merge", "strategic", ""):
-            raise errors.BadRequest(f'patch type "{patch_type}" is not supported: use {MERGE_PATCH} or '
-                                    f"{STRATEGIC_PATCH}")
-        strategic = patch_type in (STRATEGIC_PATCH, "strategic", "")
+            body = decode_patch(patch_type, patch)
+        except PatchError as exc:
+            raise errors.BadRequest(str(exc)) from None
         status = subresource == "status"
         if subresource not in ("", "status"):
             raise errors.NotFound(f'the server could not find the requested resource ({resource}/{subresource})')
         for _ in range(10):
             current = await store.get(namespace, name)
-            patched = self._apply_patch(store.kind, current, body, strategic=strategic)
-            if not body.get("metadata", {}).get("resourceVersion"):
-                patched.metadata.resource_version = current.metadata.resource_version  # type: ignore[attr-defined]
+            patched = self._apply_patch(store.kind, current, body, patch_type)
+            current_rv = current.metadata.resource_version  # type: ignore[attr-defined]
+            wanted_rv = patched.metadata.resource_version  # type: ignore[attr-defined]
+            if not wanted_rv:
+                patched.metadata.resource_version = current_rv  # type: ignore[attr-defined]
             try:
                 return await store.update(patched, namespace=namespace, status=status, dry_run=dry_run)
             except errors.Conflict:
-                if body.get("metadata", {}).get("resourceVersion"):
+                if wanted_rv and wanted_rv != current_rv:
                     raise
         raise store._conflict(name)
 
     @staticmethod
-    def _apply_patch(kind: Kind, current: Message, body: dict[str, Any], *, strategic: bool) -> Message:
+    def _apply_patch(kind: Kind, current: Message, body: Any, patch_type: str) -> Message:
         from skiff.api.manifest import to_manifest
 
         doc = to_manifest(current)
         try:
-            merged = strategic_merge_patch(doc, body) if strategic else merge_patch(doc, body)
+            merged = apply_patch(patch_type, doc, body)
         except PatchError as exc:
             raise errors.BadRequest(str(exc)) from None
+        if not isinstance(merged, dict):
+            raise errors.BadRequest(f"the patch does not leave a {kind.kind} object")
         try:
             return codec.from_dict(kind.message, merged)
         except codec.DecodeError as exc:
@@ -359,3 +359,4 @@ def _scale_of(obj: Any) -> apps_pb2.Scale:
     if obj.spec.HasField("selector"):
         scale.status.selector = str(selector_from_proto(obj.spec.selector))
     return scale
+

@@ -23,6 +23,7 @@ from skiff.api.validation import (
     duplicate,
     forbidden,
     invalid,
+    invalid_error,
     is_dns1035_label,
     not_supported,
     required,
@@ -203,9 +204,8 @@ class ServiceStrategy(Strategy):
         return undo
 
     def _invalid(self, obj: Any, field: str, value: object, detail: str) -> errors.Invalid:
-        from skiff.api.validation import format_invalid
 
-        return errors.Invalid(format_invalid("Service", "", obj.metadata.name, [invalid(field, value, detail)]))
+        return invalid_error("Service", "", obj.metadata.name, [invalid(field, value, detail)])
 
     async def _allocate_ip(self, obj: Any, owner: str, held: str, taken: list[tuple[Allocator, str]]) -> None:
         spec = obj.spec

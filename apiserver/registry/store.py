@@ -51,7 +51,7 @@ from skiff.api import errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import FieldSelector, Selector, parse_field_selector, parse_selector
 from skiff.api.timestamps import rfc3339
-from skiff.api.validation import format_invalid
+from skiff.api.validation import invalid_error
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -184,7 +184,7 @@ class Store:
         return errors.Conflict(f'Operation cannot be fulfilled on {self.kind.group_resource} "{name}": {detail}')
 
     def _invalid(self, name: str, errs: list[Any]) -> errors.Invalid:
-        return errors.Invalid(format_invalid(self.kind.kind, self.kind.group, name, errs))
+        return invalid_error(self.kind.kind, self.kind.group, name, errs)
 
     def _namespace_of(self, obj: Message, namespace: str) -> str:
         if not self.kind.namespaced:

@@ -245,5 +245,8 @@ def _watch_event(kind: kinds.Kind, event: Any, metadata_only: bool = False) -> p
 
 
 async def _abort(context: Any, exc: errors.StatusError) -> None:
-    context.set_trailing_metadata(((errors.REASON_METADATA_KEY, exc.reason),))
+    metadata: tuple[tuple[str, str | bytes], ...] = ((errors.REASON_METADATA_KEY, exc.reason),)
+    if isinstance(exc, errors.Invalid) and (exc.kind or exc.causes):
+        metadata += ((errors.INVALID_DETAILS_KEY, exc.details()),)
+    context.set_trailing_metadata(metadata)
     await context.abort(errors.GRPC_CODES.get(type(exc), grpc.StatusCode.INTERNAL), exc.message)

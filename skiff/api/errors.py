@@ -8,6 +8,8 @@ codes with :data:`GRPC_CODES`, and the client turns a status code back into the 
 
 from __future__ import annotations
 
+import json
+
 import grpc
 
 
@@ -58,7 +60,29 @@ class Expired(StatusError):
 
 
 class Invalid(StatusError):
+    """An object that fails validation; ``kind``, ``name`` and ``causes`` (``field: message``) are
+    Kubernetes' status details, which clients print from (``The Deployment "web" is invalid: ...``)."""
+
     reason, code = "Invalid", 422
+
+    def __init__(self, message: str, *, kind: str = "", name: str = "", causes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.causes = causes
+
+    def details(self) -> bytes:
+        """The details as sent beside the message (:data:`INVALID_DETAILS_KEY`)."""
+        return json.dumps({"kind": self.kind, "name": self.name, "causes": list(self.causes)}).encode()
+
+    @classmethod
+    def with_details(cls, message: str, details: bytes) -> Invalid:
+        try:
+            data = json.loads(details)
+            return cls(message, kind=str(data["kind"]), name=str(data["name"]),
+                       causes=tuple(str(c) for c in data["causes"]))
+        except (ValueError, KeyError, TypeError):
+            return cls(message)
 
 
 class TooManyRequests(StatusError):
@@ -96,6 +120,8 @@ for _cls, _code in GRPC_CODES.items():
     _BY_CODE.setdefault(_code, _cls)
 
 REASON_METADATA_KEY = "skiff-reason"
+INVALID_DETAILS_KEY = "skiff-invalid-details-bin"
+"""Trailing metadata of an Invalid error: its kind, name and causes as JSON."""
 
 
 def from_grpc(code: grpc.StatusCode, message: str, reason: str | None = None) -> StatusError:

@@ -91,12 +91,19 @@ def to_manifest(obj: Message) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block-style YAML with multi-line strings as literal blocks, like kubectl."""
+    """Block-style YAML like kubectl's (go-yaml): multi-line strings as literal blocks, and a string
+    that would read back as another type ("1", "yes", "null", a timestamp) or is empty in double quotes."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    if "\n" in data:
+        return dumper.represent_scalar(_STR_TAG, data, style="|")
+    if not data or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG:
+        return dumper.represent_scalar(_STR_TAG, data, style='"')
+    return dumper.represent_scalar(_STR_TAG, data)
 
 
 _Dumper.add_representer(str, _str_presenter)

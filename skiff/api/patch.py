@@ -1,4 +1,10 @@
-"""JSON merge patch (RFC 7386) and Kubernetes' strategic merge patch, on manifest dicts.
+"""JSON patch (RFC 6902), JSON merge patch (RFC 7386) and Kubernetes' strategic merge patch, on
+manifest dicts.
+
+A JSON patch is a list of operations (add, remove, replace, move, copy, test), each at a JSON
+pointer (``/spec/containers/0/image``; ``~1`` is ``/`` and ``~0`` is ``~`` inside a token; ``-``
+appends to a list). The operations apply in order to a copy, so a failing one leaves nothing half
+done, and its error names the operation's place in the list, its op, its path and what is wrong.
 
 A merge patch replaces lists whole. A strategic merge patch merges the lists that Kubernetes
 marks with a patch merge key — containers by ``name``, ports by ``containerPort``, volume mounts
@@ -10,6 +16,7 @@ replaced, as in Kubernetes.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 # field name -> merge key, for the lists Kubernetes merges by key (patchStrategy:"merge").
@@ -38,6 +45,177 @@ PORT_KEYS = {"containerPort", "port"}
 
 class PatchError(ValueError):
     """A patch that cannot be applied."""
+
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+PATCH_TYPES = {"json": JSON_PATCH, "merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH}
+"""kubectl's ``--type`` names of the three patch kinds, and the media type each is sent as."""
+JSON_PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
+
+
+def patch_kind(patch_type: str) -> str:
+    """``json``, ``merge`` or ``strategic`` for a ``--type`` name or media type ("" is strategic)."""
+    if not patch_type:
+        return "strategic"
+    for name, media_type in PATCH_TYPES.items():
+        if patch_type in (name, media_type):
+            return name
+    raise PatchError(f'patch type "{patch_type}" is not supported: use {JSON_PATCH}, {MERGE_PATCH} or '
+                     f"{STRATEGIC_PATCH}")
+
+
+def decode_patch(patch_type: str, text: str | bytes) -> Any:
+    """The patch of a kind from its JSON text: a list of operations for json, an object otherwise."""
+    kind = patch_kind(patch_type)
+    try:
+        body = json.loads(text or ("[]" if kind == "json" else "{}"))
+    except ValueError as exc:
+        raise PatchError(f"the patch is not valid JSON: {exc}") from None
+    if kind == "json" and not isinstance(body, list):
+        raise PatchError("a json patch must be a JSON list of operations")
+    if kind != "json" and not isinstance(body, dict):
+        raise PatchError("the patch must be a JSON object")
+    return body
+
+
+def apply_patch(patch_type: str, target: Any, body: Any) -> Any:
+    """``body`` (decoded) applied to a copy of ``target`` as the patch kind says."""
+    kind = patch_kind(patch_type)
+    if kind == "json":
+        return json_patch(target, body)
+    if kind == "merge":
+        return merge_patch(target, body)
+    return strategic_merge_patch(target, body)
+
+
+def json_patch(target: Any, operations: Any) -> Any:
+    """RFC 6902: ``operations`` applied in order to a deep copy of ``target``, which is returned."""
+    if not isinstance(operations, list):
+        raise PatchError("a json patch must be a list of operations")
+    doc = copy.deepcopy(target)
+    for index, operation in enumerate(operations):
+        try:
+            doc = _json_patch_op(doc, operation)
+        except PatchError as exc:
+            where = f"{operation.get('op')} {operation.get('path')}" if isinstance(operation, dict) else "?"
+            raise PatchError(f"json patch operation {index} ({where}): {exc}") from None
+    return doc
+
+
+def _json_patch_op(doc: Any, operation: Any) -> Any:
+    if not isinstance(operation, dict):
+        raise PatchError("an operation must be an object with op and path")
+    op, path = operation.get("op"), operation.get("path")
+    if op not in JSON_PATCH_OPS:
+        raise PatchError(f'unknown op {op!r}: must be one of {", ".join(JSON_PATCH_OPS)}')
+    if not isinstance(path, str):
+        raise PatchError('missing "path"')
+    tokens = _pointer(path)
+    if op in ("add", "replace", "test") and "value" not in operation:
+        raise PatchError(f'missing "value" for {op}')
+    if op == "test":
+        if not _json_equal(_get(doc, tokens), operation["value"]):
+            raise PatchError("test failed: the value differs")
+        return doc
+    if op == "remove":
+        return _remove(doc, tokens)
+    if op == "replace":
+        return _replace(doc, tokens, copy.deepcopy(operation["value"]))
+    if op == "add":
+        return _add(doc, tokens, copy.deepcopy(operation["value"]))
+    source = operation.get("from")
+    if not isinstance(source, str):
+        raise PatchError(f'missing "from" for {op}')
+    from_tokens = _pointer(source)
+    value = copy.deepcopy(_get(doc, from_tokens))
+    if op == "move":
+        if tokens[:len(from_tokens)] == from_tokens and len(tokens) > len(from_tokens):
+            raise PatchError(f"cannot move {source} into itself")
+        doc = _remove(doc, from_tokens)
+    return _add(doc, tokens, value)
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchError(f"path {path!r} must start with /")
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+
+
+def _index(container: list[Any], token: str, *, appending: bool = False) -> int:
+    if appending and token == "-":
+        return len(container)
+    if not token.isdigit() or (token != "0" and token.startswith("0")):
+        raise PatchError(f"{token!r} is not a list index")
+    index = int(token)
+    if index > len(container) or (index == len(container) and not appending):
+        raise PatchError(f"index {index} is out of range (the list has {len(container)} items)")
+    return index
+
+
+def _parent(doc: Any, tokens: list[str]) -> Any:
+    parent = _get(doc, tokens[:-1])
+    if not isinstance(parent, (dict, list)):
+        raise PatchError(f"/{'/'.join(tokens[:-1])} is neither an object nor a list")
+    return parent
+
+
+def _get(doc: Any, tokens: list[str]) -> Any:
+    current = doc
+    for depth, token in enumerate(tokens):
+        if isinstance(current, dict) and token in current:
+            current = current[token]
+        elif isinstance(current, list):
+            current = current[_index(current, token)]
+        else:
+            raise PatchError(f"the path does not exist (no {token!r} at /{'/'.join(tokens[:depth])})")
+    return current
+
+
+def _add(doc: Any, tokens: list[str], value: Any) -> Any:
+    if not tokens:
+        return value
+    parent, last = _parent(doc, tokens), tokens[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+    else:
+        parent.insert(_index(parent, last, appending=True), value)
+    return doc
+
+
+def _replace(doc: Any, tokens: list[str], value: Any) -> Any:
+    _get(doc, tokens)  # must exist
+    if not tokens:
+        return value
+    parent, last = _parent(doc, tokens), tokens[-1]
+    parent[last if isinstance(parent, dict) else _index(parent, last)] = value
+    return doc
+
+
+def _remove(doc: Any, tokens: list[str]) -> Any:
+    if not tokens:
+        return None
+    _get(doc, tokens)  # must exist
+    parent, last = _parent(doc, tokens), tokens[-1]
+    if isinstance(parent, dict):
+        del parent[last]
+    else:
+        del parent[_index(parent, last)]
+    return doc
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1, and 1 equals 1.0."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -309,7 +309,8 @@ def format_invalid(kind: str, group: str, name: str, errors_: Sequence[FieldErro
 
 def invalid_error(kind: str, group: str, name: str, errors_: Sequence[FieldError]) -> errors.Invalid:
     """The :class:`~skiff.api.errors.Invalid` API error carrying :func:`format_invalid`'s text."""
-    return errors.Invalid(format_invalid(kind, group, name, errors_))
+    causes = tuple(dict.fromkeys(str(e) for e in errors_))
+    return errors.Invalid(format_invalid(kind, group, name, errors_), kind=kind, name=name, causes=causes)
 
 
 # --------------------------------------------------------------------------- message helpers

@@ -26,16 +26,18 @@ from skiff.cli.commands import (
     label,
     logs,
     nodes,
+    patch,
     rollout,
     scale,
     schedule,
 )
 from skiff.cli.context import Context, UsageError
+from skiff.cli.failures import error_text
 from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
-COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, label, nodes, scale, rollout,
-                                     logs, schedule, info, admin]
+COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, patch, label, nodes, scale,
+                                     rollout, logs, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except Unreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
     except errors.StatusError as exc:
-        print(f"Error from server ({exc.reason}): {exc}", file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

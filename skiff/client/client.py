@@ -10,7 +10,7 @@ inspecting status codes.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -18,13 +18,12 @@ import grpc
 from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
+from skiff.api.patch import MERGE_PATCH, PATCH_TYPES, STRATEGIC_PATCH
 from skiff.api.v1 import apps_pb2, core_pb2, resources_pb2_grpc
 from skiff.api.v1 import resources_pb2 as pb
 from skiff.client.config import resolve
 
 M = TypeVar("M", bound=Message)
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -53,16 +52,20 @@ class Unreachable(errors.ServiceUnavailable):
 
 
 def _error(exc: grpc.aio.AioRpcError, server: str) -> errors.StatusError:
-    reason = None
+    reason, details = None, b""
     for key, value in exc.trailing_metadata() or ():
         if key == errors.REASON_METADATA_KEY:
             reason = str(value)
+        elif key == errors.INVALID_DETAILS_KEY and isinstance(value, bytes):
+            details = value
     message = exc.details() or str(exc.code())
     if reason is None and exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         cause = "connection refused" if "refused" in message.lower() else message
         if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             cause = "the request timed out"
         return Unreachable(f"unable to connect to the server at {server}: {cause}")
+    if details and reason == errors.Invalid.reason:
+        return errors.Invalid.with_details(message, details)
     return errors.from_grpc(exc.code(), message, reason)
 
 
@@ -172,12 +175,16 @@ class Client:
             resource=kind.resource, namespace=ns, object=kinds.pack(obj), dry_run=dry_run))
         return cast(M, kinds.unpack(wrapped))
 
-    async def patch(self, cls: type[M], name: str, patch: Mapping[str, Any], *, namespace: str | None = None,
-                    strategic: bool = True, subresource: str = "", dry_run: bool = False) -> M:
+    async def patch(self, cls: type[M], name: str, patch: Mapping[str, Any] | Sequence[Any], *,
+                    namespace: str | None = None, strategic: bool = True, patch_type: str = "",
+                    subresource: str = "", dry_run: bool = False) -> M:
+        """A strategic merge patch (``strategic=False``: a JSON merge patch); ``patch_type`` (json,
+        merge, strategic) overrides both — a ``json`` patch is a list of RFC 6902 operations."""
         kind = kinds.of(cls)
+        mime = PATCH_TYPES[patch_type] if patch_type else (STRATEGIC_PATCH if strategic else MERGE_PATCH)
         wrapped = await self._unary(self._stub.Patch, pb.PatchRequest(
             resource=kind.resource, namespace=_namespace(kind, namespace), name=name,
-            patch_type=STRATEGIC_PATCH if strategic else MERGE_PATCH, patch=json.dumps(patch).encode(),
+            patch_type=mime, patch=json.dumps(patch).encode(),
             subresource=subresource, dry_run=dry_run))
         return cast(M, kinds.unpack(wrapped))
 

@@ -278,3 +278,40 @@ async def test_merge_and_strategic_merge_patch(client: Client) -> None:
     assert "a" not in patched.metadata.labels
     with pytest.raises(errors.BadRequest, match='unknown field "spec.replicaz"'):
         await client.patch(apps_pb2.Deployment, "web", {"spec": {"replicaz": 1}})
+
+
+async def test_json_patch(client: Client) -> None:
+    await client.create(obj(sample("Deployment", name="web")))
+    patched = await client.patch(apps_pb2.Deployment, "web", [
+        {"op": "test", "path": "/spec/replicas", "value": 2},
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+        {"op": "add", "path": "/metadata/labels", "value": {"tier": "web"}},
+        {"op": "add", "path": "/spec/template/spec/containers/-", "value": {"name": "side", "image": "busybox:2"}},
+    ], patch_type="json")
+    assert patched.spec.replicas == 4 and patched.metadata.labels["tier"] == "web"
+    assert [c.name for c in patched.spec.template.spec.containers] == ["app", "side"]
+    assert patched.metadata.generation == 2  # a spec change, as any other write
+    with pytest.raises(errors.BadRequest, match=r"json patch operation 0 \(test /spec/replicas\): test failed"):
+        await client.patch(apps_pb2.Deployment, "web", [{"op": "test", "path": "/spec/replicas", "value": 2},
+                                                        {"op": "replace", "path": "/spec/paused", "value": True}],
+                           patch_type="json")
+    with pytest.raises(errors.BadRequest, match="a json patch must be a JSON list of operations"):
+        await client.patch(apps_pb2.Deployment, "web", {"op": "add"}, patch_type="json")
+    with pytest.raises(errors.BadRequest, match='unknown field "spec.replicaz"'):
+        await client.patch(apps_pb2.Deployment, "web", [{"op": "add", "path": "/spec/replicaz", "value": 1}],
+                           patch_type="json")
+    stored = await client.get(apps_pb2.Deployment, "web")
+    assert stored.spec.replicas == 4 and not stored.spec.paused  # nothing half-applied
+
+
+async def test_a_patch_that_sets_a_stale_resource_version_is_a_conflict(client: Client) -> None:
+    created = await client.create(obj(sample("Deployment", name="web")))
+    await client.patch(apps_pb2.Deployment, "web", {"metadata": {"labels": {"moved": "on"}}})
+    for kind, body in (("merge", {"metadata": {"resourceVersion": created.metadata.resource_version},
+                                  "spec": {"replicas": 7}}),
+                       ("json", [{"op": "replace", "path": "/metadata/resourceVersion",
+                                  "value": created.metadata.resource_version},
+                                 {"op": "replace", "path": "/spec/replicas", "value": 7}])):
+        with pytest.raises(errors.Conflict, match="the object has been modified"):
+            await client.patch(apps_pb2.Deployment, "web", body, patch_type=kind)
+    assert (await client.get(apps_pb2.Deployment, "web")).spec.replicas == 2

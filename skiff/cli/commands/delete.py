@@ -9,6 +9,7 @@ import asyncio
 from skiff.api import errors, kinds
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
+from skiff.cli.failures import error_text
 from skiff.cli.resources import load_files, parse_targets, singular_name
 
 CASCADE = {"background": "Background", "true": "Background", "foreground": "Foreground", "orphan": "Orphan",
@@ -51,7 +52,7 @@ async def run_delete(ctx: Context) -> int:
             deleted.append((kind, ns, name))
         except errors.StatusError as exc:
             failed += 1
-            ctx.warn(f"Error from server ({exc.reason}): {exc}")
+            ctx.warn(error_text(exc))
     if args.wait:
         await asyncio.gather(*(wait_gone(ctx, k, ns, n, args.timeout) for k, ns, n in deleted))
     return 1 if failed else 0

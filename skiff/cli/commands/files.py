@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 from skiff.api import errors, kinds
 from skiff.cli.applying import apply_object
 from skiff.cli.context import Context
+from skiff.cli.failures import error_text
 from skiff.cli.printers import print_objects, resource_name
 from skiff.cli.resources import load_files
 
@@ -55,7 +56,7 @@ async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Await
             action, result = await fn(obj)
         except errors.StatusError as exc:
             failed += 1
-            ctx.warn(f'Error from server ({exc.reason}): error when {verb} "{source}": {exc}')
+            ctx.warn(error_text(exc, when=f'{verb} "{source}"'))
             continue
         if ctx.args.output in ("yaml", "json", "name"):
             results.append(result)

@@ -22,6 +22,7 @@ from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
 from skiff.cli.context import Context, UsageError
+from skiff.cli.failures import error_text
 from skiff.cli.printers import (
     OutputFormat,
     TableOptions,
@@ -136,7 +137,7 @@ async def run_get(ctx: Context) -> int:
         groups.append((kind, sort_objects(found, args.sort_by) if args.sort_by else found))
     _print(ctx, fmt, groups, requests)
     for exc in failures:
-        ctx.warn(f"Error from server ({exc.reason}): {exc}")
+        ctx.warn(error_text(exc))
     return 1 if failures else 0
 
 

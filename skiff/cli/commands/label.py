@@ -31,6 +31,7 @@ from skiff.api import errors, kinds
 from skiff.api.validation import is_valid_label_value
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
+from skiff.cli.failures import error_text
 from skiff.cli.printers import resource_name
 from skiff.cli.resources import load_files, parse_targets
 
@@ -152,7 +153,7 @@ async def report(ctx: Context, targets: Iterable[Target], one: Callable[[Target]
             ctx.warn(f"error: {exc}")
         except errors.StatusError as exc:
             failed += 1
-            ctx.warn(f"Error from server ({exc.reason}): {exc}")
+            ctx.warn(error_text(exc))
     return 1 if failed else 0
 
 
