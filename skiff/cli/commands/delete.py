@@ -1,5 +1,9 @@
 """``delete``: by name, from files, by selector or ``--all``; with kubectl's cascade, grace and
-wait semantics (``--wait`` is on by default: the command returns once the objects are gone)."""
+wait semantics (``--wait`` is on by default: the command returns once the objects are gone).
+
+The grace period follows kubectl's delete.go: ``--now`` is one second; ``--grace-period=0`` alone
+becomes one second too, and only ``--force`` (which implies 0) removes an object from the API at
+once — with kubectl's warning, and ``pod "web" force deleted`` for each."""
 
 from __future__ import annotations
 
@@ -7,54 +11,60 @@ import argparse
 import asyncio
 
 from skiff.api import errors, kinds
-from skiff.cli.commands.files import add_file_flags, namespace_for
+from skiff.cli.commands.files import add_file_flags
+from skiff.cli.commands.label import Target, resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
-from skiff.cli.resources import load_files, parse_targets, singular_name
+from skiff.cli.resources import singular_name
 
 CASCADE = {"background": "Background", "true": "Background", "foreground": "Foreground", "orphan": "Orphan",
            "false": "Orphan"}
 
 
-async def _targets(ctx: Context) -> list[tuple[kinds.Kind, str, str]]:
-    args = ctx.args
-    if args.filename:
-        return [(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name)  # type: ignore[attr-defined]
-                for _, obj in load_files(args.filename, args.recursive)]
-    out: list[tuple[kinds.Kind, str, str]] = []
-    for kind, names in parse_targets(args.targets, verb="delete"):
-        ns = ctx.namespace if kind.namespaced else ""
-        if names:
-            out.extend((kind, ns, n) for n in names)
-        elif args.selector or args.all:
-            listed = await ctx.client.list(kind.message, namespace=ns, label_selector=args.selector)
-            out.extend((kind, ns, o.metadata.name) for o in listed.items)  # type: ignore[attr-defined]
-        else:
-            raise UsageError("error: resource(s) were provided, but no name was specified")
-    return out
+IMMEDIATE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running resource has "
+                     "been terminated. The resource may continue to run on the cluster indefinitely.")
+
+
+def grace_period(args: argparse.Namespace) -> int | None:
+    """kubectl's rules: --now is 1 s; 0 without --force becomes 1 (no accidental data loss);
+    --force without a grace period is 0; None leaves the object's own."""
+    grace: int | None = args.grace_period
+    if args.now:
+        if grace is not None and grace >= 0:
+            raise UsageError("error: --now and --grace-period cannot be specified together")
+        grace = 1
+    if grace == 0 and not args.force:
+        grace = 1
+    if args.force and (grace is None or grace < 0):
+        grace = 0
+    return grace if grace is not None and grace >= 0 else None
 
 
 async def run_delete(ctx: Context) -> int:
     args = ctx.args
-    targets = await _targets(ctx)
+    grace = grace_period(args)
+    if args.force:
+        ctx.warn(IMMEDIATE_WARNING if grace == 0 else "warning: --force is ignored because --grace-period is not 0.")
+    targets = await resolve(ctx, args.targets, verb="delete", selector=args.selector, select_all=args.all,
+                            filenames=args.filename, recursive=args.recursive)
     if not targets and (args.selector or args.all):
         ctx.warn("No resources found" + (f" in {ctx.namespace} namespace." if ctx.namespace else "."))
         return 0
     policy = CASCADE[args.cascade]
-    grace = 0 if args.now else args.grace_period
+    done = "force deleted" if grace == 0 else "deleted"
     failed = 0
-    deleted: list[tuple[kinds.Kind, str, str]] = []
-    for kind, ns, name in targets:
+    deleted: list[Target] = []
+    for target in targets:
         try:
-            await ctx.client.delete(kind.message, name, namespace=ns, propagation_policy=policy,
-                                    grace_period_seconds=grace if grace is not None and grace >= 0 else None)
-            ctx.print(f'{singular_name(kind)} "{name}" deleted')
-            deleted.append((kind, ns, name))
+            await ctx.client.delete(target.kind.message, target.name, namespace=target.namespace,
+                                    propagation_policy=policy, grace_period_seconds=grace)
+            ctx.print(f'{singular_name(target.kind)} "{target.name}" {done}')
+            deleted.append(target)
         except errors.StatusError as exc:
             failed += 1
             ctx.warn(error_text(exc))
     if args.wait:
-        await asyncio.gather(*(wait_gone(ctx, k, ns, n, args.timeout) for k, ns, n in deleted))
+        await asyncio.gather(*(wait_gone(ctx, t.kind, t.namespace, t.name, args.timeout) for t in deleted))
     return 1 if failed else 0
 
 
@@ -80,7 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--all", action="store_true")
     p.add_argument("--cascade", default="background", choices=sorted(CASCADE), nargs="?", const="background")
     p.add_argument("--grace-period", type=int, default=None)
-    p.add_argument("--now", action="store_true")
+    p.add_argument("--now", action="store_true", help="signal the objects to stop at once (a 1 s grace period)")
+    p.add_argument("--force", action="store_true",
+                   help="with --grace-period=0 (the default then): remove the objects from the API at once")
     p.add_argument("--wait", default=True, type=lambda v: v.lower() != "false", nargs="?", const=True)
     p.add_argument("--timeout", type=float, default=0, help="how long --wait waits (0: forever)")
     p.set_defaults(run=run_delete)
