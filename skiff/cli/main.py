@@ -19,6 +19,7 @@ from skiff.cli.commands import (
     create,
     delete,
     describe,
+    edit,
     expose,
     files,
     get,
@@ -36,7 +37,7 @@ from skiff.cli.failures import error_text
 from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
-COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, patch, label, nodes, scale,
+COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, label, nodes, scale,
                                      rollout, logs, schedule, info, admin]
 
 
