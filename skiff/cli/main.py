@@ -31,6 +31,7 @@ from skiff.cli.commands import (
     rollout,
     scale,
     schedule,
+    wait,
 )
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
@@ -38,7 +39,7 @@ from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, label, nodes, scale,
-                                     rollout, logs, schedule, info, admin]
+                                     rollout, wait, logs, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):

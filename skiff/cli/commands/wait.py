@@ -1,0 +1,455 @@
+"""``wait``: block until objects meet a condition, as ``kubectl wait`` (1.32) does.
+
+``--for`` is what to wait for (kubectl's cmd/wait: wait.go conditionFuncFor, condition.go,
+json.go, delete.go, create.go):
+
+- ``condition=NAME[=VALUE]``: an entry of ``.status.conditions`` whose ``type`` is NAME has
+  ``status`` VALUE (``true`` by default); both compared case-insensitively, and a condition whose
+  ``observedGeneration`` (its own, else ``.status.observedGeneration``) is older than
+  ``.metadata.generation`` does not count. It is read from the object's manifest dict, so it works
+  for every kind.
+- ``jsonpath='{.status.phase}'=Running``: the path (kubectl's relaxed forms: ``.a.b``, ``{a.b}``)
+  gives exactly one value that prints (as Go's ``%v``) as the given text; without ``=VALUE``, the
+  path only has to give something. Several values, or a map or list to compare, are errors.
+- ``delete``: the object is gone, or its uid changed (deleted and created again). An object that
+  is already missing is skipped without a word, and nothing to wait for is no error (exit 0).
+- ``create``: every named object (or, with ``-l`` / ``--all``, at least one) exists, polled every
+  half second as kubectl does.
+
+Each object is read (a missing one is ``Error from server (NotFound)``), checked, and if the
+condition does not hold yet, followed through a watch on its name from the resourceVersion of that
+read. When the watch ends, breaks or has expired, a relist gives the current state and a new watch
+starts from the list's resourceVersion, so no change is lost. Success prints ``pod/web condition
+met`` (every mode: kubectl's printer is built with that operation) or, with ``-o``, the object.
+
+``--timeout`` is a Go duration (``30s``, ``1m``, ``500ms``); as in kubectl, one deadline runs from
+the start for all the objects, which are waited for one after another: an object reached after
+it has passed times out at once. ``0`` checks once (``condition not met for pods/web``) and a
+negative value means a week. Failures are reported per object and the others go on
+(``error: timed out waiting for the condition on pods/web``), exit 1; no object at all is
+``error: no matching resources found`` (except for ``delete``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from google.protobuf.message import Message
+
+from skiff import aio
+from skiff.api import errors, kinds
+from skiff.api.manifest import to_manifest
+from skiff.cli.commands.edit import NO_RESOURCES
+from skiff.cli.commands.files import add_file_flags
+from skiff.cli.commands.label import Target, VerbError, allow_intermixed, report, resolve
+from skiff.cli.context import Context, UsageError
+from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
+from skiff.cli.printers import OutputFormat, go_value, parse_output, render_generic, resource_name
+from skiff.cli.resources import parse_targets
+from skiff.client.client import WatchEvent
+
+CREATE = "create"
+DELETE = "delete"
+WEEK = 168 * 3600.0
+"""What a negative --timeout means."""
+CREATE_POLL = 0.5
+"""How often --for=create looks again (kubectl polls every 500ms)."""
+RETRY = 1.0
+"""How long to wait before relisting after the apiserver could not be reached."""
+TIMED_OUT = "timed out waiting for the condition"
+OUTPUT_FORMATS = ("", "name", "yaml", "json", "jsonpath", "jsonpath-as-json", "jsonpath-file")
+FOR_HELP = ("The condition to wait on: [create|delete|condition=condition-name[=condition-value]|"
+            "jsonpath='{JSONPath expression}'=[JSONPath value]]. The default condition-value is true. Condition "
+            "values are compared after Unicode simple case folding, which is a more general form of "
+            "case-insensitivity.")
+_RELAXED = re.compile(r"\{\.?[^{}]+\}|\.?[^{}]+")
+_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
+_NANOS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+          "h": 3600 * 10**9}
+
+
+# ---- --timeout ----
+
+def _go_quote(text: str) -> str:
+    """Go's time package quoting: double quotes, ``\\xNN`` for control and non-ASCII bytes."""
+    out: list[str] = []
+    for ch in text:
+        if ch < " " or ord(ch) >= 0x80:
+            out.extend(f"\\x{b:02x}" for b in ch.encode())
+        else:
+            out.append("\\" + ch if ch in '"\\' else ch)
+    return '"' + "".join(out) + '"'
+
+
+def go_duration(text: str) -> float:
+    """Go's ``time.ParseDuration``, in seconds; a ValueError carries Go's message."""
+    invalid = ValueError(f"time: invalid duration {_go_quote(text)}")
+    rest = text[1:] if text[:1] in ("-", "+") else text
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        match = _DURATION_PART.match(rest)
+        assert match is not None  # every group may be empty
+        whole, fraction, unit = match.groups()
+        if not whole and not fraction:
+            raise invalid
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
+        if unit not in _NANOS:
+            raise ValueError(f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
+        total += int(whole or 0) * _NANOS[unit]
+        if fraction:
+            total += int(int(fraction) * (_NANOS[unit] / 10 ** len(fraction)))
+        if total > 1 << 63:
+            raise invalid
+        rest = rest[match.end():]
+    if text[:1] != "-" and total > (1 << 63) - 1:
+        raise invalid
+    return (-total if text[:1] == "-" else total) / 1e9
+
+
+def parse_timeout(text: str) -> float:
+    """``--timeout`` in seconds: 0 checks once, a negative duration means a week."""
+    try:
+        seconds = go_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"error: invalid argument {json.dumps(text)} for \"--timeout\" flag: {exc}") from None
+    return WEEK if seconds < 0 else seconds
+
+
+# ---- --for ----
+
+def _equal_fold(a: str, b: str) -> bool:
+    """Go's strings.EqualFold: equal under Unicode simple case folding, rune by rune."""
+    return len(a) == len(b) and all(x == y or x.lower() == y.lower() or x.upper() == y.upper()
+                                    for x, y in zip(a, b, strict=True))
+
+
+def _stale(doc: dict[str, Any], condition: dict[str, Any]) -> bool:
+    """The condition was written for an older generation of the object (kubectl ignores it)."""
+    generation = (doc.get("metadata") or {}).get("generation")
+    observed = condition.get("observedGeneration", (doc.get("status") or {}).get("observedGeneration"))
+    return isinstance(generation, int) and isinstance(observed, int) and observed < generation
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``condition=NAME[=VALUE]``: the status of ``.status.conditions[type=NAME]`` is VALUE."""
+
+    name: str
+    status: str = "true"
+
+    def holds(self, doc: dict[str, Any]) -> bool:
+        conditions = (doc.get("status") or {}).get("conditions")
+        for condition in conditions if isinstance(conditions, list) else []:
+            if not isinstance(condition, dict):
+                return False
+            kind, status = condition.get("type"), condition.get("status")
+            if not isinstance(kind, str) or not _equal_fold(kind, self.name) or not isinstance(status, str):
+                continue
+            return not _stale(doc, condition) and _equal_fold(status, self.status)
+        return False
+
+
+@dataclass(frozen=True)
+class JSONPathMatch:
+    """``jsonpath=EXPR[=VALUE]``: EXPR gives one value, printing as VALUE (any value when VALUE is empty)."""
+
+    path: JSONPath
+    value: str = ""
+
+    def holds(self, doc: dict[str, Any]) -> bool:
+        try:
+            results = self.path.find(doc)
+        except JSONPathError as exc:
+            raise VerbError(str(exc)) from None
+        if not results or not results[0]:
+            return False
+        if len(results) > 1:
+            raise VerbError("given jsonpath expression matches more than one list")
+        if len(results[0]) > 1:
+            raise VerbError("given jsonpath expression matches more than one value")
+        if not self.value:
+            return True
+        found = results[0][0]
+        if isinstance(found, (dict, list)):
+            raise VerbError("jsonpath leads to a nested object or list which is not supported")
+        return go_value(found).strip() == self.value.strip()
+
+
+Predicate = Condition | JSONPathMatch
+Wanted = str | Predicate
+"""CREATE, DELETE, or a predicate on the object's manifest dict."""
+
+
+def split_jsonpath_input(text: str) -> list[str]:
+    """kubectl's splitJSONPathInput: split on each single ``=``; ``==`` stays in the expression."""
+    parts = [""]
+    for token in re.findall(r"==|=|[^=]+", text):
+        if token == "=":
+            parts.append("")
+        else:
+            parts[-1] += token
+    return parts
+
+
+def _jsonpath_match(text: str) -> JSONPathMatch:
+    parts = split_jsonpath_input(text)
+    if len(parts) > 2:
+        raise UsageError("error: jsonpath wait format must be --for=jsonpath='{.status.readyReplicas}'=3 or "
+                         "--for=jsonpath='{.status.readyReplicas}'")
+    expression, value = parts[0], ""
+    if expression and not _RELAXED.fullmatch(expression):
+        raise UsageError("error: unexpected path string, expected a 'name1.name2' or '.name1.name2' or "
+                         "'{name1.name2}' or '{.name1.name2}'")
+    if len(parts) == 2:
+        value = parts[1].strip("'\"")
+        if not value:
+            raise UsageError("error: jsonpath wait has to have a value after equal sign, like "
+                             "--for=jsonpath='{.status.readyReplicas}'=3")
+    if not expression:
+        raise UsageError("error: jsonpath expression cannot be empty")
+    try:
+        return JSONPathMatch(JSONPath(relaxed(expression)), value)
+    except JSONPathError as exc:
+        raise UsageError(f"error: {exc}") from None
+
+
+def parse_for(text: str) -> Wanted:
+    """``--for`` as kubectl's conditionFuncFor reads it."""
+    if text.lower() in (CREATE, DELETE):
+        return text.lower()
+    if text.startswith("condition="):
+        name, equals, status = text.removeprefix("condition=").partition("=")
+        return Condition(name, status if equals else "true")
+    if text.startswith("jsonpath="):
+        return _jsonpath_match(text.removeprefix("jsonpath="))
+    raise UsageError(f"error: unrecognized condition: {json.dumps(text, ensure_ascii=False)}")
+
+
+def reached(wanted: Wanted, first: Message) -> Callable[[Message | None], bool]:
+    """Whether a state of the object (None: it is gone) is what ``wanted`` waits for; ``first`` is
+    the object as first read (a different uid later means it was deleted and created again)."""
+    if isinstance(wanted, str):
+        uid = first.metadata.uid  # type: ignore[attr-defined]
+        return lambda state: state is None or state.metadata.uid != uid  # type: ignore[attr-defined]
+    predicate = wanted
+    return lambda state: state is not None and predicate.holds(to_manifest(state))
+
+
+# ---- objects ----
+
+@dataclass(frozen=True)
+class Selection:
+    """The objects to wait for, in order."""
+
+    targets: list[Target]
+    listed: dict[Target, Message]
+    """The objects as -l / --all listed them. kubectl already holds these, so one deleted before
+    its turn has met --for=delete; a named object is read at its turn, and a missing one skipped."""
+
+
+async def _selected(ctx: Context, kind: kinds.Kind) -> list[Message]:
+    """The objects of a kind that -l / --field-selector / --all pick, in one namespace or (-A) all."""
+    args = ctx.args
+    namespace = "" if args.all_namespaces or not kind.namespaced else ctx.namespace
+    listed = await ctx.client.list(kind.message, namespace=namespace, label_selector=args.selector,
+                                   field_selector=args.field_selector)
+    return list(listed.items)
+
+
+async def select(ctx: Context) -> Selection:
+    """The objects the command line names, with the checks of kubectl's resource builder."""
+    args = ctx.args
+    if args.filename:
+        if args.resources:
+            raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify "
+                             "resource arguments as well")
+        return Selection(await resolve(ctx, [], verb="wait", filenames=args.filename, recursive=args.recursive), {})
+    requests = parse_targets(args.resources, verb="wait")
+    named = any(names for _, names in requests)
+    selecting = bool(args.selector or args.field_selector or args.all)
+    if named and selecting:
+        raise UsageError("error: selectors and the all flag cannot be used when passing resource/name arguments"
+                         if all("/" in a for a in args.resources)
+                         else "error: name cannot be provided when a selector is specified")
+    if named and args.all_namespaces:
+        raise UsageError("error: a resource cannot be retrieved by name across all namespaces")
+    if not selecting:
+        return Selection(await resolve(ctx, args.resources, verb="wait"), {})
+    listed = {Target(kind, o.metadata.namespace, o.metadata.name): o  # type: ignore[attr-defined]
+              for kind, _ in requests for o in await _selected(ctx, kind)}
+    return Selection(list(listed), listed)
+
+
+async def _get(ctx: Context, target: Target) -> Message:
+    return await ctx.client.get(target.kind.message, target.name, namespace=target.namespace)
+
+
+def _print_met(ctx: Context, fmt: OutputFormat, obj: Message) -> None:
+    if fmt.name in ("", "name"):
+        ctx.print(f"{resource_name(obj)} condition met")
+        return
+    ctx.out.write(render_generic([obj], fmt, single=True))
+    ctx.out.flush()
+
+
+def _output_format(spec: str) -> OutputFormat:
+    if spec.partition("=")[0] not in OUTPUT_FORMATS:
+        allowed = ",".join(sorted(f for f in OUTPUT_FORMATS if f))
+        raise UsageError(f'error: unable to match a printer suitable for the output format "{spec}", allowed '
+                         f"formats are: {allowed}")
+    return parse_output(spec)
+
+
+# ---- following one object ----
+
+async def states(ctx: Context, target: Target, resource_version: str) -> AsyncGenerator[Message | None, None]:
+    """The object after each change from ``resource_version`` on (None once it is gone), from a
+    watch on its name. When the watch ends, breaks or has expired, a relist yields the current
+    state and the next watch starts from the list's resourceVersion."""
+    kind, selector = target.kind, f"metadata.name={target.name}"
+    while True:
+        try:
+            if not resource_version:
+                listed = await ctx.client.list(kind.message, namespace=target.namespace, field_selector=selector)
+                resource_version = listed.resource_version
+                yield listed.items[0] if listed.items else None
+            events = cast(AsyncGenerator[WatchEvent[Any], None], ctx.client.watch(
+                kind.message, namespace=target.namespace, field_selector=selector,
+                resource_version=resource_version))
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                        yield None if event.type == "DELETED" else event.object
+            resource_version = ""
+        except errors.Expired:
+            resource_version = ""
+        except errors.ServiceUnavailable:
+            resource_version = ""
+            await asyncio.sleep(RETRY)
+
+
+async def _until(ctx: Context, target: Target, first: Message, met: Callable[[Message | None], bool]
+                 ) -> Message | None:
+    """The first state after ``first`` that is ``met``."""
+    async with contextlib.aclosing(states(ctx, target, first.metadata.resource_version)  # type: ignore[attr-defined]
+                                   ) as changes:
+        while not met(state := await anext(changes)):
+            pass
+        return state
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """One ``wait`` command: what to wait for, and until when."""
+
+    ctx: Context
+    wanted: Wanted
+    fmt: OutputFormat
+    timeout: float
+    deadline: float
+    """The loop time when the one --timeout for all the objects runs out."""
+    listed: dict[Target, Message]
+    """Selection.listed."""
+
+    async def one(self, target: Target) -> None:
+        """Wait for one object and print it (kubectl prints the object as first read for delete)."""
+        try:
+            first = await _get(self.ctx, target)
+        except errors.NotFound:
+            if self.wanted != DELETE:
+                raise
+            if target in self.listed:
+                _print_met(self.ctx, self.fmt, self.listed[target])
+            return
+        final = await self._follow(target, first)
+        _print_met(self.ctx, self.fmt, first if final is None or self.wanted == DELETE else final)
+
+    async def _follow(self, target: Target, first: Message) -> Message | None:
+        """The state that meets the condition; VerbError when none does in time."""
+        met = reached(self.wanted, first)
+        name = f"{target.kind.resource}/{target.name}"
+        if self.timeout == 0:
+            if met(first):
+                return first
+            raise VerbError(f"condition not met for {name}")
+        remaining = self.deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            raise VerbError(f"{TIMED_OUT} on {name}")
+        if met(first):
+            return first
+        try:
+            return await aio.wait_for(_until(self.ctx, target, first, met), remaining)
+        except TimeoutError:
+            raise VerbError(f"{TIMED_OUT} on {name}") from None
+
+
+# ---- --for=create ----
+
+async def _existing(ctx: Context) -> list[Message] | None:
+    """Every named object (or those -l / --all pick, if any); None while one is missing."""
+    try:
+        found = [await _get(ctx, t) for t in (await select(ctx)).targets]
+    except errors.NotFound:
+        return None
+    return found or None
+
+
+async def _created(ctx: Context, timeout: float) -> list[Message]:
+    """kubectl's poll for --for=create: look now, then every half second until the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (found := await _existing(ctx)) is None:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise UsageError(f"error: {TIMED_OUT}")
+        await asyncio.sleep(min(CREATE_POLL, remaining))
+    return found
+
+
+# ---- the command ----
+
+async def run_wait(ctx: Context) -> int:
+    args = ctx.args
+    timeout = parse_timeout(args.timeout)
+    fmt = _output_format(args.output)
+    wanted = parse_for(args.condition)
+    if not args.resources and not args.filename:
+        raise UsageError(NO_RESOURCES)
+    if wanted == CREATE:
+        for obj in await _created(ctx, timeout):
+            _print_met(ctx, fmt, obj)
+        return 0
+    deadline = asyncio.get_running_loop().time() + timeout
+    found = await select(ctx)
+    if not found.targets and wanted != DELETE:
+        raise UsageError("error: no matching resources found")
+    waiter = Waiter(ctx, wanted, fmt, timeout, deadline, found.listed)
+    return await report(ctx, found.targets, waiter.one)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = allow_intermixed(sub.add_parser(
+        "wait", help="wait for a condition on objects (condition=..., jsonpath=..., create, delete)"))
+    p.add_argument("resources", nargs="*", metavar="TYPE NAME | TYPE/NAME")
+    p.add_argument("--for", dest="condition", default="", help=FOR_HELP)
+    p.add_argument("--timeout", default="30s", help="The length of time to wait before giving up. Zero means "
+                   "check once and don't wait, negative means wait for a week.")
+    add_file_flags(p, required=False)
+    p.add_argument("-l", "--selector", default="", help="label selector (=, ==, !=, in, notin, exists, !key)")
+    p.add_argument("--field-selector", default="", help="field selector (metadata.name=x, status.phase!=Running)")
+    p.add_argument("--all", action="store_true", help="every object of the given types in the namespace")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="with -l / --all: across all namespaces")
+    p.add_argument("-o", "--output", default="", help="name | yaml | json | jsonpath=TEMPLATE: print the objects")
+    p.set_defaults(run=run_wait)
