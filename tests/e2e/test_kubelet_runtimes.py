@@ -238,7 +238,7 @@ def test_delete_runs_prestop_then_sigterm(node: Node, ns: str) -> None:
     volumes = "  volumes: [{name: shared, hostPath: {path: /tmp/skiff-e2e-" + ns + ", type: DirectoryOrCreate}}]\n"
     node.apply(pod_yaml("graceful", node.name, container("app", script, hooks), volumes), ns)
     node.wait(lambda: node.pod("graceful", ns).get("status", {}).get("phase") == "Running", "running")
-    node.ctl("delete", "pod", "graceful", "-n", ns, "--timeout", "60")
+    node.ctl("delete", "pod", "graceful", "-n", ns, "--timeout", "60s")
     assert not node.pod("graceful", ns)
     log = Path(f"/tmp/skiff-e2e-{ns}/log").read_text().split()
     assert log[:2] == ["prestop", "term"]

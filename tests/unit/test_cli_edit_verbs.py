@@ -15,6 +15,7 @@ from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.cli import rollout_history as rh
 from skiff.cli.commands import label, nodes, rollout, scale
 from skiff.cli.context import UsageError
+from skiff.cli.flags import duration_flag
 
 # ---- arguments ----
 
@@ -42,12 +43,14 @@ def test_intermixed_positionals() -> None:
     assert ns.args == ["pods", "k=v"] and ns.l == "app=x"
 
 
-def test_parse_duration() -> None:
-    assert nodes.parse_duration("90s") == 90
-    assert nodes.parse_duration("1m30s") == 90
-    assert nodes.parse_duration("0") == 0
-    with pytest.raises(UsageError, match='invalid duration "soon"'):
-        nodes.parse_duration("soon")
+def test_duration_flags_are_go_durations() -> None:
+    assert duration_flag("90s") == 90
+    assert duration_flag("1m30s") == 90
+    assert duration_flag("0") == 0
+    with pytest.raises(UsageError, match='invalid argument "soon" for "--timeout" flag: time: invalid duration "soon"'):
+        duration_flag("soon")
+    with pytest.raises(UsageError, match='time: missing unit in duration "60"'):
+        duration_flag("60")  # kubectl wants a unit
 
 
 # ---- label / annotate ----

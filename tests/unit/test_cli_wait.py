@@ -17,6 +17,7 @@ from skiff.api.v1 import core_pb2
 from skiff.cli.commands import wait
 from skiff.cli.commands.label import Target, VerbError
 from skiff.cli.context import Context, UsageError
+from skiff.cli.flags import go_duration
 from skiff.cli.printers import OutputFormat
 from skiff.client.client import ObjectList, WatchEvent
 
@@ -28,7 +29,7 @@ from skiff.client.client import ObjectList, WatchEvent
     (".5s", 0.5), ("1.s", 1), ("250us", 0.00025), ("3\u00b5s", 0.000003), ("7ns", 7e-9), ("-1s", -1),
 ])
 def test_go_duration(text: str, seconds: float) -> None:
-    assert wait.go_duration(text) == pytest.approx(seconds)
+    assert go_duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -45,7 +46,7 @@ def test_go_duration(text: str, seconds: float) -> None:
 ])
 def test_go_duration_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError) as exc:
-        wait.go_duration(text)
+        go_duration(text)
     assert str(exc.value) == message
 
 

@@ -15,6 +15,7 @@ from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import Target, resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
+from skiff.cli.flags import duration_flag
 from skiff.cli.resources import singular_name
 
 CASCADE = {"background": "Background", "true": "Background", "foreground": "Foreground", "orphan": "Orphan",
@@ -43,6 +44,7 @@ def grace_period(args: argparse.Namespace) -> int | None:
 async def run_delete(ctx: Context) -> int:
     args = ctx.args
     grace = grace_period(args)
+    timeout = duration_flag(args.timeout)
     if args.force:
         ctx.warn(IMMEDIATE_WARNING if grace == 0 else "warning: --force is ignored because --grace-period is not 0.")
     targets = await resolve(ctx, args.targets, verb="delete", selector=args.selector, select_all=args.all,
@@ -64,7 +66,7 @@ async def run_delete(ctx: Context) -> int:
             failed += 1
             ctx.warn(error_text(exc))
     if args.wait:
-        await asyncio.gather(*(wait_gone(ctx, t.kind, t.namespace, t.name, args.timeout) for t in deleted))
+        await asyncio.gather(*(wait_gone(ctx, t.kind, t.namespace, t.name, timeout) for t in deleted))
     return 1 if failed else 0
 
 
@@ -94,5 +96,5 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--force", action="store_true",
                    help="with --grace-period=0 (the default then): remove the objects from the API at once")
     p.add_argument("--wait", default=True, type=lambda v: v.lower() != "false", nargs="?", const=True)
-    p.add_argument("--timeout", type=float, default=0, help="how long --wait waits (0: forever)")
+    p.add_argument("--timeout", default="0s", help="how long --wait waits (0s: forever)")
     p.set_defaults(run=run_delete)

@@ -60,6 +60,7 @@ from skiff.cli.applying import three_way_patch
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import VerbError, allow_intermixed, resolve
 from skiff.cli.context import Context, UsageError
+from skiff.cli.flags import NO_RESOURCES
 from skiff.cli.printers import print_objects, resource_name
 
 PROGRAM = "skiffctl"
@@ -71,12 +72,6 @@ EDITOR_ENVS = ("KUBE_EDITOR", "EDITOR")
 FORMATS = ("yaml", "json")
 SUBRESOURCES = ("status",)
 IDENTITY_CHANGED = "At least one of apiVersion, kind and name was changed"
-NO_RESOURCES = ("error: You must provide one or more resources by argument or filename.\n"
-                "Example resource specifications include:\n"
-                "   '-f rsrc.yaml'\n"
-                "   '--filename=rsrc.json'\n"
-                "   '<resource> <name>'\n"
-                "   '<resource>'")
 
 
 # ---- the text: header, comments, changes ----

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from skiff.cli.commands.label import (
     split_pairs,
 )
 from skiff.cli.context import Context, UsageError
+from skiff.cli.flags import duration_flag
 
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"
@@ -48,21 +48,6 @@ LOCAL_STORAGE_FATAL = "Pods with local storage (use --delete-emptydir-data to ov
 LOCAL_STORAGE_WARNING = "deleting Pods with local storage"
 UNMANAGED_FATAL = "cannot delete Pods that declare no controller (use --force to override)"
 UNMANAGED_WARNING = "deleting Pods that declare no controller"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration for what people type (``30s``, ``2m``, ``1h30m``); bare numbers are seconds."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise UsageError(f'error: invalid argument "{text}" for "--timeout" flag: time: invalid duration "{text}"')
-    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * scale[u] for n, u in parts)
 
 
 # ---- taint ----
@@ -401,7 +386,7 @@ async def drain_node(ctx: Context, node: str, flags: DrainFlags) -> None:
         return
     grace = args.grace_period if args.grace_period is not None and args.grace_period >= 0 else None
     try:
-        await delete_pods(ctx, doomed, grace=grace, timeout=parse_duration(args.timeout))
+        await delete_pods(ctx, doomed, grace=grace, timeout=duration_flag(args.timeout))
     except VerbError as exc:
         pending = [p for p, v in await plan_drain(ctx, node, flags) if v.delete]
         if pending:
@@ -417,7 +402,7 @@ async def run_drain(ctx: Context) -> int:
         raise UsageError("error: cannot specify both a node name and a --selector option")
     if not args.nodes and not args.selector:
         raise UsageError("error: USAGE: drain NODE [flags]")
-    parse_duration(args.timeout)
+    duration_flag(args.timeout)
     targets = await node_targets(ctx, args.nodes, selector=args.selector)
     for target in targets:
         await set_unschedulable(ctx, target, True)

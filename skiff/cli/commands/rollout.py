@@ -38,8 +38,8 @@ from skiff.cli.commands.label import (
     report,
     resolve,
 )
-from skiff.cli.commands.nodes import parse_duration
 from skiff.cli.context import Context
+from skiff.cli.flags import duration_flag
 from skiff.cli.resources import singular_name
 from skiff.client.client import WatchEvent
 
@@ -179,7 +179,7 @@ async def _follow(ctx: Context, target: Target, viewer: Callable[[Any, int], Sta
 
 async def run_status(ctx: Context) -> int:
     targets = await _targets(ctx, "status")
-    timeout = parse_duration(ctx.args.timeout)
+    timeout = duration_flag(ctx.args.timeout)
 
     async def one(target: Target) -> None:
         _check_kind(target.kind, "status viewer")

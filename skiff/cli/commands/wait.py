@@ -46,10 +46,10 @@ from google.protobuf.message import Message
 from skiff import aio
 from skiff.api import errors, kinds
 from skiff.api.manifest import to_manifest
-from skiff.cli.commands.edit import NO_RESOURCES
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import Target, VerbError, allow_intermixed, report, resolve
 from skiff.cli.context import Context, UsageError
+from skiff.cli.flags import NO_RESOURCES, duration_flag
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 from skiff.cli.printers import OutputFormat, go_value, parse_output, render_generic, resource_name
 from skiff.cli.resources import parse_targets
@@ -70,60 +70,13 @@ FOR_HELP = ("The condition to wait on: [create|delete|condition=condition-name[=
             "values are compared after Unicode simple case folding, which is a more general form of "
             "case-insensitivity.")
 _RELAXED = re.compile(r"\{\.?[^{}]+\}|\.?[^{}]+")
-_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
-_NANOS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-          "h": 3600 * 10**9}
 
 
 # ---- --timeout ----
 
-def _go_quote(text: str) -> str:
-    """Go's time package quoting: double quotes, ``\\xNN`` for control and non-ASCII bytes."""
-    out: list[str] = []
-    for ch in text:
-        if ch < " " or ord(ch) >= 0x80:
-            out.extend(f"\\x{b:02x}" for b in ch.encode())
-        else:
-            out.append("\\" + ch if ch in '"\\' else ch)
-    return '"' + "".join(out) + '"'
-
-
-def go_duration(text: str) -> float:
-    """Go's ``time.ParseDuration``, in seconds; a ValueError carries Go's message."""
-    invalid = ValueError(f"time: invalid duration {_go_quote(text)}")
-    rest = text[1:] if text[:1] in ("-", "+") else text
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise invalid
-    total = 0
-    while rest:
-        match = _DURATION_PART.match(rest)
-        assert match is not None  # every group may be empty
-        whole, fraction, unit = match.groups()
-        if not whole and not fraction:
-            raise invalid
-        if not unit:
-            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
-        if unit not in _NANOS:
-            raise ValueError(f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
-        total += int(whole or 0) * _NANOS[unit]
-        if fraction:
-            total += int(int(fraction) * (_NANOS[unit] / 10 ** len(fraction)))
-        if total > 1 << 63:
-            raise invalid
-        rest = rest[match.end():]
-    if text[:1] != "-" and total > (1 << 63) - 1:
-        raise invalid
-    return (-total if text[:1] == "-" else total) / 1e9
-
-
 def parse_timeout(text: str) -> float:
     """``--timeout`` in seconds: 0 checks once, a negative duration means a week."""
-    try:
-        seconds = go_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"error: invalid argument {json.dumps(text)} for \"--timeout\" flag: {exc}") from None
+    seconds = duration_flag(text)
     return WEEK if seconds < 0 else seconds
 
 
