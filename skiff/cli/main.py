@@ -16,6 +16,7 @@ from types import ModuleType
 from skiff.api import errors
 from skiff.cli.commands import (
     admin,
+    cp,
     create,
     delete,
     describe,
@@ -39,7 +40,7 @@ from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, label, nodes, scale,
-                                     rollout, wait, logs, schedule, info, admin]
+                                     rollout, wait, logs, cp, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):

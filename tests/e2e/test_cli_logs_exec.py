@@ -7,48 +7,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 
-import pytest
-
+from tests.e2e.conftest import bound_pod
 from tests.support.fake_kubelet import KubeletThread
 from tests.support.processes import BIN, ControlPlane
 
-NODE = "e2e-node"
-
-
-@pytest.fixture(scope="module")
-def kubelet(plane: ControlPlane) -> Iterator[KubeletThread]:
-    thread = KubeletThread()
-    thread.start()
-    plane.ctl("create", "-f", "-", stdin=f"""
-apiVersion: v1
-kind: Node
-metadata: {{name: {NODE}}}
-status:
-  addresses: [{{type: InternalIP, address: 127.0.0.1}}]
-  daemonEndpoints: {{kubeletEndpoint: {{Port: {thread.port}}}}}
-""")
-    try:
-        yield thread
-    finally:
-        thread.stop()
-
-
-def _pod(plane: ControlPlane, ns: str, name: str, *containers: str, labels: str = "{}", node: str = NODE) -> None:
-    listed = ", ".join(f"{{name: {c}, image: busybox}}" for c in containers)
-    plane.ctl("create", "-n", ns, "-f", "-", stdin=f"""
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, labels: {labels}}}
-spec:
-  nodeName: {node}
-  containers: [{listed}]
-""")
-
 
 def test_logs_of_a_pod(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "nginx")
+    bound_pod(plane, ns, "web", "nginx")
     kubelet.set_log(ns, "web", "nginx", "started\nserving\nGET /\n")
     assert plane.ctl("logs", "web", "-n", ns).stdout == "started\nserving\nGET /\n"
     assert plane.ctl("logs", "web", "-n", ns, "--tail=1").stdout == "GET /\n"
@@ -57,7 +23,7 @@ def test_logs_of_a_pod(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> 
 
 
 def test_logs_previous_and_errors(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     kubelet.set_log(ns, "web", "app", "now\n", previous="crashed\n")
     assert plane.ctl("logs", "web", "-n", ns, "--previous").stdout == "crashed\n"
     r = plane.ctl("logs", "nope", "-n", ns, check=False)
@@ -65,13 +31,13 @@ def test_logs_previous_and_errors(plane: ControlPlane, ns: str, kubelet: Kubelet
     r = plane.ctl("logs", "web", "-c", "sidecar", "-n", ns, check=False)
     assert (r.returncode, r.stderr.strip()) == (1, "Error from server (BadRequest): container sidecar is not "
                                                    "valid for pod web")
-    _pod(plane, ns, "pending", "app", node="")
+    bound_pod(plane, ns, "pending", "app", node="")
     r = plane.ctl("logs", "pending", "-n", ns, check=False)
     assert r.stderr.strip() == "Error from server (BadRequest): pod pending does not have a host assigned"
 
 
 def test_several_containers_default_to_the_first(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app", "sidecar")
+    bound_pod(plane, ns, "web", "app", "sidecar")
     kubelet.set_log(ns, "web", "app", "from app\n")
     kubelet.set_log(ns, "web", "sidecar", "from sidecar\n")
     r = plane.ctl("logs", "web", "-n", ns)
@@ -92,15 +58,15 @@ spec:
     metadata: {labels: {app: web}}
     spec: {containers: [{name: app, image: nginx}]}
 """)
-    _pod(plane, ns, "web-1", "app", labels="{app: web}")
-    _pod(plane, ns, "other", "app", labels="{app: other}")
+    bound_pod(plane, ns, "web-1", "app", labels="{app: web}")
+    bound_pod(plane, ns, "other", "app", labels="{app: other}")
     kubelet.set_log(ns, "web-1", "app", "hello from web-1\n")
     assert plane.ctl("logs", "deploy/web", "-n", ns).stdout == "hello from web-1\n"
 
 
 def test_logs_follow_streams_until_the_container_stops(plane: ControlPlane, ns: str,
                                                        kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     kubelet.set_log(ns, "web", "app", "one\n")
     proc = plane.popen("logs", "-f", "web", "-n", ns)
     try:
@@ -130,7 +96,7 @@ def _read_line(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
 
 
 def test_exec_output_and_exit_code(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     r = plane.ctl("exec", "web", "-n", ns, "--", "sh", "-c", "echo out; echo err >&2")
     assert (r.stdout, r.stderr) == ("out\n", "err\n")
     r = plane.ctl("exec", "web", "-n", ns, "--", "sh", "-c", "exit 7", check=False)
@@ -140,7 +106,7 @@ def test_exec_output_and_exit_code(plane: ControlPlane, ns: str, kubelet: Kubele
 
 
 def test_exec_forwards_stdin(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     r = plane.ctl("exec", "-i", "web", "-n", ns, "--", "sh", "-c", "tr a-z A-Z", stdin="hello\nworld\n")
     assert r.stdout == "HELLO\nWORLD\n"
     # Without -i the command's stdin is empty.
@@ -148,14 +114,14 @@ def test_exec_forwards_stdin(plane: ControlPlane, ns: str, kubelet: KubeletThrea
 
 
 def test_exec_tty_without_terminal_warns_and_runs(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     r = plane.ctl("exec", "-it", "web", "-n", ns, "--", "cat", stdin="typed\n")
     assert r.stdout == "typed\n"
     assert r.stderr.strip() == "Unable to use a TTY - input is not a terminal or the right kind of file"
 
 
 def test_exec_picks_the_named_container(plane: ControlPlane, ns: str, kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app", "sidecar")
+    bound_pod(plane, ns, "web", "app", "sidecar")
     plane.ctl("exec", "web", "-c", "sidecar", "-n", ns, "--", "true")
     assert kubelet.kubelet.servicer.exec_starts[-1].container == "sidecar"
     r = plane.ctl("exec", "web", "-c", "nope", "-n", ns, "--", "true", check=False)
@@ -164,7 +130,7 @@ def test_exec_picks_the_named_container(plane: ControlPlane, ns: str, kubelet: K
 
 def test_exec_returns_when_the_command_exits_while_stdin_stays_open(plane: ControlPlane, ns: str,
                                                                     kubelet: KubeletThread) -> None:
-    _pod(plane, ns, "web", "app")
+    bound_pod(plane, ns, "web", "app")
     proc = subprocess.Popen([str(BIN / "skiffctl"), "exec", "-i", "web", "-n", ns, "--", "sh", "-c", "exit 2"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=plane.env())
