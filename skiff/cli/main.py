@@ -20,7 +20,9 @@ from skiff.cli.commands import (
     create,
     delete,
     describe,
+    diff,
     edit,
+    events,
     expose,
     files,
     get,
@@ -39,8 +41,8 @@ from skiff.cli.failures import error_text
 from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
-COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, label, nodes, scale,
-                                     rollout, wait, logs, cp, schedule, info, admin]
+COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
+                                     scale, rollout, wait, events, logs, cp, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):

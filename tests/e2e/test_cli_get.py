@@ -12,9 +12,6 @@ import itertools
 import json
 import queue
 import re
-import subprocess
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import yaml
@@ -22,7 +19,7 @@ import yaml
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from tests.support.processes import ControlPlane
-from tests.support.waiting import wait_until
+from tests.support.waiting import OutputLines, wait_until
 
 POD = """apiVersion: v1
 kind: Pod
@@ -173,29 +170,6 @@ def test_nodes(plane: ControlPlane) -> None:
     assert re.fullmatch(r"get-node-1   Ready,SchedulingDisabled   control-plane   \d+s +v1\.32\.0", out[1])
 
 
-class _Lines:
-    """The stdout lines of a background skiffctl, read with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc, self.queue = proc, queue.Queue[str]()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.queue.put(line.rstrip("\n"))
-
-    def next(self, timeout: float = 10.0) -> str:
-        return self.queue.get(timeout=timeout)
-
-    def until(self, predicate: str, timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self.queue.get(timeout=max(0.01, deadline - time.monotonic()))
-            if predicate in line:
-                return line
-
-
 def _cm(name: str, value: str = "1") -> str:
     return f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{k: '{value}'}}\n"
 
@@ -204,7 +178,7 @@ def test_watch_prints_the_table_then_each_change(plane: ControlPlane, ns: str) -
     plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("first"))
     proc = plane.popen("get", "configmaps", "-n", ns, "-w")
     try:
-        out = _Lines(proc)
+        out = OutputLines(proc)
         assert out.next() == "NAME    DATA   AGE"
         assert out.next().startswith("first   1      ")
         plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("second"))
@@ -218,7 +192,7 @@ def test_watch_only_with_events(plane: ControlPlane, ns: str) -> None:
     plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("old"))
     proc = plane.popen("get", "cm", "-n", ns, "--watch-only", "--output-watch-events")
     try:
-        out = _Lines(proc)
+        out = OutputLines(proc)
         # The watch starts after the list: keep changing the object until the first event shows.
         values = itertools.count(2)
 

@@ -1,5 +1,6 @@
-"""Information and config verbs: ``api-resources``, ``api-versions``, ``version``, ``explain`` and
-``config`` (``view``, ``current-context``, ``get-contexts``, ``use-context``, ``set-context``).
+"""Information and config verbs: ``api-resources``, ``api-versions``, ``version``, ``explain``,
+``cluster-info`` and ``config`` (``view``, ``current-context``, ``get-contexts``, ``use-context``,
+``set-context``).
 
 The first three ask the server (its Discovery RPC) and print what kubectl prints: the same
 columns, the same ``Client Version: ...`` / ``Server Version: ...`` lines. ``explain`` needs no
@@ -8,22 +9,32 @@ the protobuf descriptors of the kind's message. ``config`` edits the small kubec
 ``skiff up`` writes (``skiff.client.config``) and answers in kubectl's words — ``Context "skiff"
 modified.``, ``Switched to context "x".`` — so that, as with kubectl, ``config set-context
 --current --namespace=x`` makes ``x`` the namespace of every later command.
+
+``cluster-info`` is kubectl's (pkg/cmd/clusterinfo/clusterinfo.go) with skiff's addresses: the
+control plane is the apiserver's gRPC address (what ``--server`` takes), not an HTTPS URL, and a
+Service labelled ``kubernetes.io/cluster-service=true`` (in kube-system, or ``-n``) is shown at its
+load balancer as kubectl shows it (``http://IP:PORT `` per port) or else at its cluster IP and
+first port — kubectl's other form is a URL of the apiserver's HTTP service proxy, which skiff does
+not have. The closing hint names skiffctl verbs that exist (there is no ``cluster-info dump``).
+As in kubectl the hint is printed even when the server does not answer, before the error; names
+are green and addresses yellow as kubectl colours them, but only on a terminal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from skiff.api import kinds
-from skiff.api.v1 import resources_pb2
+from skiff.api import errors, kinds
+from skiff.api.v1 import core_pb2, resources_pb2
 from skiff.cli.context import Context, UsageError
 from skiff.cli.printers import table
 from skiff.client import config as cfg
@@ -190,6 +201,61 @@ async def run_explain(ctx: Context) -> int:
     return 0
 
 
+# ---- cluster-info ----
+
+CONTROL_PLANE = "Skiff control plane"
+CLUSTER_SERVICE_SELECTOR = "kubernetes.io/cluster-service=true"
+DEBUG_HINT = "To further debug and diagnose cluster problems, use 'skiffctl get nodes' and 'skiffctl events -A'."
+_GREEN, _YELLOW, _RESET = "\x1b[0;32m", "\x1b[0;33m", "\x1b[0m"
+"""go-colortext's ANSI sequences, which kubectl's cluster-info uses."""
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colours on a terminal only (and, as go-colortext, never when TERM=dumb)."""
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def running_at(name: str, address: str, *, colour: bool = False) -> str:
+    """clusterinfo.go's printService line: ``NAME is running at ADDRESS``."""
+    if colour:
+        return f"{_GREEN}{name}{_RESET} is running at {_YELLOW}{address}{_RESET}"
+    return f"{name} is running at {address}"
+
+
+def service_address(svc: core_pb2.Service) -> str:
+    """Where a cluster service runs: kubectl's load balancer links, else its cluster IP and port."""
+    if svc.status.load_balancer.ingress:
+        ingress = svc.status.load_balancer.ingress[0]
+        host = ingress.ip or ingress.hostname
+        return "".join(f"http://{host}:{port.port} " for port in svc.spec.ports)
+    ip = svc.spec.cluster_ip
+    if not ip or ip == "None":
+        return f"{svc.metadata.name}.{svc.metadata.namespace}.svc"
+    return f"{ip}:{svc.spec.ports[0].port}" if svc.spec.ports else ip
+
+
+def cluster_info_lines(server: str, services: Sequence[core_pb2.Service], *, colour: bool = False) -> list[str]:
+    """The control plane line, then one per cluster service (named by its kubernetes.io/name label)."""
+    lines = [running_at(CONTROL_PLANE, server, colour=colour)]
+    for svc in services:
+        name = svc.metadata.labels.get("kubernetes.io/name") or svc.metadata.name
+        lines.append(running_at(name, service_address(svc), colour=colour))
+    return lines
+
+
+async def run_cluster_info(ctx: Context) -> int:
+    namespace = ctx.namespace if ctx.namespace_explicit else "kube-system"
+    try:
+        services = await ctx.client.list(core_pb2.Service, namespace=namespace,
+                                         label_selector=CLUSTER_SERVICE_SELECTOR)
+    except errors.StatusError:
+        ctx.print(f"\n{DEBUG_HINT}")
+        raise
+    ctx.print("\n".join(cluster_info_lines(ctx.server, services.items, colour=use_colour(ctx.out))))
+    ctx.print(f"\n{DEBUG_HINT}")
+    return 0
+
+
 # ---- config ----
 
 def _config_file(ctx: Context) -> Path:
@@ -334,6 +400,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--client", action="store_true", help="the client version only (no server needed)")
     p.add_argument("-o", "--output", default="", help="yaml | json")
     p.set_defaults(run=run_version)
+
+    p = sub.add_parser("cluster-info", help="print the address of the control plane and of cluster services")
+    p.set_defaults(run=run_cluster_info)
 
     p = sub.add_parser("explain", help="the fields of a resource type (TYPE[.field.path])")
     p.add_argument("path", metavar="TYPE[.FIELD...]")

@@ -233,7 +233,8 @@ _EVENT_COLUMNS = ("Type", "Reason", "Age", "From", "Message")
 _EVENT_RULE = ("----", "------", "----", "----", "-------")  # kubectl's: Age's rule is four dashes
 
 
-def _age(e: core_pb2.Event, now: datetime) -> str:
+def event_age(e: core_pb2.Event, now: datetime) -> str:
+    """An Event's age as describe and ``events`` print it: ``2m3s``, ``12m (x3 over 20m)``, ``<unknown>``."""
     first = since(e.event_time or e.first_timestamp, now)
     if e.HasField("series"):
         return f"{since(e.series.last_observed_time, now)} (x{e.series.count} over {first})"
@@ -245,7 +246,7 @@ def _age(e: core_pb2.Event, now: datetime) -> str:
 def events(out: Out, items: Sequence[core_pb2.Event], now: datetime) -> None:
     """The ``Events:`` table (oldest first) or ``Events:  <none>``."""
     ordered = sorted(items, key=lambda e: e.last_timestamp or e.event_time or e.first_timestamp)
-    rows = [(e.type, e.reason, _age(e, now), e.source.component or e.reporting_component, e.message.strip())
+    rows = [(e.type, e.reason, event_age(e, now), e.source.component or e.reporting_component, e.message.strip())
             for e in ordered]
     out.table(0, "Events", _EVENT_COLUMNS, rows, rule=_EVENT_RULE, none=True)
 
