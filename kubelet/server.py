@@ -1,26 +1,39 @@
-"""The kubelet's gRPC service: a container's logs and exec, which the apiserver relays.
+"""The kubelet's gRPC service: a container's logs and exec, and port-forward, which the apiserver relays.
 
 The apiserver has already checked the pod, its node and the container name; here the kubelet
 finds the container instance (the current one, or with ``previous`` the one before it) in its
 runtime and streams: log chunks as the runtime produces them, and exec's stdin/stdout/stderr in
 both directions until the command exits with its code. One server serves every node the process
 runs (``--nodes N`` with the fake runtime): the pod's node picks the kubelet.
+
+Port-forward is one TCP connection per call: the kubelet asks the runtime for the pod's sandbox,
+dials its IP on the port (the pod network, or the node's address for a hostNetwork pod) and
+relays bytes both ways with :func:`skiff.client.pods.relay` until both sides have closed. A port
+that refuses (or a pod without a sandbox) ends the call with an error in the words of
+Kubernetes' kubelet, ``error forwarding port 80 to pod <sandbox>, uid <uid>: dial tcp
+10.88.0.5:80: connect: connection refused``; a connection the pod resets simply ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 
-from kubelet.runtime.interface import ContainerInfo, ContainerRuntime
+from kubelet.runtime.interface import ContainerInfo, ContainerRuntime, Sandbox
+from skiff.aio import wait_for
 from skiff.api import errors
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.api.v1 import node_pb2 as pb
+from skiff.client.pods import relay
+
+DIAL_TIMEOUT_S = 10.0
+"""How long dialing a pod's port may take before the connection is given up (``i/o timeout``)."""
 
 PodLookup = Callable[[str, str], tuple[core_pb2.Pod, ContainerRuntime] | None]
 
@@ -102,6 +115,63 @@ class KubeletServicer(node_pb2_grpc.KubeletServicer):
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+
+
+    async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardFrame], context: Any) -> None:
+        first = await context.read()
+        if first is grpc.aio.EOF or not first.HasField("start"):
+            await _abort(context, errors.BadRequest("the first port-forward message must be a start"))
+            return
+        start = first.start
+        try:
+            pod, runtime = self._pod(start.namespace, start.pod)
+            sandbox = await pod_sandbox(runtime, pod)
+            reader, writer = await dial(pod, sandbox, start.port)
+        except errors.StatusError as exc:
+            await _abort(context, exc)
+            return
+        with contextlib.suppress(OSError):  # the pod reset the connection: it simply ends
+            await relay(reader, writer, _ContextFrames(context), as_client=False)
+
+
+async def pod_sandbox(runtime: ContainerRuntime, pod: core_pb2.Pod) -> Sandbox:
+    """The pod's sandbox (its network identity) in the runtime."""
+    for sandbox in await runtime.list_sandboxes():
+        if sandbox.pod_uid == pod.metadata.uid:
+            return sandbox
+    raise errors.BadRequest(f'pod "{pod.metadata.name}" has no running sandbox on this node')
+
+
+async def dial(pod: core_pb2.Pod, sandbox: Sandbox, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to the pod's IP on ``port``, or InternalError in the kubelet's words."""
+    address = f"[{sandbox.ip}]:{port}" if ":" in sandbox.ip else f"{sandbox.ip}:{port}"
+    try:
+        return await wait_for(asyncio.open_connection(sandbox.ip, port), DIAL_TIMEOUT_S)
+    except TimeoutError:
+        cause = "i/o timeout"
+    except (OSError, OverflowError) as exc:  # asyncio words errno's message its own way: use errno's
+        errno = getattr(exc, "errno", None)
+        cause = f"connect: {(os.strerror(errno) if errno else str(exc)).lower()}"
+    raise errors.InternalError(f"error forwarding port {port} to pod {sandbox.id}, uid {pod.metadata.uid}: "
+                               f"dial tcp {address}: {cause}")
+
+
+class _ContextFrames:
+    """The kubelet's end of a PortForward call; it half-closes with a ``close_write`` frame (a
+    server's stream ends only with the call)."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+    async def read(self) -> pb.PortForwardFrame | None:
+        frame = await self.context.read()
+        return None if frame is grpc.aio.EOF else frame
+
+    async def write(self, frame: pb.PortForwardFrame) -> None:
+        await self.context.write(frame)
+
+    async def close_write(self) -> None:
+        await self.context.write(pb.PortForwardFrame(close_write=True))
 
 
 async def _pump_stdin(requests: AsyncIterator[pb.ExecRequest], session: Any) -> None:

@@ -1,20 +1,23 @@
-"""The PodProxy gRPC service: ``logs`` and ``exec`` relayed to the kubelet of the pod's node.
+"""The PodProxy gRPC service: ``logs``, ``exec`` and ``port-forward`` relayed to the kubelet of the pod's node.
 
 As in Kubernetes, clients never dial a kubelet themselves. For each call the apiserver
 
 1. reads the pod (NotFound ``pods "x" not found``), checks that it is bound to a node
    (BadRequest ``pod x does not have a host assigned``) and settles the container — the only one
    when none is named, else BadRequest naming the choices, or ``container c is not valid for pod
-   web`` for an unknown name;
+   web`` for an unknown name (port-forward names no container, and wants the pod Running);
 2. reads that Node and finds its kubelet: the InternalIP in ``status.addresses`` (else an
    ExternalIP or Hostname) and ``status.daemonEndpoints.kubeletEndpoint.Port`` (default 10250);
 3. dials the kubelet's ``Kubelet`` service and relays the stream chunk by chunk in both
-   directions — nothing is buffered beyond one message, so ``logs -f`` and an interactive
-   ``exec -i`` flow as they are produced.
+   directions — nothing is buffered beyond one message, so ``logs -f``, an interactive
+   ``exec -i`` and a port-forwarded connection flow as they are produced, and a slow reader
+   holds back the writer instead of filling the apiserver's memory. A client's end of stream is
+   passed on as the kubelet's end of stream, which is how a port-forward's half-close travels.
 
 A kubelet that cannot be reached is ServiceUnavailable naming the node; an error the kubelet
 itself answers (with its ``skiff-reason``) passes through unchanged. Each call is counted in
-``apiserver_request_total`` like the other verbs: ``GET pods/log`` and ``CONNECT pods/exec``.
+``apiserver_request_total`` like the other verbs: ``GET pods/log``, ``CONNECT pods/exec`` and
+``CONNECT pods/portforward`` (one per forwarded connection).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class Target:
     """Where one pod's container is served: the container name and its node's kubelet."""
 
     container: str
+    """Empty for port-forward, which reaches the pod rather than one of its containers."""
     node: str
     endpoint: str
     """``HOST:PORT`` of the node's kubelet."""
@@ -116,16 +120,18 @@ async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[Non
 
 
 class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
-    """Serves PodProxy.Logs and PodProxy.Exec by relaying to the node's Kubelet service."""
+    """Serves PodProxy's Logs, Exec and PortForward by relaying to the node's Kubelet service."""
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
-    async def resolve(self, namespace: str, pod_name: str, container: str) -> tuple[core_pb2.Pod, Target]:
-        """The pod and where its container runs, or the StatusError a client should see."""
+    async def resolve(self, namespace: str, pod_name: str,
+                      container: str | None) -> tuple[core_pb2.Pod, Target]:
+        """The pod and where its container runs (``container`` None: the pod's node only), or the
+        StatusError a client should see."""
         pod = await self.registry.store("pods").get(namespace or "default", pod_name)
         assert isinstance(pod, core_pb2.Pod)
-        chosen = choose_container(pod, container)
+        chosen = "" if container is None else choose_container(pod, container)
         node_name = pod.spec.node_name
         if not node_name:
             raise errors.BadRequest(f"pod {pod_name} does not have a host assigned")
@@ -156,10 +162,24 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
             upstream.CopyFrom(start)
             upstream.namespace = start.namespace or "default"
             upstream.container = target.container
-            relay = _relay_exec(target, pb.ExecRequest(start=upstream), request_iterator)
+            relay = _relay_stream(target, "Exec", pb.ExecRequest(start=upstream), request_iterator)
             async with contextlib.aclosing(relay) as responses:
                 async for response in responses:
                     yield response
+
+    async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardFrame],
+                          context: Any) -> AsyncIterator[pb.PortForwardFrame]:
+        async with _boundary("CONNECT", "pods/portforward", context):
+            start = await _first_port_forward(request_iterator)
+            pod, target = await self.resolve(start.namespace, start.pod, None)
+            if pod.status.phase != "Running":
+                raise errors.BadRequest("unable to forward port because pod is not running. "
+                                        f"Current status={pod.status.phase}")
+            upstream = pb.PortForwardStart(namespace=start.namespace or "default", pod=start.pod, port=start.port)
+            relay = _relay_stream(target, "PortForward", pb.PortForwardFrame(start=upstream), request_iterator)
+            async with contextlib.aclosing(relay) as frames:
+                async for frame in frames:
+                    yield frame
 
 
 async def _relay_logs(target: Target, request: pb.LogsRequest) -> AsyncGenerator[pb.LogsChunk, None]:
@@ -188,14 +208,25 @@ async def _first_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
     return first.start
 
 
-async def _relay_exec(target: Target, start: pb.ExecRequest,
-                      requests: AsyncIterator[pb.ExecRequest]) -> AsyncGenerator[pb.ExecResponse, None]:
-    """Both directions of one exec: client → kubelet in a task, kubelet → client here."""
+async def _first_port_forward(frames: AsyncIterator[pb.PortForwardFrame]) -> pb.PortForwardStart:
+    """The PortForwardStart that must open every port-forward stream, with a port in range."""
+    first = await anext(frames, None)
+    if first is None or first.WhichOneof("frame") != "start":
+        raise errors.BadRequest("port-forward: the first message must name the pod and the port")
+    if not 0 < first.start.port < 65536:
+        raise errors.BadRequest(f"invalid port {first.start.port}: must be between 1 and 65535")
+    return first.start
+
+
+async def _relay_stream(target: Target, method: str, first: Any,
+                        requests: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    """Both directions of one ``Exec`` or ``PortForward`` (``method``) call: ``first`` and then the
+    client's messages → kubelet in a task, kubelet → client here."""
     async with grpc.aio.insecure_channel(target.endpoint) as channel:
-        call = node_pb2_grpc.KubeletStub(channel).Exec()
+        call = getattr(node_pb2_grpc.KubeletStub(channel), method)()
         pump: asyncio.Task[None] | None = None
         try:
-            await call.write(start)
+            await call.write(first)
             pump = asyncio.create_task(_pump(requests, call))
             async for response in call:
                 yield response
@@ -209,14 +240,15 @@ async def _relay_exec(target: Target, start: pb.ExecRequest,
             call.cancel()
 
 
-async def _pump(requests: AsyncIterator[pb.ExecRequest], call: Any) -> None:
-    """Forward the client's stdin, resizes and close to the kubelet, then half-close."""
+async def _pump(requests: AsyncIterator[Any], call: Any) -> None:
+    """Forward the client's messages (stdin, resizes, port-forward data) to the kubelet one at a
+    time, then half-close as the client did. A second start is not forwarded."""
     try:
         async for request in requests:
-            if request.WhichOneof("input") != "start":
+            if not request.HasField("start"):
                 await call.write(request)
         await call.done_writing()
     except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
-        # The kubelet finished the call first (the command exited); nothing more to forward.
+        # The kubelet finished the call first (the command exited, the pod closed); nothing more to forward.
         pass
 

@@ -31,6 +31,7 @@ from skiff.cli.commands import (
     logs,
     nodes,
     patch,
+    portforward,
     rollout,
     scale,
     schedule,
@@ -42,7 +43,7 @@ from skiff.client.client import Unreachable
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
-                                     scale, rollout, wait, events, logs, cp, schedule, info, admin]
+                                     scale, rollout, wait, events, logs, portforward, cp, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):

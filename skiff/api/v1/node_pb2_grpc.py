@@ -45,6 +45,11 @@ class KubeletStub:
                 request_serializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecRequest.SerializeToString,
                 response_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/skiff.api.v1.Kubelet/PortForward',
+                request_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
+                response_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -63,6 +68,12 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +86,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecRequest.FromString,
                     response_serializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecResponse.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+                    response_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -142,6 +158,33 @@ class Kubelet:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/skiff.api.v1.Kubelet/PortForward',
+            skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
+            skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class PodProxyStub:
     """Served by the apiserver: the same RPCs, relayed to the kubelet of the pod's node.
@@ -163,6 +206,11 @@ class PodProxyStub:
                 request_serializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecRequest.SerializeToString,
                 response_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecResponse.FromString,
                 _registered_method=True)
+        self.PortForward = channel.stream_stream(
+                '/skiff.api.v1.PodProxy/PortForward',
+                request_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
+                response_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+                _registered_method=True)
 
 
 class PodProxyServicer:
@@ -181,6 +229,12 @@ class PodProxyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PortForward(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PodProxyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -193,6 +247,11 @@ def add_PodProxyServicer_to_server(servicer, server):
                     servicer.Exec,
                     request_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecRequest.FromString,
                     response_serializer=skiff_dot_api_dot_v1_dot_node__pb2.ExecResponse.SerializeToString,
+            ),
+            'PortForward': grpc.stream_stream_rpc_method_handler(
+                    servicer.PortForward,
+                    request_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+                    response_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -250,6 +309,33 @@ class PodProxy:
             '/skiff.api.v1.PodProxy/Exec',
             skiff_dot_api_dot_v1_dot_node__pb2.ExecRequest.SerializeToString,
             skiff_dot_api_dot_v1_dot_node__pb2.ExecResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PortForward(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/skiff.api.v1.PodProxy/PortForward',
+            skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
+            skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
             options,
             channel_credentials,
             insecure,
