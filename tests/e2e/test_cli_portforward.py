@@ -1,5 +1,5 @@
 """``skiffctl port-forward`` as a person runs it, to a real pod: etcd, the apiserver and
-``skiff kubelet --runtime process`` run as processes (the Node helper of test_kubelet_runtimes), the
+``skiff kubelet --runtime process`` run as processes (tests/support/node.py), the
 pod is ``busybox httpd`` in its own network namespace, and skiffctl runs in the background while
 the test fetches pages through the forwarded local port, reads what skiffctl printed, and stops
 it with SIGINT as Ctrl-C would.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_kubelet_runtimes import Node
+from tests.support.node import Node
 from tests.support.processes import BIN
 from tests.support.waiting import wait_until
 
