@@ -28,6 +28,7 @@ import grpc
 from kubelet.runtime.interface import ContainerInfo, ContainerRuntime, Sandbox
 from skiff.aio import wait_for
 from skiff.api import errors
+from skiff.api.timestamps import epoch_seconds
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.api.v1 import node_pb2 as pb
 from skiff.client.pods import relay
@@ -76,7 +77,7 @@ class KubeletServicer(node_pb2_grpc.KubeletServicer):
         except errors.StatusError as exc:
             await _abort(context, exc)
             return
-        since = time.time() - request.since_seconds if request.HasField("since_seconds") else None
+        since = _since(request)
         tail = request.tail_lines if request.HasField("tail_lines") else None
         budget = request.limit_bytes if request.HasField("limit_bytes") else None
         async for chunk in runtime.logs(info.id, follow=request.follow, tail=tail, timestamps=request.timestamps,
@@ -183,3 +184,10 @@ async def _pump_stdin(requests: AsyncIterator[pb.ExecRequest], session: Any) -> 
         elif request.HasField("resize"):
             await session.resize(request.resize.width, request.resize.height)
     await session.close_stdin()
+
+
+def _since(request: pb.LogsRequest) -> float | None:
+    """The Unix time the log starts after: ``since_time``, else ``since_seconds`` before now."""
+    if request.since_time:
+        return epoch_seconds(request.since_time)
+    return time.time() - request.since_seconds if request.HasField("since_seconds") else None

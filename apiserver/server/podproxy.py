@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -36,6 +37,7 @@ from apiserver.registry.api import Registry
 from apiserver.server import metrics
 from apiserver.server.resources import _abort
 from skiff.api import errors
+from skiff.api.timestamps import epoch_seconds
 from skiff.api.v1 import core_pb2, node_pb2_grpc
 from skiff.api.v1 import node_pb2 as pb
 
@@ -141,6 +143,7 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
 
     async def Logs(self, request: pb.LogsRequest, context: Any) -> AsyncIterator[pb.LogsChunk]:
         async with _boundary("GET", "pods/log", context):
+            _check_log_options(request)
             _, target = await self.resolve(request.namespace, request.pod, request.container)
             upstream = pb.LogsRequest()
             upstream.CopyFrom(request)
@@ -252,3 +255,11 @@ async def _pump(requests: AsyncIterator[Any], call: Any) -> None:
         # The kubelet finished the call first (the command exited, the pod closed); nothing more to forward.
         pass
 
+
+def _check_log_options(request: pb.LogsRequest) -> None:
+    """PodLogOptions validation, with Kubernetes' messages."""
+    if request.since_time and request.HasField("since_seconds"):
+        raise errors.BadRequest("at most one of `sinceTime` or `sinceSeconds` may be specified")
+    if request.since_time and epoch_seconds(request.since_time) is None:
+        raise errors.BadRequest(f"sinceTime: Invalid value: {json.dumps(request.since_time)}: "
+                                "must be an RFC 3339 time")

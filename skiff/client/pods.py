@@ -47,11 +47,11 @@ def _stub(client: Client) -> node_pb2_grpc.PodProxyStub:
 
 async def logs(client: Client, pod: str, *, namespace: str = "default", container: str = "",
                follow: bool = False, previous: bool = False, tail_lines: int | None = None,
-               timestamps: bool = False, since_seconds: int | None = None,
+               timestamps: bool = False, since_seconds: int | None = None, since_time: str = "",
                limit_bytes: int | None = None) -> AsyncIterator[bytes]:
     """The container's log, chunk by chunk (chunks are not necessarily whole lines)."""
     request = pb.LogsRequest(namespace=namespace, pod=pod, container=container, follow=follow,
-                             previous=previous, timestamps=timestamps)
+                             previous=previous, timestamps=timestamps, since_time=since_time)
     if tail_lines is not None:
         request.tail_lines = tail_lines
     if since_seconds is not None:

@@ -184,3 +184,14 @@ async def test_requests_are_counted(setup: Setup) -> None:
     await eventually(lambda: _true(count("CONNECT", "pods/exec", "200") == execs + 1), what="exec counted")
     assert count("GET", "pods/log", "200") == logs_ok + 1
     assert count("GET", "pods/log", "404") == logs_missing + 1
+
+
+async def test_since_time_is_checked_and_passed_on_to_the_kubelet(setup: Setup) -> None:
+    await _bound_pod(setup, "web", "c")
+    setup.kubelet.set_log("default", "web", "c", "now\n")
+    await _read(pods.logs(setup.client, "web", since_time="2026-11-27T16:53:07.250000Z"))
+    assert setup.kubelet.servicer.log_requests[-1].since_time == "2026-11-27T16:53:07.250000Z"
+    with pytest.raises(errors.BadRequest, match=r'^sinceTime: Invalid value: "yesterday": must be an RFC 3339 time$'):
+        await _read(pods.logs(setup.client, "web", since_time="yesterday"))
+    with pytest.raises(errors.BadRequest, match="^at most one of `sinceTime` or `sinceSeconds` may be specified$"):
+        await _read(pods.logs(setup.client, "web", since_time="2026-11-27T16:53:07Z", since_seconds=5))

@@ -38,6 +38,7 @@ class LogsRequest(_message.Message):
     TIMESTAMPS_FIELD_NUMBER: _builtins.int
     SINCE_SECONDS_FIELD_NUMBER: _builtins.int
     LIMIT_BYTES_FIELD_NUMBER: _builtins.int
+    SINCE_TIME_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     pod: _builtins.str
     container: _builtins.str
@@ -54,6 +55,8 @@ class LogsRequest(_message.Message):
     """only output newer than this many seconds"""
     limit_bytes: _builtins.int
     """stop after this many bytes"""
+    since_time: _builtins.str
+    """RFC3339: only output after this moment (not with since_seconds)"""
     def __init__(
         self,
         *,
@@ -66,10 +69,11 @@ class LogsRequest(_message.Message):
         timestamps: _builtins.bool = ...,
         since_seconds: _builtins.int | None = ...,
         limit_bytes: _builtins.int | None = ...,
+        since_time: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_limit_bytes", b"_limit_bytes", "_since_seconds", b"_since_seconds", "_tail_lines", b"_tail_lines", "limit_bytes", b"limit_bytes", "since_seconds", b"since_seconds", "tail_lines", b"tail_lines"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit_bytes", b"_limit_bytes", "_since_seconds", b"_since_seconds", "_tail_lines", b"_tail_lines", "container", b"container", "follow", b"follow", "limit_bytes", b"limit_bytes", "namespace", b"namespace", "pod", b"pod", "previous", b"previous", "since_seconds", b"since_seconds", "tail_lines", b"tail_lines", "timestamps", b"timestamps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit_bytes", b"_limit_bytes", "_since_seconds", b"_since_seconds", "_tail_lines", b"_tail_lines", "container", b"container", "follow", b"follow", "limit_bytes", b"limit_bytes", "namespace", b"namespace", "pod", b"pod", "previous", b"previous", "since_seconds", b"since_seconds", "since_time", b"since_time", "tail_lines", b"tail_lines", "timestamps", b"timestamps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__limit_bytes: _TypeAlias = _typing.Literal["limit_bytes"]  # noqa: Y015
     _WhichOneofArgType__limit_bytes: _TypeAlias = _typing.Literal["_limit_bytes", b"_limit_bytes"]  # noqa: Y015

@@ -19,8 +19,7 @@ pod's node. What happens on this side is what kubectl does before it opens the s
 1. **Flags** (:func:`split_words`, :func:`check_logs_flags`): kubectl's argument and flag checks,
    with its messages, give one :class:`LogRequest` all streams share — ``-l`` without ``--tail``
    means the last 10 lines; ``--since`` is a Go duration rounded to seconds; ``--since-time`` is
-   strict RFC 3339, sent as the seconds before now (rounded up) because the log request carries
-   ``since_seconds`` only.
+   strict RFC 3339, sent as the moment itself (the kubelet keeps what was logged after it).
 2. **Streams** (:func:`log_sources`): a list of :class:`LogSource` (pod, container) — the pods of
    ``-l`` in the apiserver's list order, a workload's pods with ``--all-pods`` (which turns on
    ``--prefix``), else the one pod; per pod its containers with ``--all-containers`` (init ones
@@ -44,7 +43,7 @@ import stat
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO, cast
 
 from google.protobuf.message import Message
@@ -52,7 +51,7 @@ from google.protobuf.message import Message
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.api.labels import selector_from_proto, selector_from_set
-from skiff.api.timestamps import parse_rfc3339
+from skiff.api.timestamps import parse_rfc3339, rfc3339_micro
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import allow_intermixed
 from skiff.cli.context import Context, UsageError
@@ -189,12 +188,9 @@ class LogRequest:
     since_time: datetime | None = None
     limit_bytes: int | None = None
 
-    def seconds_since(self) -> int | None:
-        """``since_seconds``, or ``--since-time`` as seconds before now (rounded up), as the log
-        request carries it."""
-        if self.since_time is None:
-            return self.since_seconds
-        return math.ceil((datetime.now(UTC) - self.since_time).total_seconds())
+    def since_stamp(self) -> str:
+        """``--since-time`` as the log request carries it (RFC 3339 with microseconds), or ""."""
+        return rfc3339_micro(self.since_time) if self.since_time is not None else ""
 
 
 @dataclass(frozen=True)
@@ -330,7 +326,8 @@ def _open(ctx: Context, source: LogSource, request: LogRequest) -> AsyncGenerato
     chunks = pods.logs(ctx.client, pod.metadata.name, namespace=pod.metadata.namespace or ctx.namespace,
                        container=source.container, follow=request.follow, previous=request.previous,
                        tail_lines=request.tail_lines, timestamps=request.timestamps,
-                       since_seconds=request.seconds_since(), limit_bytes=request.limit_bytes)
+                       since_seconds=request.since_seconds, since_time=request.since_stamp(),
+                       limit_bytes=request.limit_bytes)
     return cast(AsyncGenerator[bytes, None], chunks)
 
 
