@@ -30,6 +30,7 @@ from skiff.api.labels import selector_from_proto
 from skiff.api.patch import PatchError, apply_patch, decode_patch
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.api.validation import invalid, invalid_error, required
 
 log = logging.getLogger("skiff.apiserver")
 
@@ -274,7 +275,7 @@ class Registry:
         store = self.stores["pods"]
         name, node = binding.metadata.name, binding.target.name
         if not node:
-            raise errors.Invalid(f'Binding "{name}" is invalid: target.name: Required value')
+            raise invalid_error("Binding", "", name, [required("target.name", "")])
         for _ in range(10):
             pod, kv, _stale = await store.get_with_staleness(namespace, name)
             uid = binding.metadata.uid
@@ -304,8 +305,8 @@ class Registry:
         store = self._scalable(resource)
         name = scale.metadata.name
         if scale.spec.replicas < 0:
-            raise errors.Invalid(f'Scale.autoscaling "{name}" is invalid: spec.replicas: Invalid value: '
-                                 f"{scale.spec.replicas}: must be greater than or equal to 0")
+            raise invalid_error("Scale", "autoscaling", name,
+                                [invalid("spec.replicas", scale.spec.replicas, "must be greater than or equal to 0")])
         wanted_rv = scale.metadata.resource_version
 
         def set_replicas(obj: Any) -> Any:

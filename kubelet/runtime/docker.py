@@ -601,8 +601,12 @@ class _EngineStreams:
             writer.close()
             raise RuntimeFailure(f"docker {path}: bad response from the engine") from exc
         if head.status >= 300:
-            detail = (await http1.read_body(reader, head.headers)).decode(errors="replace")
-            writer.close()
+            try:
+                detail = (await http1.read_body(reader, head.headers)).decode(errors="replace")
+            except (asyncio.IncompleteReadError, ValueError):  # an unreadable error body: say the status alone
+                detail = ""
+            finally:
+                writer.close()
             raise RuntimeFailure(f"docker {path}: {head.status} {_engine_message(detail)}")
         return head.status, head.headers, reader, writer
 

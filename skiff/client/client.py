@@ -18,7 +18,7 @@ import grpc
 from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
-from skiff.api.patch import MERGE_PATCH, PATCH_TYPES, STRATEGIC_PATCH
+from skiff.api.patch import MERGE_PATCH, PATCH_TYPES, STRATEGIC_PATCH, patch_kind
 from skiff.api.v1 import apps_pb2, core_pb2, resources_pb2_grpc
 from skiff.api.v1 import resources_pb2 as pb
 from skiff.client.config import resolve
@@ -181,7 +181,7 @@ class Client:
         """A strategic merge patch (``strategic=False``: a JSON merge patch); ``patch_type`` (json,
         merge, strategic) overrides both — a ``json`` patch is a list of RFC 6902 operations."""
         kind = kinds.of(cls)
-        mime = PATCH_TYPES[patch_type] if patch_type else (STRATEGIC_PATCH if strategic else MERGE_PATCH)
+        mime = PATCH_TYPES[patch_kind(patch_type)] if patch_type else (STRATEGIC_PATCH if strategic else MERGE_PATCH)
         wrapped = await self._unary(self._stub.Patch, pb.PatchRequest(
             resource=kind.resource, namespace=_namespace(kind, namespace), name=name,
             patch_type=mime, patch=json.dumps(patch).encode(),
