@@ -52,7 +52,8 @@ async def claim(owner: Object, selector: Selector, candidates: Iterable[T], *,
     """
     uid = owner.metadata.uid
     owner_deleting = bool(owner.metadata.deletion_timestamp)
-    check = _Once(can_adopt)
+    checked = False  # can_adopt has run (lazily, before the first adoption, at most once)
+    refusal: Exception | None = None  # its failure, raised again for every orphan
     claimed: list[T] = []
     failures: list[Exception] = []
     for obj in candidates:
@@ -70,7 +71,14 @@ async def claim(owner: Object, selector: Selector, candidates: Iterable[T], *,
                 continue
             if owner_deleting or not matches or obj.metadata.deletion_timestamp:
                 continue
-            await check()
+            if not checked:
+                try:
+                    await can_adopt()
+                except Exception as exc:  # noqa: BLE001 - kept, raised here and for every later orphan
+                    refusal = exc
+                checked = True
+            if refusal is not None:
+                raise refusal
             try:
                 claimed.append(await adopt(obj))
             except errors.NotFound:
@@ -91,22 +99,3 @@ async def recheck_owner(client: Client, owner: Any) -> None:
                               f"{fresh.metadata.uid}, wanted {meta.uid}")
     if fresh.metadata.deletion_timestamp:
         raise errors.Conflict(f"{object_key(owner)} has just been deleted at {fresh.metadata.deletion_timestamp}")
-
-
-class _Once:
-    """``check`` awaited at most once; its failure raised again on every later call."""
-
-    def __init__(self, check: Callable[[], Awaitable[None]]) -> None:
-        self._check = check
-        self._done = False
-        self._error: Exception | None = None
-
-    async def __call__(self) -> None:
-        if not self._done:
-            try:
-                await self._check()
-            except Exception as exc:  # noqa: BLE001 - remembered, raised below and on every later call
-                self._error = exc
-            self._done = True
-        if self._error is not None:
-            raise self._error

@@ -160,11 +160,12 @@ class PodSyncer:
             self._report(pod, st, latest, previous)
             return 2.0
         await self._kill_requested(pod, st, latest)
-        if await self._init_containers(pod, st, latest, delays):
+        initialized = await self._init_containers(pod, st, latest, delays)
+        if initialized:
             for container in pod.spec.containers:
                 await self._app_container(pod, st, container, latest.get(container.name), delays)
             latest, previous = await self._containers(pod.metadata.uid)
-            self._probe_running(pod, st, latest)
+        self._probe_running(pod, st, latest, app_containers=initialized)
         phase = self._report(pod, st, latest, previous)
         if phase in ("Succeeded", "Failed"):
             st.terminal_phase = phase
@@ -258,8 +259,7 @@ class PodSyncer:
             await self._start(pod, st, container, attempt=0, delays=delays)
             return
         if info.state == State.RUNNING:
-            st.waiting.pop(container.name, None)
-            self._ensure_probed(pod, st, container, info)
+            st.waiting.pop(container.name, None)  # its probes are added by _probe_running, at the end of the sync
             return
         if info.state != State.EXITED:
             return
@@ -269,10 +269,14 @@ class PodSyncer:
             return
         await self._restart_with_backoff(pod, st, container, info, delays)
 
-    def _probe_running(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo]) -> None:
-        """Probe every container that runs now — also one started in this very sync — before its
-        status is reported: a container with a readiness probe is not ready until the probe passes."""
-        for container in (*pod.spec.init_containers, *pod.spec.containers):
+    def _probe_running(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo], *,
+                       app_containers: bool) -> None:
+        """Probe every container that runs now — also one started in this very sync, or found running
+        by a restarted kubelet — before its status is reported: a container with a readiness probe is
+        not ready until the probe passes. The one place probes are added. Init containers other than
+        sidecars have no probes; the app containers only once the init containers are done."""
+        sidecars = [c for c in pod.spec.init_containers if c.restart_policy == "Always"]
+        for container in (*sidecars, *(pod.spec.containers if app_containers else ())):
             info = latest.get(container.name)
             if info is not None and info.state == State.RUNNING:
                 self._ensure_probed(pod, st, container, info)

@@ -23,6 +23,7 @@ from scheduler.cache import SchedulerCache
 from scheduler.framework.runtime import Explanation, FitError, Framework
 from scheduler.framework.types import PodInfo
 from scheduler.queue import QueuedPod, SchedulingQueue
+from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
@@ -120,10 +121,9 @@ class Scheduler:
                 await self.schedule_one(queued)
                 self.cache.expire_assumed()
         finally:
-            for task in informers:
-                task.cancel()
-            for task in list(self._binds):
-                task.cancel()
+            await cancel_and_wait(informers)
+            # A bind's (or a condition patch's) own failure is not the scheduler's: it must not stop the stop.
+            await cancel_and_wait(list(self._binds), ignore_errors=True)
             self.queue.close()
             await self.recorder.stop()
 

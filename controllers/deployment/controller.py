@@ -74,8 +74,8 @@ class DeploymentController(Controller):
 
     def _enqueue_matching(self, rs: apps_pb2.ReplicaSet) -> None:
         """An orphan: every deployment of its namespace that selects it."""
-        for d in self.deployments.store.list():
-            if d.metadata.namespace != rs.metadata.namespace or selects_everything(d):
+        for d in self.deployments.store.by_index("namespace", rs.metadata.namespace):
+            if selects_everything(d):
                 continue
             try:
                 selector = labels.selector_from_proto(d.spec.selector)

@@ -130,7 +130,7 @@ async def claim_replica_sets(ctx: Context, store: Store[RS]) -> list[RS]:
     """The deployment's ReplicaSets (:func:`controllers.claim.claim`), adopting and releasing by UPDATE."""
     d = ctx.deployment
     selector = labels.selector_from_proto(d.spec.selector)
-    candidates = [rs for rs in store.list() if rs.metadata.namespace == d.metadata.namespace]
+    candidates = store.by_index("namespace", d.metadata.namespace)
     return await claim(d, selector, candidates, adopt=lambda rs: _adopt(ctx, rs),
                        release=lambda rs: _release(ctx, rs), can_adopt=lambda: recheck_owner(ctx.client, d))
 

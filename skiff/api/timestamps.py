@@ -8,20 +8,27 @@ Kubernetes has two wire forms, both RFC 3339 in UTC with a ``Z``:
   lines the kubelet writes) has microseconds: ``2026-11-27T16:53:07.123456Z`` — :func:`rfc3339_micro`.
 
 Both take a ``datetime`` (any zone; naive means UTC), Unix seconds, or nothing for now.
-:func:`parse_rfc3339` reads any RFC 3339 stamp (``Z`` or an offset, any number of fraction
-digits — Docker writes nanoseconds) and answers None for an empty or malformed one, because an
-unset time is common in the API and every reader treats it as "not known". It is cached: the
-printers parse the same stamps of a listing again and again.
+:func:`parse_rfc3339` reads an RFC 3339 stamp as strictly as ``metav1.Time`` does (Go's
+``time.RFC3339``, ``2006-01-02T15:04:05Z07:00``): a full date and time with seconds, ``T`` or
+``t`` between them, any number of fraction digits after a ``.`` (Docker writes nanoseconds), and
+a zone, ``Z`` or ``±hh:mm``, always. It answers None for an empty or malformed one — a bare date,
+a time without seconds or without a zone included — because an unset time is common in the API
+and every reader treats it as "not known". It is cached: the printers parse the same stamps of a
+listing again and again.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
 __all__ = ["epoch_seconds", "parse_rfc3339", "rfc3339", "rfc3339_micro"]
 
 Moment = datetime | float | None
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)", re.ASCII)
+"""The shape Go's ``time.RFC3339`` parses; the ranges of the date and time are datetime's to check."""
 
 
 def _utc(moment: Moment) -> datetime:
@@ -44,17 +51,16 @@ def rfc3339_micro(moment: Moment = None) -> str:
 
 @lru_cache(maxsize=4096)
 def parse_rfc3339(text: str) -> datetime | None:
-    """The aware datetime of an RFC 3339 stamp; None when empty or malformed.
+    """The aware datetime of an RFC 3339 stamp; None when empty or malformed (see the module docstring).
 
-    Fractions beyond microseconds are cut off; a stamp without a zone is taken as UTC.
+    Fractions beyond microseconds are cut off.
     """
-    if not text:
+    if not _RFC3339.fullmatch(text):
         return None
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return datetime.fromisoformat(text)
+    except ValueError:  # a month, day, hour, ... out of range
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def epoch_seconds(text: str) -> float | None:

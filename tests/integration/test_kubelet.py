@@ -257,6 +257,40 @@ async def test_a_container_with_a_readiness_probe_is_never_ready_before_it_passe
     assert seen and "True" not in seen, seen
 
 
+async def test_a_restarted_kubelet_probes_the_containers_it_finds_running(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    probed = {"name": "app", "image": "busybox:1.36", "command": ["sleep", "3600"],
+              "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}}
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("probed", containers=[probed]))
+        p = await until(client, "probed", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].ready, "ready")
+        container_id = p.status.container_statuses[0].container_id.partition("://")[2]
+    runtime.exec_calls.clear()
+    async with kubelet(client, runtime, tmp_path):
+        await eventually(lambda: _async_true(any(cid == container_id for cid, _ in runtime.exec_calls)),
+                         what="the new kubelet's readiness probe of the running container")
+        p = await get_pod(client, "probed")
+        assert p.status.container_statuses[0].restart_count == 0
+
+
+async def test_a_sidecar_is_probed_while_a_later_init_container_runs(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.exec_results["proxy"] = ExecResult(exit_code=1, output=b"not yet")
+    sidecar = {"name": "proxy", "image": "busybox:1.36", "command": ["sleep", "3600"], "restartPolicy": "Always",
+               "readinessProbe": {"exec": {"command": ["check"]}, "periodSeconds": 1}}
+    waiting = {"name": "wait", "image": "busybox:1.36", "command": ["sleep", "3600"]}  # never completes
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("sidecar", initContainers=[sidecar, waiting]))
+        await eventually(lambda: _async_true(any(cmd == ["check"] for _, cmd in runtime.exec_calls)),
+                         what="the sidecar's readiness probe")
+        p = await until(client, "sidecar", lambda p: len(p.status.init_container_statuses) == 2 and
+                        p.status.init_container_statuses[1].state.HasField("running"), "the second init container")
+        assert p.status.phase == "Pending"
+        assert not p.status.init_container_statuses[0].ready
+        assert [c.name for c in await runtime.list_containers(p.metadata.uid)] == ["proxy", "wait"]
+
+
 async def _async_true(value: bool) -> bool:
     return value
 

@@ -193,5 +193,11 @@ async def test_since_time_is_checked_and_passed_on_to_the_kubelet(setup: Setup) 
     assert setup.kubelet.servicer.log_requests[-1].since_time == "2026-11-27T16:53:07.250000Z"
     with pytest.raises(errors.BadRequest, match=r'^sinceTime: Invalid value: "yesterday": must be an RFC 3339 time$'):
         await _read(pods.logs(setup.client, "web", since_time="yesterday"))
+    for partial in ("2026-11-27", "2026-11-27T16:53:07", "2026-11-27T16:53Z"):  # metav1.Time wants it all
+        with pytest.raises(errors.BadRequest, match=rf'^sinceTime: Invalid value: "{partial}": must be an RFC 3339'):
+            await _read(pods.logs(setup.client, "web", since_time=partial))
+    requests = len(setup.kubelet.servicer.log_requests)
+    await _read(pods.logs(setup.client, "web", since_time="2026-11-27t18:53:07+02:00"))
+    assert len(setup.kubelet.servicer.log_requests) == requests + 1
     with pytest.raises(errors.BadRequest, match="^at most one of `sinceTime` or `sinceSeconds` may be specified$"):
         await _read(pods.logs(setup.client, "web", since_time="2026-11-27T16:53:07Z", since_seconds=5))

@@ -148,6 +148,43 @@ async def test_cordon_and_a_node_that_appears_later(client: Client) -> None:
         assert placed == {"waiting": "fresh"}
 
 
+async def test_a_stopped_scheduler_has_ended_its_binds_and_informers(client: Client) -> None:
+    """run() returns once every task it started has ended, a bind still in flight included."""
+    await client.create(node("n1"))
+    sched = build_scheduler(client, FLAGS)
+    binding, ended = asyncio.Event(), asyncio.Event()
+
+    class StuckBinds:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        async def bind(self, *args: Any, **kwargs: Any) -> None:
+            binding.set()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await asyncio.sleep(0.05)  # ends a little while after its cancellation
+                ended.set()
+
+    sched.client = StuckBinds()  # type: ignore[assignment]
+    before = set(asyncio.all_tasks())
+    task = asyncio.create_task(sched.run())
+    await client.create(pod("stuck"))
+    await eventually(lambda: _is_set(binding), what="a bind in flight")
+    started = [t for t in set(asyncio.all_tasks()) - before  # the scheduler's own: informers and the bind
+               if getattr(t.get_coro(), "__qualname__", "") in ("Informer.run", "Scheduler._bind")]
+    assert len(started) == 3, started
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert ended.is_set()
+    assert all(t.done() for t in started), [t for t in started if not t.done()]
+
+
+async def _is_set(event: asyncio.Event) -> bool:
+    return event.is_set()
+
+
 async def test_leader_failover(client: Client) -> None:
     await client.create(node("n1"))
     config: Callable[[str], LeaderElectionConfig] = lambda ident: LeaderElectionConfig(  # noqa: E731

@@ -671,12 +671,18 @@ async def test_old_replica_sets_beyond_the_history_limit_are_deleted(h: Harness)
 
 # ---- adoption, release, collisions ----
 
-async def test_orphan_replica_set_is_adopted_and_a_stray_released(h: Harness) -> None:
-    d = await h.add(deployment(replicas=2))
+def orphan_of(d: apps_pb2.Deployment, namespace: str = "default") -> apps_pb2.ReplicaSet:
+    """A ReplicaSet named web-orphan without owner that ``d``'s selector matches and that runs its template."""
     orphan = apps_pb2.ReplicaSet()
-    orphan.metadata.name, orphan.metadata.namespace = "web-orphan", "default"
+    orphan.metadata.name, orphan.metadata.namespace = "web-orphan", namespace
     orphan.metadata.labels["app"] = "web"
     orphan.spec.CopyFrom(apps_pb2.ReplicaSetSpec(replicas=2, selector=d.spec.selector, template=d.spec.template))
+    return orphan
+
+
+async def test_orphan_replica_set_is_adopted_and_a_stray_released(h: Harness) -> None:
+    d = await h.add(deployment(replicas=2))
+    orphan = orphan_of(d)
     stray = copy.deepcopy(orphan)
     stray.metadata.name = "web-stray"
     stray.metadata.labels["app"] = "other"
@@ -690,6 +696,16 @@ async def test_orphan_replica_set_is_adopted_and_a_stray_released(h: Harness) ->
     assert list(h.store(apps_pb2.ReplicaSet).get("default/web-stray").metadata.owner_references) == []
     assert len(h.replica_sets()) == 2, "the adopted ReplicaSet runs the template: no new one"
     assert adopted.metadata.annotations[deployments.REVISION] == "1"
+
+
+async def test_a_replica_set_of_another_namespace_is_neither_adopted_nor_enqueues(h: Harness) -> None:
+    d = await h.add(deployment(replicas=2))
+    elsewhere = await h.add(orphan_of(d, namespace="other"))
+    h.controller.add_replica_set(elsewhere)  # an orphan the deployment's selector matches, but not its namespace
+    assert len(h.controller.queue) == 0
+    await h.sync()
+    assert list(h.store(apps_pb2.ReplicaSet).get("other/web-orphan").metadata.owner_references) == []
+    assert [rs.metadata.namespace for rs in h.replica_sets()].count("default") == 1, "a new one at home"
 
 
 async def test_hash_collision_bumps_collision_count(h: Harness) -> None:
