@@ -1,6 +1,11 @@
-"""How an API error reads on skiffctl's stderr: kubectl's CheckErr, in one place.
+"""How a failure reads on skiffctl's stderr: kubectl's CheckErr, in one place.
 
-Most errors read ``Error from server (NotFound): pods "web" not found`` — the reason, then the
+``failure_text`` covers every failure a verb may end with (``FAILURES``): a command-line mistake
+(``UsageError``, its text as it is), an apiserver that cannot be reached (``error: ...``), and an
+error from the API (``error_text``). ``main`` prints them so (exit 1), and so does ``diff``,
+whose errors exit 2.
+
+Most API errors read ``Error from server (NotFound): pods "web" not found`` — the reason, then the
 server's message, with ``error when creating "web.yaml": `` before it when a file was being
 processed. An Invalid error is the exception, as in kubectl: it names the object and lists the
 causes, ``The Deployment "web" is invalid: spec.replicas: Invalid value: -1: must be greater than
@@ -17,8 +22,22 @@ import re
 
 from skiff.api import errors
 from skiff.api.validation import go_quote
+from skiff.cli.context import UsageError
+from skiff.client.client import Unreachable
 
-__all__ = ["error_text"]
+__all__ = ["FAILURES", "error_text", "failure_text"]
+
+FAILURES = (UsageError, Unreachable, errors.StatusError)
+"""What a verb may end with that is reported as a line on stderr rather than a traceback."""
+
+
+def failure_text(exc: UsageError | errors.StatusError) -> str:
+    """The stderr text of one of ``FAILURES``."""
+    if isinstance(exc, UsageError):
+        return str(exc)
+    if isinstance(exc, Unreachable):
+        return f"error: {exc}"
+    return error_text(exc)
 
 _INVALID = re.compile(r'^(?P<kind>[A-Za-z]+)(?:\.[a-z0-9.-]+)? (?P<name>"(?:[^"\\]|\\.)*") is invalid'
                       r"(?:: (?P<rest>.*))?$", re.DOTALL)

@@ -13,7 +13,6 @@ import asyncio
 import sys
 from types import ModuleType
 
-from skiff.api import errors
 from skiff.cli.commands import (
     admin,
     cp,
@@ -37,9 +36,8 @@ from skiff.cli.commands import (
     schedule,
     wait,
 )
-from skiff.cli.context import Context, UsageError
-from skiff.cli.failures import error_text
-from skiff.client.client import Unreachable
+from skiff.cli.context import Context
+from skiff.cli.failures import FAILURES, failure_text
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
@@ -101,12 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return asyncio.run(_run(args))
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-    except Unreachable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except errors.StatusError as exc:
-        print(error_text(exc), file=sys.stderr)
+    except FAILURES as exc:
+        print(failure_text(exc), file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -2,8 +2,11 @@
 
 ``parse_output`` turns ``-o`` into an ``OutputFormat`` (``wide``, ``yaml``, ``json``, ``name``,
 ``jsonpath=...``, ``jsonpath-as-json=...``, ``jsonpath-file=...``, ``custom-columns=...``,
-``custom-columns-file=...``) or a kubectl-worded error. ``render`` prints a group of objects per
-kind in that format; ``print_objects`` is the one-call form the other verbs use.
+``custom-columns-file=...``) or a kubectl-worded error; ``output_format`` does the same for a verb
+that prints only some of them (kubectl's ``unable to match a printer`` error names those). ``render``
+prints a group of objects per kind in that format; ``print_objects`` is the one-call form the other
+verbs use, and ``result_text`` what a verb that changed an object prints: the object with ``-o``,
+else ``deployment.apps/web patched`` with kubectl's `` (dry run)`` / `` (server dry run)``.
 
 Tables follow kubectl's layout exactly: the per-kind columns of ``skiff.cli.columns``, cells padded
 as Go's tabwriter pads them (three spaces, a cell at least six wide, the last column unpadded),
@@ -11,13 +14,14 @@ as Go's tabwriter pads them (three spaces, a cell at least six wide, the last co
 ``-L`` label columns and ``--show-labels`` last, EVENT first with ``--output-watch-events``.
 ``TableWriter`` keeps the column widths of the first rows so that ``get -w`` lines stay aligned.
 yaml and json print the object itself for a single named object and a ``kind: List`` otherwise,
-so the output can be fed back to ``apply -f`` / ``replace -f``.
+so the output can be fed back to ``apply -f`` / ``replace -f``; a ``ListKind`` is that envelope
+(``get``'s List, ``edit``'s, or a typed one such as ``events``' EventList).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +31,7 @@ from google.protobuf.message import Message
 
 from skiff.api import kinds
 from skiff.api.manifest import dump_json, dump_yaml, to_manifest
+from skiff.api.validation import go_quote
 from skiff.cli import columns
 from skiff.cli.context import UsageError
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
@@ -92,6 +97,20 @@ def resource_name(obj: Message) -> str:
     return f"{singular}/{obj.metadata.name}"  # type: ignore[attr-defined]
 
 
+def dry_suffix(dry_run: str) -> str:
+    """What ``--dry-run`` adds to a verb's line: `` (dry run)``, `` (server dry run)``, or nothing."""
+    return {"server": " (server dry run)", "client": " (dry run)"}.get(dry_run, "")
+
+
+def result_text(obj: Message, action: str, *, output: str = "", dry_run: str = "none", name: str = "") -> str:
+    """What a verb prints of an object it changed (kubectl's PrintFlags): the object in the ``-o``
+    format when one is given, else ``<kind>/<name> <action>`` (``name`` in place of the object's
+    own when given) and the ``--dry-run`` suffix: ``deployment.apps/web scaled (server dry run)``."""
+    if output:
+        return print_objects([obj], output, single=True)
+    return f"{name or resource_name(obj)} {action}{dry_suffix(dry_run)}"
+
+
 # ---- -o ----
 
 
@@ -127,8 +146,21 @@ def parse_output(spec: str) -> OutputFormat:
         fmt = OutputFormat(name, arg)
         _check(fmt)
         return fmt
-    raise UsageError(f'error: unable to match a printer suitable for the output format "{spec}", allowed formats '
-                     f"are: {','.join(_FORMATS)}")
+    raise no_printer(spec, _FORMATS)
+
+
+def no_printer(spec: str, allowed: Collection[str]) -> UsageError:
+    """kubectl's NoCompatiblePrinterError: ``-o SPEC`` is none of the ``allowed`` formats."""
+    return UsageError(f"error: unable to match a printer suitable for the output format {go_quote(spec)}, "
+                      f"allowed formats are: {','.join(sorted(f for f in allowed if f))}")
+
+
+def output_format(spec: str, allowed: Collection[str]) -> OutputFormat:
+    """``-o`` for a verb that prints only the ``allowed`` formats (``""`` among them when it has a
+    default output); another one is refused with kubectl's message naming those."""
+    if spec.partition("=")[0] not in allowed:
+        raise no_printer(spec, allowed)
+    return parse_output(spec)
 
 
 def _columns_file_spec(text: str) -> str:
@@ -244,21 +276,44 @@ def custom_column_rows(objs: Sequence[Message], spec: str, *, no_headers: bool =
 # ---- everything else ----
 
 
-def list_manifest(objs: Sequence[Message]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "items": [to_manifest(o) for o in objs], "kind": "List",
-            "metadata": {"resourceVersion": ""}}
+@dataclass(frozen=True)
+class ListKind:
+    """The envelope yaml, json and jsonpath print several objects in. kubectl's own ``List`` is an
+    unstructured map, its keys in sorted order; a typed list (``EventList``) keeps its Go struct's
+    field order — kind, apiVersion, metadata, items — which is what ``-o json`` shows."""
+
+    kind: str = "List"
+    resource_version: str | None = ""
+    """``metadata.resourceVersion`` (``get``'s List has an empty one); None: ``metadata: {}``."""
+
+    def wrap(self, objs: Sequence[Message]) -> dict[str, Any]:
+        items = [to_manifest(o) for o in objs]
+        metadata = {} if self.resource_version is None else {"resourceVersion": self.resource_version}
+        if self.kind == "List":
+            return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": metadata}
+        return {"kind": self.kind, "apiVersion": "v1", "metadata": metadata, "items": items}
 
 
-def data_for(objs: Sequence[Message], single: bool) -> dict[str, Any]:
-    """What yaml, json and jsonpath print: the object itself when one was named, else a List."""
-    return to_manifest(objs[0]) if single and len(objs) == 1 else list_manifest(objs)
+LIST = ListKind()
+"""``get``'s (and every verb's but these below): ``kind: List``, ``metadata.resourceVersion: ""``."""
+EDIT_LIST = ListKind(resource_version=None)
+"""What ``edit`` opens several objects as: ``kind: List``, ``metadata: {}``."""
+EVENT_LIST = ListKind("EventList", resource_version=None)
+"""``events``' typed EventList."""
 
 
-def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool = False) -> str:
-    """yaml / json / name / jsonpath output, exactly as printed (trailing newline included)."""
+def data_for(objs: Sequence[Message], single: bool, list_kind: ListKind = LIST) -> dict[str, Any]:
+    """What yaml, json and jsonpath print: the object itself when one was named, else a list."""
+    return to_manifest(objs[0]) if single and len(objs) == 1 else list_kind.wrap(objs)
+
+
+def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool = False,
+                   list_kind: ListKind = LIST) -> str:
+    """yaml / json / name / jsonpath output, exactly as printed (trailing newline included);
+    several objects (or any, unless ``single``) in the ``list_kind`` envelope."""
     if fmt.name == "name":
         return "".join(resource_name(o) + "\n" for o in objs)
-    data = data_for(objs, single)
+    data = data_for(objs, single, list_kind)
     if fmt.name == "yaml":
         return dump_yaml(data)
     if fmt.name == "json":

@@ -1,9 +1,11 @@
 """Reading what a person names on the command line: resource types (``po``, ``deploy.apps``,
-``pods,svc``, ``all``), ``TYPE/NAME`` pairs, and ``-f`` files, directories and stdin."""
+``pods,svc``, ``all``), ``TYPE/NAME`` pairs, and ``-f`` files, directories and stdin; a
+``Target`` is one object so named."""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf.message import Message
@@ -11,6 +13,18 @@ from google.protobuf.message import Message
 from skiff.api import kinds
 from skiff.api.manifest import ManifestError, from_manifest, parse_documents
 from skiff.cli.context import UsageError
+
+
+@dataclass(frozen=True)
+class Target:
+    """One object the command line names: its kind, namespace ("" for a cluster-scoped kind) and name."""
+
+    kind: kinds.Kind
+    namespace: str
+    name: str
+    listed: Message | None = field(default=None, compare=False, repr=False)
+    """The object itself when a list (``-l``, ``--field-selector``, ``--all``) found it; not part of
+    the target's identity."""
 
 
 def kind_named(name: str) -> kinds.Kind:
@@ -70,8 +84,9 @@ def read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
     return out
 
 
-def load_files(paths: list[str], recursive: bool) -> list[tuple[str, Message]]:
-    """Every object in the -f sources, each with its source; a bad document names file and document."""
+def load_files(paths: list[str], recursive: bool, *, allow_empty: bool = False) -> list[tuple[str, Message]]:
+    """Every object in the -f sources, each with its source; a bad document names file and document.
+    Sources without any object are an error unless ``allow_empty``."""
     objs: list[tuple[str, Message]] = []
     for source, text in read_sources(paths, recursive):
         try:
@@ -84,6 +99,6 @@ def load_files(paths: list[str], recursive: bool) -> list[tuple[str, Message]]:
             except ManifestError as exc:
                 where = f"document {index + 1} of " if len(docs) > 1 else ""
                 raise UsageError(f'error: error validating {where}"{source}": {exc}') from None
-    if not objs:
+    if not objs and not allow_empty:
         raise UsageError("error: no objects passed to apply")
     return objs

@@ -199,6 +199,25 @@ def test_save_config_and_editor_failures(plane: ControlPlane, ns: str, editor: P
     assert (r.returncode, r.stderr) == (1, 'Error from server (NotFound): deployments.apps "nope" not found\n')
 
 
+def test_save_config_records_non_ascii_text_as_apply_does(plane: ControlPlane, ns: str, editor: Path,
+                                                         tmp_path: Path) -> None:
+    """edit --save-config writes the last-applied annotation in apply's own text, so applying the
+    manifest the edit saved finds nothing to do, whatever characters its values hold."""
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n  namespace: {ns}\n"
+                        "  labels: {app: web}\n  annotations: {note: \"caf\u00e9 \u65e5\u672c\"}\ndata: {k: v}\n")
+    assert plane.ctl("apply", "-f", str(manifest)).stdout == "configmap/cm created\n"
+    # What the person saves is the manifest itself with one change (and the uid edit requires).
+    uid = get_json(plane, ns, "configmap/cm")["metadata"]["uid"]
+    saved = tmp_path / "saved.yaml"
+    saved.write_text(manifest.read_text().replace("{k: v}", "{k: w}")
+                     .replace("  name: cm\n", f"  name: cm\n  uid: {uid}\n"))
+    write_editor(editor, f'cat "{saved}" > "$1"')
+    assert plane.ctl("edit", "cm/cm", "-n", ns, "--save-config").stdout == "configmap/cm edited\n"
+    r = plane.ctl("apply", "-f", str(saved))
+    assert (r.stdout, r.stderr) == ("configmap/cm unchanged\n", "")
+
+
 def test_edit_objects_named_by_a_file(plane: ControlPlane, ns: str, editor: Path, tmp_path: Path) -> None:
     deployment(plane, ns)
     manifest = tmp_path / "web.yaml"

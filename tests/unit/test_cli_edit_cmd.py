@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from skiff.api import errors
 from skiff.api.manifest import LAST_APPLIED, from_manifest, to_manifest
+from skiff.cli.applying import apply_object
 from skiff.cli.commands import edit
 from skiff.cli.context import Context, UsageError
 from tests.support.samples import sample
@@ -65,6 +66,26 @@ def test_save_config_records_the_object_without_the_annotation() -> None:
         "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {"x": "y"}}}
     assert out["metadata"]["annotations"]["x"] == "y"
     assert doc["metadata"]["annotations"][LAST_APPLIED] == "old"  # the input is left alone
+
+
+class CreatingClient:
+    """Just enough of Client for apply to create: nothing exists, a create returns the object."""
+
+    async def get(self, cls: Any, name: str, *, namespace: str | None = None) -> Any:
+        raise errors.NotFound(f'configmaps "{name}" not found')
+
+    async def create(self, obj: Message, *, namespace: str | None = None, dry_run: bool = False) -> Message:
+        return obj
+
+
+async def test_save_config_writes_the_annotation_as_apply_does() -> None:
+    """Non-ASCII values too: a later apply compares the annotation's text, so both must write the same."""
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "caf\u00e9"},
+                           "metadata": {"name": "c", "namespace": "default", "labels": {"app": "web"},
+                                        "annotations": {"note": "\u65e5\u672c"}}}
+    _, applied = await apply_object(CreatingClient(), from_manifest(doc), namespace="default")  # type: ignore[arg-type]
+    edited = edit.with_last_applied(doc)
+    assert edited["metadata"]["annotations"][LAST_APPLIED] == applied.metadata.annotations[LAST_APPLIED]  # type: ignore[attr-defined]
 
 
 # ---- comments and changes ----

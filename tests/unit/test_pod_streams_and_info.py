@@ -9,7 +9,8 @@ import pytest
 from apiserver.server.podproxy import choose_container, kubelet_endpoint
 from skiff.api import errors
 from skiff.api.v1 import apps_pb2, core_pb2, resources_pb2
-from skiff.cli.commands import info, logs
+from skiff.cli import targetpods
+from skiff.cli.commands import info
 from skiff.cli.context import UsageError
 from skiff.cli.main import build_parser
 from tests.support.fake_kubelet import node_for, pod_with
@@ -56,16 +57,16 @@ def test_logging_order_prefers_bound_running_then_oldest() -> None:
     pods = [_pod("pending", node="n", phase="Pending"), _pod("unbound", phase="Running"),
             _pod("young", node="n", phase="Running", created="2026-02-01T00:00:00Z"),
             _pod("old", node="n", phase="Running", created="2026-01-01T00:00:00Z")]
-    assert [p.metadata.name for p in sorted(pods, key=logs._logging_order)] == ["old", "young", "pending", "unbound"]
+    assert [p.metadata.name for p in targetpods.best_first(pods)] == ["old", "young", "pending", "unbound"]
 
 
 def test_selector_of_workloads_and_services() -> None:
     deploy = apps_pb2.Deployment()
     deploy.spec.selector.match_labels["app"] = "web"
-    assert logs._selector_of(deploy) == "app=web"
+    assert targetpods.selector_of(deploy) == "app=web"
     service = core_pb2.Service()
     service.spec.selector.update({"tier": "db", "app": "x"})
-    assert logs._selector_of(service) == "app=x,tier=db"
+    assert targetpods.selector_of(service) == "app=x,tier=db"
 
 
 @pytest.mark.parametrize(("argv", "target", "command", "namespace"), [

@@ -15,7 +15,6 @@ kubectl: ``error: required flag(s) "image" not set``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -24,10 +23,10 @@ from google.protobuf.message import Message
 from skiff.api import kinds
 from skiff.api.manifest import dump_json, dump_yaml
 from skiff.cli import generators
-from skiff.cli.applying import LAST_APPLIED
+from skiff.cli.applying import LAST_APPLIED, last_applied_text
 from skiff.cli.commands.files import add_file_flags, add_output_flags, run_create_from_files
 from skiff.cli.context import Context, UsageError
-from skiff.cli.printers import print_objects, resource_name
+from skiff.cli.printers import resource_name, result_text
 
 # ---- shared with run / expose ----
 
@@ -90,8 +89,7 @@ def _save_config(obj: Message, namespace: str) -> None:
         doc["metadata"]["namespace"] = namespace
     doc["metadata"].pop("creationTimestamp", None)
     doc.pop("status", None)
-    obj.metadata.annotations[LAST_APPLIED] = json.dumps(  # type: ignore[attr-defined]
-        doc, separators=(",", ":"), sort_keys=True)
+    obj.metadata.annotations[LAST_APPLIED] = last_applied_text(doc)  # type: ignore[attr-defined]
 
 
 def _print_generated(ctx: Context, obj: Message, verb: str) -> None:
@@ -102,7 +100,7 @@ def _print_generated(ctx: Context, obj: Message, verb: str) -> None:
     elif output == "name":
         ctx.print(resource_name(obj))
     else:
-        ctx.print(f"{resource_name(obj)} {verb} (dry run)")
+        ctx.print(result_text(obj, verb, dry_run="client"))
 
 
 async def emit(ctx: Context, obj: Message, *, verb: str = "created") -> int:
@@ -116,10 +114,8 @@ async def emit(ctx: Context, obj: Message, *, verb: str = "created") -> int:
         return 0
     server_dry_run = ctx.args.dry_run == "server"
     created = await ctx.client.create(obj, namespace=namespace or None, dry_run=server_dry_run)
-    if ctx.args.output in ("yaml", "json", "name"):
-        ctx.print(print_objects([created], ctx.args.output, single=True))
-    else:
-        ctx.print(f"{resource_name(created)} {verb}{' (server dry run)' if server_dry_run else ''}")
+    output = ctx.args.output if ctx.args.output in ("yaml", "json", "name") else ""
+    ctx.print(result_text(created, verb, output=output, dry_run=ctx.args.dry_run))
     return 0
 
 

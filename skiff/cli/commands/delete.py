@@ -3,20 +3,22 @@ wait semantics (``--wait`` is on by default: the command returns once the object
 
 The grace period follows kubectl's delete.go: ``--now`` is one second; ``--grace-period=0`` alone
 becomes one second too, and only ``--force`` (which implies 0) removes an object from the API at
-once — with kubectl's warning, and ``pod "web" force deleted`` for each."""
+once — with kubectl's warning, and ``pod "web" force deleted`` for each. ``--wait`` follows each
+deleted object (skiff.cli.following) until it is gone."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
-from skiff.api import errors, kinds
+from skiff.api import errors
+from skiff.cli import following
 from skiff.cli.commands.files import add_file_flags
-from skiff.cli.commands.label import Target, resolve
+from skiff.cli.commands.label import resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
 from skiff.cli.flags import duration_flag
-from skiff.cli.resources import singular_name
+from skiff.cli.resources import Target, singular_name
 
 CASCADE = {"background": "Background", "true": "Background", "foreground": "Foreground", "orphan": "Orphan",
            "false": "Orphan"}
@@ -66,22 +68,19 @@ async def run_delete(ctx: Context) -> int:
             failed += 1
             ctx.warn(error_text(exc))
     if args.wait:
-        await asyncio.gather(*(wait_gone(ctx, t.kind, t.namespace, t.name, timeout) for t in deleted))
+        await asyncio.gather(*(wait_gone(ctx, t, timeout) for t in deleted))
     return 1 if failed else 0
 
 
-async def wait_gone(ctx: Context, kind: kinds.Kind, namespace: str, name: str, timeout: float) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.05
-    while timeout <= 0 or loop.time() < deadline:
-        try:
-            await ctx.client.get(kind.message, name, namespace=namespace)
-        except errors.NotFound:
-            return
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 1.0)
-    raise errors.StatusError(f'timed out waiting for the condition on {kind.resource}/{name}')
+async def wait_gone(ctx: Context, target: Target, timeout: float) -> None:
+    """Return once the object no longer exists; ``timeout`` 0 or less waits as long as it takes."""
+    try:
+        await following.follow(ctx.client, target, lambda state: state is None,
+                               timeout=timeout if timeout > 0 else None)
+    except errors.NotFound:
+        return
+    except TimeoutError:
+        raise errors.StatusError(f"{following.TIMED_OUT} on {target.kind.resource}/{target.name}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

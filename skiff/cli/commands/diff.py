@@ -51,9 +51,9 @@ from skiff.api.manifest import dump_yaml, to_manifest
 from skiff.cli.applying import apply_object
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
-from skiff.cli.failures import error_text
+from skiff.cli.failures import FAILURES, failure_text
 from skiff.cli.resources import load_files
-from skiff.client.client import Client, Unreachable
+from skiff.client.client import Client
 
 MASK, MASK_BEFORE, MASK_AFTER = "***", "*** (before)", "*** (after)"
 """diff.go's sensitiveMaskDefault / sensitiveMaskBefore / sensitiveMaskAfter."""
@@ -62,8 +62,6 @@ MAX_TRIES = 4
 """diff.go's maxRetries: reads of an object that keeps changing before it is diffed without lock."""
 
 EXTERNAL_DIFF = "KUBECTL_EXTERNAL_DIFF"
-_NO_OBJECTS = "error: no objects passed to apply"
-"""What ``load_files`` says of files without objects."""
 _SAFE_ARG = re.compile(r"^[a-zA-Z0-9-=]+$")
 
 EXIT_ERROR = 2
@@ -263,24 +261,15 @@ def _check_flags(args: argparse.Namespace) -> None:
                          "managers, no apply patches); drop the flag to diff what 'skiffctl apply' would change")
 
 
-def _load(paths: list[str], recursive: bool) -> list[tuple[str, Message]]:
-    """The -f objects; none at all is no error for diff (kubectl compares two empty directories)."""
-    try:
-        return load_files(paths, recursive)
-    except UsageError as exc:
-        if str(exc) == _NO_OBJECTS:
-            return []
-        raise
-
-
 def _objects(ctx: Context) -> list[tuple[Message, str]]:
-    """The -f objects (filtered by -l) with the namespace each is diffed in."""
+    """The -f objects (filtered by -l) with the namespace each is diffed in; none at all is no
+    error for diff (kubectl compares two empty directories)."""
     try:
         selector = parse_selector(ctx.args.selector)
     except SelectorError as exc:
         raise UsageError(f"error: {exc}") from None
     out = []
-    for _, obj in _load(ctx.args.filename, ctx.args.recursive):
+    for _, obj in load_files(ctx.args.filename, ctx.args.recursive, allow_empty=True):
         if not selector.matches(obj.metadata.labels):  # type: ignore[attr-defined]
             continue
         try:
@@ -307,16 +296,14 @@ async def _diff(ctx: Context) -> int:
 
 
 async def run_diff(ctx: Context) -> int:
-    """``diff``, its errors printed here so that they exit 2 (1 means "differences found")."""
+    """``diff``, its errors printed here as skiffctl prints them (``failure_text``) but exiting 2,
+    since 1 means "differences found"."""
     try:
         return await _diff(ctx)
-    except (UsageError, DiffProgramError) as exc:
-        text = str(exc)
-        ctx.warn(text if text.startswith("error: ") else f"error: {text}")
-    except Unreachable as exc:
+    except DiffProgramError as exc:
         ctx.warn(f"error: {exc}")
-    except errors.StatusError as exc:
-        ctx.warn(error_text(exc))
+    except FAILURES as exc:
+        ctx.warn(failure_text(exc))
     return EXIT_ERROR
 
 

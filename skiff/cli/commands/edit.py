@@ -49,19 +49,17 @@ from skiff.api import errors, kinds
 from skiff.api.manifest import (
     LAST_APPLIED,
     ManifestError,
-    dump_json,
-    dump_yaml,
     from_manifest,
     parse_documents,
     to_manifest,
 )
 from skiff.api.validation import go_quote
-from skiff.cli.applying import three_way_patch
+from skiff.cli.applying import last_applied_text, three_way_patch
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import VerbError, allow_intermixed, resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import NO_RESOURCES
-from skiff.cli.printers import print_objects, resource_name
+from skiff.cli.printers import EDIT_LIST, OutputFormat, output_format, render_generic, resource_name, result_text
 
 PROGRAM = "skiffctl"
 HEADER = ("# Please edit the object below. Lines beginning with a '#' will be ignored,\n"
@@ -131,12 +129,12 @@ def changes_identity(patch: Mapping[str, Any]) -> bool:
 
 
 def with_last_applied(doc: dict[str, Any]) -> dict[str, Any]:
-    """``--save-config``: the object with itself (less this annotation) in the last-applied annotation."""
+    """``--save-config``: the object with itself (less this annotation) in the last-applied annotation,
+    in the text apply writes (``last_applied_text``), so a later apply of the same manifest is ``unchanged``."""
     out = copy.deepcopy(doc)
     meta = out.setdefault("metadata", {})
     meta["annotations"] = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
-    config = json.dumps(out, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    meta["annotations"][LAST_APPLIED] = config
+    meta["annotations"][LAST_APPLIED] = last_applied_text(out)
     return out
 
 
@@ -153,10 +151,7 @@ def invalid_causes(message: str) -> tuple[str, ...]:
 
 def render(objs: list[Message], fmt: str) -> str:
     """The objects as the editor shows them: one as itself, several as a List."""
-    data: dict[str, Any] = to_manifest(objs[0])
-    if len(objs) > 1:
-        data = {"apiVersion": "v1", "items": [to_manifest(o) for o in objs], "kind": "List", "metadata": {}}
-    return dump_json(data) + "\n" if fmt == "json" else dump_yaml(data)
+    return render_generic(objs, OutputFormat(fmt), single=True, list_kind=EDIT_LIST)
 
 
 # ---- the editor ----
@@ -365,8 +360,7 @@ class Session:
         self.show(patched, "edited")
 
     def show(self, obj: Message, operation: str) -> None:
-        output = self.ctx.args.output
-        self.ctx.print(print_objects([obj], output, single=True) if output else f"{resource_name(obj)} {operation}")
+        self.ctx.print(result_text(obj, operation, output=self.ctx.args.output))
 
     def conclude(self, results: Results) -> int | None:
         if results.retryable:
@@ -391,21 +385,21 @@ def check_args(args: argparse.Namespace) -> None:
     if args.targets and args.filename:
         raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify resource "
                          "arguments as well")
-    if args.output and args.output not in FORMATS:
-        raise UsageError(f"error: unable to match a printer suitable for the output format {go_quote(args.output)}, "
-                         f"allowed formats are: {','.join(sorted(FORMATS))}")
+    if args.output:
+        output_format(args.output, FORMATS)
     if args.subresource and args.subresource not in SUBRESOURCES:
         raise UsageError(f"error: invalid subresource value: {go_quote(args.subresource)}. "
                          f"Must be one of [{' '.join(SUBRESOURCES)}]")
 
 
 async def fetch(ctx: Context) -> list[Message]:
-    """The objects named, as the server has them now (one bare TYPE means all of that type)."""
+    """The objects named, as the server has them now (one bare TYPE means all of that type, as listed)."""
     args = ctx.args
     select_all = len(args.targets) == 1 and "/" not in args.targets[0]
     targets = await resolve(ctx, args.targets, verb="edit", select_all=select_all, filenames=args.filename,
                             recursive=args.recursive)
-    return [await ctx.client.get(t.kind.message, t.name, namespace=t.namespace) for t in targets]
+    return [t.listed if t.listed is not None else await ctx.client.get(t.kind.message, t.name, namespace=t.namespace)
+            for t in targets]
 
 
 async def run_edit(ctx: Context) -> int:

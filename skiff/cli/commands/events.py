@@ -22,7 +22,7 @@ field selector, so the server filters (any namespace of the name with ``-A``, as
 ``-w`` watches instead of listing: the Events that exist, then each new or updated one as it
 comes (deletions are not shown); as in kubectl every line is flushed on its own, so only the
 header and the first line share column widths. ``-o json|yaml`` prints an ``EventList`` (one
-Event per document with ``-w``); ``name`` and ``jsonpath`` work too.
+Event per document with ``-w``); ``name`` and ``jsonpath`` work too — all through skiff.cli.printers.
 """
 
 from __future__ import annotations
@@ -31,16 +31,14 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from skiff.api import kinds
-from skiff.api.manifest import dump_json, dump_yaml, to_manifest
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import core_pb2
+from skiff.cli import printers
 from skiff.cli.context import Context, UsageError
 from skiff.cli.describe import text as describe_text
-from skiff.cli.jsonpath import JSONPath, JSONPathError
-from skiff.cli.printers import OutputFormat, parse_output, render_generic, table
+from skiff.cli.printers import EVENT_LIST, OutputFormat, render_generic, table
 
 HEADERS = ("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE")
 
@@ -105,12 +103,7 @@ def shown_type(event: core_pb2.Event, types: Sequence[str]) -> bool:
 
 def output_format(spec: str) -> OutputFormat | None:
     """``-o`` as a format; None for kubectl events' own table (the default)."""
-    if not spec:
-        return None
-    if spec.partition("=")[0] not in OUTPUT_FORMATS:
-        raise UsageError(f'error: unable to match a printer suitable for the output format "{spec}", allowed '
-                         f"formats are: {','.join(OUTPUT_FORMATS)}")
-    return parse_output(spec)
+    return printers.output_format(spec, OUTPUT_FORMATS) if spec else None
 
 
 # ---- order and table ----
@@ -162,25 +155,10 @@ def event_table(events: Sequence[core_pb2.Event], now: datetime, *, all_namespac
 # ---- other formats ----
 
 
-def event_list(events: Sequence[core_pb2.Event]) -> dict[str, Any]:
-    """The EventList kubectl prints for -o json|yaml|jsonpath."""
-    return {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": [to_manifest(e) for e in events]}
-
-
 def render_list(events: Sequence[core_pb2.Event], fmt: OutputFormat) -> str:
-    """Events in a -o format, as printed (trailing newline included)."""
-    if fmt.name == "name":
-        return render_generic(events, fmt)
-    data = event_list(events)
-    if fmt.name == "yaml":
-        return dump_yaml(data)
-    if fmt.name == "json":
-        return dump_json(data) + "\n"
-    try:
-        return JSONPath(fmt.arg).render(data) if fmt.name == "jsonpath" else \
-            dump_json(JSONPath(fmt.arg).values(data)) + "\n"
-    except JSONPathError as exc:
-        raise UsageError(f"error: {exc}") from None
+    """Events in a -o format, as printed (trailing newline included): yaml, json and jsonpath see
+    the EventList kubectl prints."""
+    return render_generic(events, fmt, list_kind=EVENT_LIST)
 
 
 # ---- the verb ----

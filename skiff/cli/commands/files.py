@@ -16,7 +16,7 @@ from skiff.api import errors, kinds
 from skiff.cli.applying import apply_object
 from skiff.cli.context import Context
 from skiff.cli.failures import error_text
-from skiff.cli.printers import print_objects, resource_name
+from skiff.cli.printers import print_objects, result_text
 from skiff.cli.resources import load_files
 
 
@@ -42,11 +42,6 @@ def namespace_for(ctx: Context, obj: Message) -> str:
     return str(ns or ctx.namespace)
 
 
-def result_line(ctx: Context, obj: Message, action: str) -> str:
-    dry = {"server": " (server dry run)", "client": " (dry run)"}.get(ctx.args.dry_run, "")
-    return f"{resource_name(obj)} {action}{dry}"
-
-
 async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Awaitable[tuple[str, Message]]]) -> int:
     """Run ``fn`` on every -f object; print each result; report failures like kubectl, go on."""
     results: list[Message] = []
@@ -61,7 +56,7 @@ async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Await
         if ctx.args.output in ("yaml", "json", "name"):
             results.append(result)
         else:
-            ctx.print(result_line(ctx, result, action))
+            ctx.print(result_text(result, action, dry_run=ctx.args.dry_run))
     if results:
         ctx.print(print_objects(results, ctx.args.output, single=len(results) == 1))
     return 1 if failed else 0

@@ -1,10 +1,12 @@
 """``label`` and ``annotate``, and the small kit every verb that changes objects shares.
 
-The kit (used by nodes, scale and rollout too):
+The kit (used by nodes, scale, rollout, wait, edit and the other verbs that name objects):
 
 - ``split_pairs`` splits kubectl's ``TYPE NAME... KEY=VAL... KEY-`` argument lists;
-- ``resolve`` turns ``TYPE NAME``, ``TYPE/NAME``, ``-l`` / ``--all`` and ``-f`` into
-  ``Target`` (kind, namespace, name) values;
+- ``resolve`` turns ``TYPE NAME``, ``TYPE/NAME``, ``-l`` / ``--field-selector`` / ``--all`` (in one
+  namespace or all) and ``-f`` into ``Target`` (kind, namespace, name) values, a listed one
+  carrying the object the list gave (edit edits it as listed; wait prints it for an object gone
+  before its turn);
 - ``mutate`` is the read-modify-write loop: get the object, let a function change it (or raise
   a ``VerbError`` with kubectl's message), update with the read resourceVersion, and start over
   on a Conflict — so concurrent writers never lose each other's change;
@@ -32,21 +34,14 @@ from skiff.api.validation import is_valid_label_value
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
-from skiff.cli.printers import resource_name
-from skiff.cli.resources import load_files, parse_targets
+from skiff.cli.printers import result_text
+from skiff.cli.resources import Target, load_files, parse_targets
 
 CONFLICT_RETRIES = 5
 
 
 class VerbError(Exception):
     """A failure of the verb on one object, printed as ``error: <message>``."""
-
-
-@dataclass(frozen=True)
-class Target:
-    kind: kinds.Kind
-    namespace: str
-    name: str
 
 
 # ---- arguments ----
@@ -89,9 +84,12 @@ def parse_pairs(pairs: list[str], what: str, *, label_values: bool) -> tuple[dic
 
 # ---- targets ----
 
-async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: str = "", select_all: bool = False,
-                  filenames: list[str] | None = None, recursive: bool = False) -> list[Target]:
-    """The objects the command line names, in the order given."""
+async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: str = "", field_selector: str = "",
+                  select_all: bool = False, all_namespaces: bool = False, filenames: list[str] | None = None,
+                  recursive: bool = False) -> list[Target]:
+    """The objects the command line names, in the order given. A type without names is listed
+    (with ``-l`` / ``--field-selector`` / ``--all``; in every namespace with ``all_namespaces``),
+    and its targets carry the objects so found (``Target.listed``)."""
     if filenames:
         return [Target(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name)  # type: ignore[attr-defined]
                 for _, obj in load_files(filenames, recursive)]
@@ -103,9 +101,11 @@ async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: st
         ns = ctx.namespace if kind.namespaced else ""
         if names:
             out.extend(Target(kind, ns, n) for n in names)
-        elif selector or select_all:
-            listed = await ctx.client.list(kind.message, namespace=ns, label_selector=selector)
-            out.extend(Target(kind, ns, o.metadata.name) for o in listed.items)  # type: ignore[attr-defined]
+        elif selector or field_selector or select_all:
+            listed = await ctx.client.list(kind.message, namespace="" if all_namespaces else ns,
+                                           label_selector=selector, field_selector=field_selector)
+            out.extend(Target(kind, o.metadata.namespace, o.metadata.name, o)  # type: ignore[attr-defined]
+                       for o in listed.items)
         else:
             raise UsageError("error: resource(s) were provided, but no name was specified")
     return out
@@ -136,10 +136,6 @@ async def mutate(ctx: Context, target: Target, change: Change, *, resource_versi
     raise errors.Conflict(f'Operation cannot be fulfilled on {target.kind.group_resource} "{target.name}": '
                           "the object has been modified; please apply your changes to the latest version and "
                           "try again")
-
-
-def dry_suffix(dry_run: str) -> str:
-    return {"server": " (server dry run)", "client": " (dry run)"}.get(dry_run, "")
 
 
 async def report(ctx: Context, targets: Iterable[Target], one: Callable[[Target], Awaitable[None]]) -> int:
@@ -250,7 +246,7 @@ async def _edit_one(ctx: Context, edit: MapEdit, target: Target, *, single: bool
     if args.list:
         _list(ctx, obj, edit.field, after, single=single)
         return
-    ctx.print(f"{resource_name(obj)} {message(edit, before, after)}{dry_suffix(args.dry_run)}")
+    ctx.print(result_text(obj, message(edit, before, after), dry_run=args.dry_run))
 
 
 def _list(ctx: Context, obj: Message, field: str, values: dict[str, str], *, single: bool) -> None:

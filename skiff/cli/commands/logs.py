@@ -6,7 +6,7 @@ pod's node. What happens on this side is what kubectl does before it opens the s
 - the target is ``POD``, ``pod/NAME`` or a workload (``deploy/web``, ``job/pi``, ``rs/``, ``sts/``,
   ``ds/``, ``svc/``): a workload's selector lists its pods and the best one is taken — bound to a
   node, running, ready, oldest — with ``Found N pods, using pod/x`` when there was a choice; when
-  it has none yet, a watch waits up to ``--pod-running-timeout`` for one;
+  it has none yet, a watch waits up to ``--pod-running-timeout`` for one (skiff.cli.targetpods);
 - without ``-c``, the container is the one named by the ``kubectl.kubernetes.io/default-container``
   annotation, else the first, with ``Defaulted container "a" out of: a, b`` on stderr when the pod
   has several;
@@ -44,27 +44,21 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TextIO, cast
-
-from google.protobuf.message import Message
+from typing import TextIO, cast
 
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
-from skiff.api.labels import selector_from_proto, selector_from_set
 from skiff.api.timestamps import parse_rfc3339, rfc3339_micro
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import allow_intermixed
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import duration_flag
-from skiff.cli.resources import kind_named
+from skiff.cli.targetpods import SELECTING_KINDS, pods_of_selector, selector_of, split_target
 from skiff.client import pods
-from skiff.client.client import Unreachable, WatchEvent
+from skiff.client.client import Unreachable
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 CHUNK = 32 * 1024
-SELECTING_KINDS = ("ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job", "Service")
-"""The kinds whose pods ``logs`` / ``exec`` can find through their selector."""
-_PHASE_RANK = {"Running": 0, "Unknown": 1, "Pending": 2}
 LOGS_POD_TIMEOUT = "20s"
 """kubectl logs' default ``--pod-running-timeout``."""
 EXEC_POD_TIMEOUT = 60.0
@@ -73,57 +67,16 @@ EXEC_POD_TIMEOUT = 60.0
 
 # ---- choosing the pod and the container ----
 
-def _selector_of(obj: Message) -> str:
-    """The label selector of a workload or Service, as ``-l`` text."""
-    spec: Any = obj.spec  # type: ignore[attr-defined]
-    selector = spec.selector
-    if isinstance(selector, str) or not hasattr(selector, "match_labels"):
-        return str(selector_from_set(dict(selector)))
-    if not selector.match_labels and not selector.match_expressions and hasattr(spec, "template"):
-        return str(selector_from_set(dict(spec.template.metadata.labels)))
-    return str(selector_from_proto(selector))
-
-
-def _ready(pod: core_pb2.Pod) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
-
-
-def _logging_order(pod: core_pb2.Pod) -> tuple[int, int, int, str]:
-    """kubectl's preference among a workload's pods: assigned, running, ready, then oldest."""
-    return (0 if pod.spec.node_name else 1, _PHASE_RANK.get(pod.status.phase, 3), 0 if _ready(pod) else 1,
-            pod.metadata.creation_timestamp)
-
-
-async def _first_new_pod(ctx: Context, selector: str, resource_version: str, timeout: float) -> core_pb2.Pod:
-    """The first pod of ``selector`` to appear (kubectl's GetFirstPod watch), within ``timeout``."""
-    events = cast(AsyncGenerator[WatchEvent[core_pb2.Pod], None],
-                  ctx.client.watch(core_pb2.Pod, namespace=ctx.namespace, label_selector=selector,
-                                   resource_version=resource_version))
-    try:
-        async with asyncio.timeout(timeout), contextlib.aclosing(events):
-            async for event in events:
-                if event.type in ("ADDED", "MODIFIED"):
-                    return event.object
-    except TimeoutError:
-        pass
-    raise UsageError(TIMED_OUT)
-
-
 async def pods_of(ctx: Context, target: str, timeout: float) -> list[core_pb2.Pod]:
     """The pods a ``POD`` or ``TYPE/NAME`` argument means, best first: the pod, or a workload's
     pods (waiting up to ``timeout`` seconds for a first one when it has none)."""
-    type_name, name = target.split("/", 1) if "/" in target else ("pods", target)
-    kind = kind_named(type_name)
+    kind, name = split_target(target)
     if kind.message is core_pb2.Pod:
         return [await ctx.client.get(core_pb2.Pod, name, namespace=ctx.namespace)]
     if kind.kind not in SELECTING_KINDS:
         raise UsageError(f"error: cannot attach to *{kind.kind}: selector for {kind.kind} not implemented")
     owner = await ctx.client.get(kind.message, name, namespace=ctx.namespace)
-    selector = _selector_of(owner)
-    found = await ctx.client.list(core_pb2.Pod, namespace=ctx.namespace, label_selector=selector)
-    if not found.items:
-        return [await _first_new_pod(ctx, selector, found.resource_version, timeout)]
-    return sorted(found.items, key=_logging_order)
+    return await pods_of_selector(ctx.client, ctx.namespace, selector_of(owner), timeout)
 
 
 async def find_pod(ctx: Context, target: str, timeout: float) -> core_pb2.Pod:
@@ -171,7 +124,6 @@ SELECTOR_TAIL = 10
 """kubectl's ``--tail`` when ``-l`` is given and ``--tail`` is not."""
 RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
-TIMED_OUT = "error: timed out waiting for the condition"
 _STREAM_ERRORS = (errors.StatusError, Unreachable, OSError)
 """What a failing log stream raises (and ``--ignore-errors`` prints instead)."""
 

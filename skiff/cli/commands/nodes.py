@@ -28,17 +28,17 @@ from skiff.api import errors, kinds
 from skiff.api.ownership import controller_of
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import (
-    Target,
     VerbError,
     add_dry_run,
     allow_intermixed,
-    dry_suffix,
     mutate,
     report,
     split_pairs,
 )
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import duration_flag
+from skiff.cli.printers import dry_suffix
+from skiff.cli.resources import Target
 
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"

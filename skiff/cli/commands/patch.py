@@ -27,10 +27,10 @@ from skiff.api.manifest import from_manifest, to_manifest
 from skiff.api.patch import PATCH_TYPES, PatchError, apply_patch
 from skiff.api.v1 import apps_pb2
 from skiff.cli.commands.files import add_file_flags, namespace_for
-from skiff.cli.commands.label import Target, VerbError, add_dry_run, allow_intermixed, dry_suffix, report, resolve
+from skiff.cli.commands.label import VerbError, add_dry_run, allow_intermixed, report, resolve
 from skiff.cli.context import Context, UsageError
-from skiff.cli.printers import print_objects, resource_name
-from skiff.cli.resources import load_files
+from skiff.cli.printers import result_text
+from skiff.cli.resources import Target, load_files
 
 SUBRESOURCES = ("status", "scale")
 
@@ -100,12 +100,8 @@ def _same(a: Message, b: Message) -> bool:
 
 
 def _emit(ctx: Context, obj: Message, changed: bool, name: str = "") -> None:
-    args = ctx.args
-    if args.output:
-        ctx.print(print_objects([obj], args.output, single=True))
-        return
     action = "patched" if changed else "patched (no change)"
-    ctx.print(f"{name or resource_name(obj)} {action}{dry_suffix(args.dry_run)}")
+    ctx.print(result_text(obj, action, output=ctx.args.output, dry_run=ctx.args.dry_run, name=name))
 
 
 async def _patch_one(ctx: Context, target: Target, body: Any) -> None:

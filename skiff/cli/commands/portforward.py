@@ -6,7 +6,7 @@
 1. **The pod.** ``POD`` or ``pod/NAME`` is that pod. A workload or a Service (``deploy/``, ``rs/``,
    ``sts/``, ``ds/``, ``job/``, ``svc/``) names its pods through its selector, and the pod is the
    one ``logs`` and ``exec`` would take (bound, running, ready, oldest — kubectl's ActivePods
-   order). Where none of them runs yet, skiffctl follows a watch for up to
+   order; skiff.cli.targetpods). Where none of them runs yet, skiffctl follows a watch for up to
    ``--pod-running-timeout`` until one does. Then a pod that is not Running is kubectl's
    ``error: unable to forward port because pod is not running. Current status=Pending``.
 2. **The ports.** ``8080`` forwards 8080 to 8080, ``8080:80`` 8080 to 80, ``:80`` (or ``0:80``)
@@ -23,7 +23,8 @@
 
 As in kubectl 1.32, the session ends with ``error: lost connection to pod`` (exit 1) when a
 connection fails on the pod's side — after ``an error occurred forwarding 8080 -> 80: <why>``,
-for example a port nothing listens on — or when the pod stops running or is deleted.
+for example a port nothing listens on — or when the pod stops running or is deleted (the pod is
+followed through skiff.cli.following meanwhile).
 """
 
 from __future__ import annotations
@@ -38,27 +39,26 @@ import json
 import re
 import signal
 import socket
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import cast
 
 from google.protobuf.message import Message
 
 from skiff.aio import cancel_and_wait
-from skiff.api import errors
+from skiff.api import errors, kinds
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import allow_intermixed
-from skiff.cli.commands.logs import SELECTING_KINDS, _logging_order, _selector_of
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import duration_flag
-from skiff.cli.resources import kind_named
-from skiff.client.client import Client, WatchEvent
+from skiff.cli.following import follow
+from skiff.cli.resources import Target
+from skiff.cli.targetpods import SELECTING_KINDS, pods_of_selector, selector_of, split_target
+from skiff.client.client import Client
 from skiff.client.pods import port_forward
 
 USAGE = "skiffctl port-forward TYPE/NAME [options] [LOCAL_PORT:]REMOTE_PORT [...[LOCAL_PORT_N:]REMOTE_PORT_N]"
 SEE_HELP = "See 'skiffctl port-forward -h' for help and examples"
 LOST = "error: lost connection to pod"
-TIMED_OUT = "error: timed out waiting for the condition"
 MAX_PORT = 65535
 _ATOI = re.compile(r"[+-]?[0-9]+")
 
@@ -269,51 +269,15 @@ def _listen_error(address: ListenAddress, port: int, exc: OSError) -> str:
 
 # ---- choosing the pod ----
 
-@contextlib.asynccontextmanager
-async def _pod_events(client: Client, *, namespace: str, resource_version: str, label_selector: str = "",
-                      field_selector: str = "") -> AsyncIterator[AsyncGenerator[WatchEvent[core_pb2.Pod], None]]:
-    """A watch of pods, closed (its call cancelled) when the block is left."""
-    events = client.watch(core_pb2.Pod, namespace=namespace, label_selector=label_selector,
-                          field_selector=field_selector, resource_version=resource_version)
-    async with contextlib.aclosing(cast(AsyncGenerator[WatchEvent[core_pb2.Pod], None], events)) as stream:
-        yield stream
-
-
-def _running(pods: Iterable[core_pb2.Pod]) -> core_pb2.Pod | None:
-    best = sorted(pods, key=_logging_order)
-    return best[0] if best and best[0].status.phase == "Running" else None
-
-
-async def _pod_by_selector(client: Client, namespace: str, selector: str, timeout: float) -> core_pb2.Pod:
-    """The best running pod of the selector, waiting up to ``timeout`` for one to run; after that
-    the best of those there are (which then fails as not running), or kubectl's timeout error."""
-    pods: dict[str, core_pb2.Pod] = {}
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            while True:
-                listed = await client.list(core_pb2.Pod, namespace=namespace, label_selector=selector)
-                pods = {p.metadata.name: p for p in listed.items}
-                if chosen := _running(pods.values()):
-                    return chosen
-                with contextlib.suppress(errors.Expired):
-                    async with _pod_events(client, namespace=namespace, label_selector=selector,
-                                           resource_version=listed.resource_version) as events:
-                        async for event in events:
-                            if event.type == "DELETED":
-                                pods.pop(event.object.metadata.name, None)
-                            else:
-                                pods[event.object.metadata.name] = event.object
-                            if chosen := _running(pods.values()):
-                                return chosen
-    if not pods:
-        raise UsageError(TIMED_OUT)
-    return sorted(pods.values(), key=_logging_order)[0]
+def _running_first(best_first: list[core_pb2.Pod]) -> bool:
+    return bool(best_first) and best_first[0].status.phase == "Running"
 
 
 async def forwardable_pod(ctx: Context, target: str, timeout: float) -> tuple[Message, core_pb2.Pod]:
-    """The object ``target`` names and the pod to forward to (kubectl's AttachablePodForObject)."""
-    type_name, name = target.split("/", 1) if "/" in target else ("pods", target)
-    kind = kind_named(type_name)
+    """The object ``target`` names and the pod to forward to (kubectl's AttachablePodForObject): a
+    workload's best pod once it runs, else — after ``timeout`` — its best one (which then fails as
+    not running), or kubectl's timeout error when it has none."""
+    kind, name = split_target(target)
     obj = await ctx.client.get(kind.message, name, namespace=ctx.namespace)
     if isinstance(obj, core_pb2.Pod):
         return obj, obj
@@ -323,31 +287,18 @@ async def forwardable_pod(ctx: Context, target: str, timeout: float) -> tuple[Me
     if isinstance(obj, core_pb2.Service) and not obj.spec.selector:
         raise UsageError(f"error: cannot attach to {go_type}: invalid service '{name}': "
                          "Service is defined without a selector")
-    return obj, await _pod_by_selector(ctx.client, ctx.namespace, _selector_of(obj), timeout)
+    pods = await pods_of_selector(ctx.client, ctx.namespace, selector_of(obj), timeout, enough=_running_first)
+    return obj, pods[0]
 
 
 async def until_pod_stops(client: Client, pod: core_pb2.Pod) -> None:
     """Return once the pod is deleted, replaced or no longer Running (the watch resumes when it breaks)."""
-    namespace, name, version = pod.metadata.namespace, pod.metadata.name, pod.metadata.resource_version
-    while True:
-        with contextlib.suppress(errors.Expired):
-            async with _pod_events(client, namespace=namespace, field_selector=f"metadata.name={name}",
-                                   resource_version=version) as events:
-                async for event in events:
-                    if event.type == "DELETED" or _stopped(pod, event.object):
-                        return
-                    version = event.object.metadata.resource_version
-        try:
-            current = await client.get(core_pb2.Pod, name, namespace=namespace)
-        except errors.NotFound:
-            return
-        if _stopped(pod, current):
-            return
-        version = current.metadata.resource_version
 
+    def stopped(now: Message | None) -> bool:
+        return (not isinstance(now, core_pb2.Pod) or now.metadata.uid != pod.metadata.uid
+                or now.status.phase != "Running")
 
-def _stopped(forwarded: core_pb2.Pod, now: core_pb2.Pod) -> bool:
-    return now.metadata.uid != forwarded.metadata.uid or now.status.phase != "Running"
+    await follow(client, Target(kinds.of(pod), pod.metadata.namespace, pod.metadata.name), stopped, first=pod)
 
 
 # ---- forwarding ----

@@ -3,10 +3,10 @@ DaemonSets, with kubectl's wording (polymorphichelpers/rollout_status.go, histor
 rollback.go, objectpauser.go, objectrestarter.go).
 
 - status reads the object, prints kubectl's status line, and (``--watch``, the default) follows
-  a watch on that one object, printing each new line until the rollout is done; ``--timeout``
-  bounds the wait (``error: timed out waiting for the condition``), a Progressing condition with
-  reason ProgressDeadlineExceeded ends it with ``error: deployment "web" exceeded its progress
-  deadline`` and exit 1. The status functions are pure (object in, ``Status`` out).
+  that one object (skiff.cli.following), printing each new line until the rollout is done;
+  ``--timeout`` bounds the wait (``error: timed out waiting for the condition``), a Progressing
+  condition with reason ProgressDeadlineExceeded ends it with ``error: deployment "web" exceeded
+  its progress deadline`` and exit 1. The status functions are pure (object in, ``Status`` out).
 - history / undo use ``skiff.cli.rollout_history`` (ReplicaSets for Deployments,
   ControllerRevisions for the others); ``history --revision=N`` prints that revision's template.
 - pause / resume flip ``spec.paused`` (Deployments only); restart stamps the pod template with
@@ -16,32 +16,29 @@ rollback.go, objectpauser.go, objectrestarter.go).
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from skiff import aio
-from skiff.api import deployments, errors, kinds
+from skiff.api import deployments, kinds
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import apps_pb2
+from skiff.cli import following
 from skiff.cli import rollout_history as rh
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import (
-    Target,
     VerbError,
     add_dry_run,
     allow_intermixed,
-    dry_suffix,
     mutate,
     report,
     resolve,
 )
 from skiff.cli.context import Context
 from skiff.cli.flags import duration_flag
-from skiff.cli.resources import singular_name
-from skiff.client.client import WatchEvent
+from skiff.cli.printers import dry_suffix
+from skiff.cli.resources import Target, singular_name
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 ROLLOUT_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -143,38 +140,24 @@ def _check_kind(kind: kinds.Kind, what: str) -> None:
         raise VerbError(f'no {what} has been implemented for "{kind.group_kind}"')
 
 
-async def _follow(ctx: Context, target: Target, viewer: Callable[[Any, int], Status]) -> Status:
-    """Print each new status line until done, following a watch on the one object."""
+async def _follow(ctx: Context, target: Target, viewer: Callable[[Any, int], Status], timeout: float | None
+                  ) -> Status:
+    """Print each new status line until done (only the first without --watch), following the one
+    object; TimeoutError when it is not done in time."""
     args = ctx.args
-    selector = f"metadata.name={target.name}"
-    listed = await ctx.client.list(target.kind.message, namespace=target.namespace, field_selector=selector)
-    if not listed.items:
-        raise errors.NotFound(f'{target.kind.group_resource} "{target.name}" not found')
     printed = [""]
 
-    def show(obj: Any) -> Status:
-        status = viewer(obj, args.revision)
+    def status_of(obj: Any) -> Status:
+        return Status("", False, "object has been deleted") if obj is None else viewer(obj, args.revision)
+
+    def settled(obj: Any) -> bool:
+        status = status_of(obj)
         if not status.error and status.message != printed[0]:
             ctx.print(status.message)
             printed[0] = status.message
-        return status
+        return bool(status.error or status.done or not args.watch)
 
-    status = show(listed.items[0])
-    if status.error or status.done or not args.watch:
-        return status
-    events = cast(AsyncGenerator[WatchEvent[Any], None], ctx.client.watch(
-        target.kind.message, namespace=target.namespace, field_selector=selector,
-        resource_version=listed.resource_version))
-    async with contextlib.aclosing(events):
-        async for event in events:
-            if event.type == "DELETED":
-                return Status("", False, "object has been deleted")
-            if event.type not in ("ADDED", "MODIFIED"):
-                continue
-            status = show(event.object)
-            if status.error or status.done:
-                return status
-    return status
+    return status_of(await following.follow(ctx.client, target, settled, timeout=timeout))
 
 
 async def run_status(ctx: Context) -> int:
@@ -185,9 +168,9 @@ async def run_status(ctx: Context) -> int:
         _check_kind(target.kind, "status viewer")
         viewer = STATUS_VIEWERS[target.kind.kind]
         try:
-            status = await aio.wait_for(_follow(ctx, target, viewer), timeout if timeout > 0 else None)
+            status = await _follow(ctx, target, viewer, timeout if timeout > 0 else None)
         except TimeoutError:
-            raise VerbError("timed out waiting for the condition") from None
+            raise VerbError(following.TIMED_OUT) from None
         if status.error:
             raise VerbError(status.error)
 

@@ -44,11 +44,9 @@ from skiff.api.v1 import core_pb2
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import (
     Change,
-    Target,
     VerbError,
     add_dry_run,
     allow_intermixed,
-    dry_suffix,
     mutate,
     parse_pairs,
     report,
@@ -56,8 +54,8 @@ from skiff.cli.commands.label import (
     split_pairs,
 )
 from skiff.cli.context import Context, UsageError
-from skiff.cli.printers import print_objects, resource_name
-from skiff.cli.resources import singular_name
+from skiff.cli.printers import dry_suffix, result_text
+from skiff.cli.resources import Target, singular_name
 
 # ---- scale ----
 
@@ -122,10 +120,7 @@ def select_containers(spec: Any, pattern: str) -> list[Any]:
 
 def emit(ctx: Context, obj: Any, action: str) -> None:
     """kubectl's PrintFlags: ``-o`` prints the object, otherwise ``<kind>/<name> <action>``."""
-    if ctx.args.output:
-        ctx.print(print_objects([obj], ctx.args.output, single=True))
-    else:
-        ctx.print(f"{resource_name(obj)} {action}{dry_suffix(ctx.args.dry_run)}")
+    ctx.print(result_text(obj, action, output=ctx.args.output, dry_run=ctx.args.dry_run))
 
 
 async def mutate_or_fail(ctx: Context, target: Target, change: Change, failure: str) -> tuple[Message, bool]:

@@ -18,9 +18,10 @@ json.go, delete.go, create.go):
 
 Each object is read (a missing one is ``Error from server (NotFound)``), checked, and if the
 condition does not hold yet, followed through a watch on its name from the resourceVersion of that
-read. When the watch ends, breaks or has expired, a relist gives the current state and a new watch
-starts from the list's resourceVersion, so no change is lost. Success prints ``pod/web condition
-met`` (every mode: kubectl's printer is built with that operation) or, with ``-o``, the object.
+read (skiff.cli.following: when the watch ends, breaks or has expired, a relist gives the current
+state and a new watch starts from the list's resourceVersion, so no change is lost; an apiserver
+that cannot be reached is tried again every second). Success prints ``pod/web condition met``
+(every mode: kubectl's printer is built with that operation) or, with ``-o``, the object.
 
 ``--timeout`` is a Go duration (``30s``, ``1m``, ``500ms``); as in kubectl, one deadline runs from
 the start for all the objects, which are waited for one after another: an object reached after
@@ -34,26 +35,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from google.protobuf.message import Message
 
-from skiff import aio
-from skiff.api import errors, kinds
+from skiff.api import errors
 from skiff.api.manifest import to_manifest
+from skiff.cli import following
 from skiff.cli.commands.files import add_file_flags
-from skiff.cli.commands.label import Target, VerbError, allow_intermixed, report, resolve
+from skiff.cli.commands.label import VerbError, allow_intermixed, report, resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import NO_RESOURCES, duration_flag
+from skiff.cli.following import RETRY, TIMED_OUT
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
-from skiff.cli.printers import OutputFormat, go_value, parse_output, render_generic, resource_name
-from skiff.cli.resources import parse_targets
-from skiff.client.client import WatchEvent
+from skiff.cli.printers import OutputFormat, go_value, output_format, render_generic, resource_name
+from skiff.cli.resources import Target, parse_targets
 
 CREATE = "create"
 DELETE = "delete"
@@ -61,9 +61,6 @@ WEEK = 168 * 3600.0
 """What a negative --timeout means."""
 CREATE_POLL = 0.5
 """How often --for=create looks again (kubectl polls every 500ms)."""
-RETRY = 1.0
-"""How long to wait before relisting after the apiserver could not be reached."""
-TIMED_OUT = "timed out waiting for the condition"
 OUTPUT_FORMATS = ("", "name", "yaml", "json", "jsonpath", "jsonpath-as-json", "jsonpath-file")
 FOR_HELP = ("The condition to wait on: [create|delete|condition=condition-name[=condition-value]|"
             "jsonpath='{JSONPath expression}'=[JSONPath value]]. The default condition-value is true. Condition "
@@ -190,7 +187,7 @@ def parse_for(text: str) -> Wanted:
     raise UsageError(f"error: unrecognized condition: {json.dumps(text, ensure_ascii=False)}")
 
 
-def reached(wanted: Wanted, first: Message) -> Callable[[Message | None], bool]:
+def reached(wanted: Wanted, first: Message) -> following.Until:
     """Whether a state of the object (None: it is gone) is what ``wanted`` waits for; ``first`` is
     the object as first read (a different uid later means it was deleted and created again)."""
     if isinstance(wanted, str):
@@ -212,15 +209,6 @@ class Selection:
     its turn has met --for=delete; a named object is read at its turn, and a missing one skipped."""
 
 
-async def _selected(ctx: Context, kind: kinds.Kind) -> list[Message]:
-    """The objects of a kind that -l / --field-selector / --all pick, in one namespace or (-A) all."""
-    args = ctx.args
-    namespace = "" if args.all_namespaces or not kind.namespaced else ctx.namespace
-    listed = await ctx.client.list(kind.message, namespace=namespace, label_selector=args.selector,
-                                   field_selector=args.field_selector)
-    return list(listed.items)
-
-
 async def select(ctx: Context) -> Selection:
     """The objects the command line names, with the checks of kubectl's resource builder."""
     args = ctx.args
@@ -238,10 +226,12 @@ async def select(ctx: Context) -> Selection:
                          else "error: name cannot be provided when a selector is specified")
     if named and args.all_namespaces:
         raise UsageError("error: a resource cannot be retrieved by name across all namespaces")
+    targets = await resolve(ctx, args.resources, verb="wait", selector=args.selector,
+                            field_selector=args.field_selector, select_all=args.all,
+                            all_namespaces=args.all_namespaces)
     if not selecting:
-        return Selection(await resolve(ctx, args.resources, verb="wait"), {})
-    listed = {Target(kind, o.metadata.namespace, o.metadata.name): o  # type: ignore[attr-defined]
-              for kind, _ in requests for o in await _selected(ctx, kind)}
+        return Selection(targets, {})
+    listed = {target: target.listed for target in targets if target.listed is not None}
     return Selection(list(listed), listed)
 
 
@@ -257,50 +247,12 @@ def _print_met(ctx: Context, fmt: OutputFormat, obj: Message) -> None:
     ctx.out.flush()
 
 
-def _output_format(spec: str) -> OutputFormat:
-    if spec.partition("=")[0] not in OUTPUT_FORMATS:
-        allowed = ",".join(sorted(f for f in OUTPUT_FORMATS if f))
-        raise UsageError(f'error: unable to match a printer suitable for the output format "{spec}", allowed '
-                         f"formats are: {allowed}")
-    return parse_output(spec)
-
-
 # ---- following one object ----
 
-async def states(ctx: Context, target: Target, resource_version: str) -> AsyncGenerator[Message | None, None]:
-    """The object after each change from ``resource_version`` on (None once it is gone), from a
-    watch on its name. When the watch ends, breaks or has expired, a relist yields the current
-    state and the next watch starts from the list's resourceVersion."""
-    kind, selector = target.kind, f"metadata.name={target.name}"
-    while True:
-        try:
-            if not resource_version:
-                listed = await ctx.client.list(kind.message, namespace=target.namespace, field_selector=selector)
-                resource_version = listed.resource_version
-                yield listed.items[0] if listed.items else None
-            events = cast(AsyncGenerator[WatchEvent[Any], None], ctx.client.watch(
-                kind.message, namespace=target.namespace, field_selector=selector,
-                resource_version=resource_version))
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                        yield None if event.type == "DELETED" else event.object
-            resource_version = ""
-        except errors.Expired:
-            resource_version = ""
-        except errors.ServiceUnavailable:
-            resource_version = ""
-            await asyncio.sleep(RETRY)
-
-
-async def _until(ctx: Context, target: Target, first: Message, met: Callable[[Message | None], bool]
-                 ) -> Message | None:
-    """The first state after ``first`` that is ``met``."""
-    async with contextlib.aclosing(states(ctx, target, first.metadata.resource_version)  # type: ignore[attr-defined]
-                                   ) as changes:
-        while not met(state := await anext(changes)):
-            pass
-        return state
+def states(ctx: Context, target: Target, resource_version: str) -> AsyncGenerator[Message | None, None]:
+    """The object after each change from ``resource_version`` on (None once it is gone), as wait
+    follows it: ``following.states``, riding out an unreachable apiserver (a relist every RETRY s)."""
+    return following.states(ctx.client, target, resource_version, unavailable_retry=RETRY)
 
 
 @dataclass(frozen=True)
@@ -340,10 +292,9 @@ class Waiter:
         remaining = self.deadline - asyncio.get_running_loop().time()
         if remaining <= 0:
             raise VerbError(f"{TIMED_OUT} on {name}")
-        if met(first):
-            return first
         try:
-            return await aio.wait_for(_until(self.ctx, target, first, met), remaining)
+            return await following.follow(self.ctx.client, target, met, first=first, timeout=remaining,
+                                          unavailable_retry=RETRY)
         except TimeoutError:
             raise VerbError(f"{TIMED_OUT} on {name}") from None
 
@@ -376,7 +327,7 @@ async def _created(ctx: Context, timeout: float) -> list[Message]:
 async def run_wait(ctx: Context) -> int:
     args = ctx.args
     timeout = parse_timeout(args.timeout)
-    fmt = _output_format(args.output)
+    fmt = output_format(args.output, OUTPUT_FORMATS)
     wanted = parse_for(args.condition)
     if not args.resources and not args.filename:
         raise UsageError(NO_RESOURCES)
