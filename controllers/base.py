@@ -10,6 +10,10 @@ workers at once. Never mutate an object from a store: copy it first.
 The loop itself is :class:`Worker` (take an item, handle it, forget or requeue it rate-limited,
 mark it done) and :func:`run_workers` (so many coroutines per queue, queues shut down on the way
 out), shared with the garbage collector, which drains two queues of its own.
+
+:func:`omit_zero` clears the status counts that Kubernetes' Go types mark ``omitempty``: there a
+zero count is absent from the object (``kubectl get -o yaml`` shows no ``readyReplicas: 0``), and
+proto3's optional fields would otherwise keep an explicit zero.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
 
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
@@ -107,3 +113,10 @@ async def run_workers(count: int, *workers: Worker[Any]) -> None:
 def split_key(key: str) -> tuple[str, str]:
     namespace, _, name = key.rpartition("/")
     return namespace, name
+
+
+def omit_zero(message: Message, *fields: str) -> None:
+    """Clear each of ``fields`` of ``message`` that holds zero (Go's ``omitempty``)."""
+    for field in fields:
+        if not getattr(message, field):
+            message.ClearField(field)

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from controllers.base import Controller
+from controllers.base import Controller, omit_zero
 from controllers.claim import recheck_owner
 from controllers.informers import SharedInformers
 from controllers.pod_control import (
@@ -287,6 +287,7 @@ class ReplicaSetController(Controller):
     async def _update_status(self, rs: apps_pb2.ReplicaSet,
                              status: apps_pb2.ReplicaSetStatus) -> apps_pb2.ReplicaSet:
         status.observed_generation = rs.metadata.generation
+        omit_zero(status, "fully_labeled_replicas", "ready_replicas", "available_replicas", "observed_generation")
         if rs.status == status:
             return rs
         current = apps_pb2.ReplicaSet()

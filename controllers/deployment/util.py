@@ -26,6 +26,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from controllers.base import omit_zero
 from skiff.api import codec
 from skiff.api.deployments import ANNOTATIONS_NOT_COPIED, DESIRED_REPLICAS, MAX_REPLICAS, revision_of
 from skiff.api.timestamps import parse_rfc3339, rfc3339
@@ -321,6 +322,11 @@ def has_revision_history_limit(d: Deployment) -> bool:
 
 # ---- status ----
 
+_OMITEMPTY_COUNTS = ("observed_generation", "replicas", "updated_replicas", "ready_replicas", "available_replicas",
+                     "unavailable_replicas")
+"""DeploymentStatus fields Kubernetes omits when zero."""
+
+
 def calculate_status(all_rss: Sequence[RS | None], new_rs: RS | None, d: Deployment,
                      now: datetime) -> apps_pb2.DeploymentStatus:
     """The deployment's status as its ReplicaSets say, with the Available condition."""
@@ -342,6 +348,7 @@ def calculate_status(all_rss: Sequence[RS | None], new_rs: RS | None, d: Deploym
         cond = new_condition(AVAILABLE, "False", MIN_UNAVAILABLE, "Deployment does not have minimum availability.",
                              now)
     set_condition(status, cond)
+    omit_zero(status, *_OMITEMPTY_COUNTS)
     return status
 
 

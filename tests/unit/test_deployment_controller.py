@@ -333,6 +333,7 @@ async def test_completed_rollout_reports_success(h: Harness) -> None:
     [rs] = h.replica_sets()
     assert (d.status.replicas, d.status.updated_replicas, d.status.ready_replicas, d.status.available_replicas,
             d.status.unavailable_replicas) == (3, 3, 3, 3, 0)
+    assert not d.status.HasField("unavailable_replicas")  # omitted when zero, as Kubernetes' omitempty
     progressing = condition(d, "Progressing")
     assert (progressing.status, progressing.reason, progressing.message) == (
         "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs.metadata.name}" has successfully progressed.')

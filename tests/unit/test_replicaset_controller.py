@@ -22,6 +22,7 @@ from controllers.pod_control import (
 )
 from controllers.replicaset import ReplicaSetController
 from skiff.api import errors
+from skiff.api.manifest import to_manifest
 from skiff.api.ownership import controller_ref
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.clock import FakeClock
@@ -254,6 +255,14 @@ async def test_status_counts_labels_readiness_and_availability() -> None:
         4, 3, 3, 2)
     assert status.observed_generation == 7
     assert h.created() == [] and h.deleted() == []
+
+
+async def test_zero_counts_are_absent_as_kubernetes_omits_them_but_replicas_stays() -> None:
+    rs = make_rs(0)
+    h = Harness(rs)
+    await h.ctl.sync(KEY)
+    rs = h.client.stored(apps_pb2.ReplicaSet, "web")
+    assert rs is not None and to_manifest(rs)["status"] == {"replicas": 0, "observedGeneration": 1}
 
 
 async def test_all_ready_but_not_yet_available_looks_again_after_min_ready_seconds() -> None:
