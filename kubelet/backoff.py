@@ -1,9 +1,18 @@
-"""Restart and image-pull backoff, per container, as the kubelet keeps it.
+"""Restart and image-pull backoff, per container, as the kubelet keeps it (client-go's flowcontrol.Backoff).
 
-Kubernetes' crash-loop backoff: the first restart waits ``initial`` (10 s), each further one twice
-as long, up to ``maximum`` (5 min); a container that then ran for ``reset_after`` (10 min) starts
-again from ``initial``. The bounds are kubelet flags in skiff, so tests and demos can use
-sub-second backoff.
+Two uses, with Kubernetes' two readings of one window that starts at ``initial`` (10 s) and doubles
+up to ``maximum`` (5 min):
+
+- **Crash loop** (kuberuntime's doBackOff): a container's first crash restarts it at once and
+  opens the window (:meth:`Backoff.restarting`); a crash while a window is open holds the restart
+  back for that window, counted from the crash (:meth:`Backoff.crashed`), and the restart after it
+  doubles the window. So the waits are 0, 10, 20, 40 s … and ``get pods`` shows ``RESTARTS 1``
+  before it ever shows ``CrashLoopBackOff``. A container that ran for ``reset_after`` (10 min)
+  before it crashed starts over.
+- **Image pulls** (the image manager): every failed pull opens or doubles the window, and the
+  next pull waits for it (:meth:`Backoff.failed`) — ``ErrImagePull``, then ``ImagePullBackOff``.
+
+The bounds are kubelet flags in skiff, so tests and demos can use sub-second backoff.
 """
 
 from __future__ import annotations
@@ -48,6 +57,26 @@ class Backoff:
             delay = min(entry.delay * 2, self.maximum)
         self._entries[key] = _Entry(delay, self.clock() + delay)
         return delay
+
+    def crashed(self, key: str, *, ran_for: float) -> float:
+        """A container stopped and is to be restarted: seconds to hold the restart back, from now.
+        None after its first crash or a run of ``reset_after``; else the window its last restart
+        opened."""
+        entry = self._entries.get(key)
+        if entry is None or ran_for >= self.reset_after:
+            return 0.0
+        entry.until = self.clock() + entry.delay
+        return entry.delay
+
+    def restarting(self, key: str, *, ran_for: float) -> None:
+        """A container restarts now: the window a next crash waits opens at ``initial`` (again after
+        a run of ``reset_after``), else at twice the last one, up to ``maximum``."""
+        entry = self._entries.get(key)
+        if entry is None or ran_for >= self.reset_after:
+            delay = self.initial
+        else:
+            delay = min(entry.delay * 2, self.maximum)
+        self._entries[key] = _Entry(delay, self.clock())
 
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)

@@ -293,11 +293,11 @@ class PodSyncer:
                                     info: ContainerInfo, delays: list[float]) -> None:
         key = f"{pod.metadata.uid}/{container.name}"
         self.probes.remove(pod.metadata.uid, container.name)
-        remaining = self.backoff.remaining(key)
-        if remaining <= 0 and st.waiting.get(container.name, Waiting("")).reason != "CrashLoopBackOff":
-            ran = (info.finished_at or time.time()) - (info.started_at or time.time())
-            delay = self.backoff.failed(key, ran_for=ran)
-            remaining = delay
+        ran = (info.finished_at or time.time()) - (info.started_at or time.time())
+        if st.waiting.get(container.name, Waiting("")).reason == "CrashLoopBackOff":
+            remaining = self.backoff.remaining(key)
+        else:  # this exit is new
+            remaining = self.backoff.crashed(key, ran_for=ran)
         if remaining > 0:
             reason = f"{info.exit_code} ({info.reason or terminated_reason(info.exit_code or 0)})"
             st.waiting[container.name] = Waiting(
@@ -310,6 +310,7 @@ class PodSyncer:
             delays.append(remaining + 0.01)
             return
         st.waiting.pop(container.name, None)
+        self.backoff.restarting(key, ran_for=ran)
         metrics.CONTAINER_RESTARTS.inc()
         await self._start(pod, st, container, attempt=info.attempt + 1, delays=delays)
 

@@ -119,6 +119,35 @@ async def test_a_crashing_container_backs_off_with_its_reason(client: Client, tm
         assert p.status.phase == "Running"
 
 
+async def test_the_first_crash_restarts_at_once_and_only_later_ones_back_off(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["app"] = FakeBehavior(exit_code=3, after=0.3)
+    seen: list[tuple[int, str]] = []  # (restartCount, waiting reason) of every status the kubelet wrote
+
+    async def follow() -> None:
+        async for event in client.watch(core_pb2.Pod, namespace="default", field_selector="metadata.name=crash2"):
+            for status in event.object.status.container_statuses:
+                seen.append((status.restart_count, status.state.waiting.reason))
+
+    watcher = asyncio.create_task(follow())
+    try:
+        async with kubelet(client, runtime, tmp_path):
+            await client.create(pod("crash2"))
+            await until(client, "crash2", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].restart_count >= 2, "two restarts")
+
+            async def watched_two() -> bool:
+                return any(n >= 2 for n, _ in seen)
+
+            await eventually(watched_two, what="the watch to see two restarts")
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    assert (0, "CrashLoopBackOff") not in seen, seen  # Kubernetes: RESTARTS 1 before any back-off
+    assert (1, "CrashLoopBackOff") in seen, seen  # the second crash waits
+
+
 @pytest.mark.parametrize("code,phase", [(0, "Succeeded"), (1, "Failed")])
 async def test_restart_policy_never_ends_in_a_terminal_phase(client: Client, tmp_path: Path, code: int,
                                                              phase: str) -> None:
