@@ -86,6 +86,9 @@ class PodState:
     """container name → why it is not running (its waiting reason)."""
     kill: dict[str, str] = field(default_factory=dict)
     """container name → why it must be killed (a liveness/startup failure)."""
+    pull_errors: dict[str, str] = field(default_factory=dict)
+    """container name → its last failed pull ("ErrImagePull: <message>"), told again while the pull
+    backs off (the image manager's prevPullErrMsg)."""
     terminal_phase: str = ""
     start_time: str = ""
     last_refresh: float = 0.0
@@ -165,11 +168,16 @@ class PodSyncer:
             for container in pod.spec.containers:
                 await self._app_container(pod, st, container, latest.get(container.name), delays)
             latest, previous = await self._containers(pod.metadata.uid)
+            if _regular_containers_done(pod, latest):
+                await self._stop_sidecars(pod, st, latest)
+                latest, previous = await self._containers(pod.metadata.uid)
         self._probe_running(pod, st, latest, app_containers=initialized)
         phase = self._report(pod, st, latest, previous)
         if phase in ("Succeeded", "Failed"):
             st.terminal_phase = phase
             await self._stop_everything(pod, st, grace=0)
+            latest, previous = await self._containers(pod.metadata.uid)
+            self._report(pod, st, latest, previous, sandbox_ready=False)  # the final status, sandbox gone
             return None
         if _has_projected_data(pod):
             delays.append(self.settings.volume_refresh_period)  # configMap/secret files follow their objects
@@ -235,6 +243,8 @@ class PodSyncer:
             info = latest.get(container.name)
             sidecar = container.restart_policy == "Always"
             if sidecar:
+                if _regular_containers_done(pod, latest):
+                    continue  # the pod is finishing: its sidecars are stopped, never restarted
                 await self._app_container(pod, st, container, info, delays, policy_override="Always")
                 if info is None or info.state != State.RUNNING:
                     return False
@@ -299,6 +309,7 @@ class PodSyncer:
         else:  # this exit is new
             remaining = self.backoff.crashed(key, ran_for=ran)
         if remaining > 0:
+            # doBackOff's words, then (beyond Kubernetes, so `get pods -o wide`/describe tell why) the exit
             reason = f"{info.exit_code} ({info.reason or terminated_reason(info.exit_code or 0)})"
             st.waiting[container.name] = Waiting(
                 "CrashLoopBackOff",
@@ -388,15 +399,20 @@ class PodSyncer:
             if st.waiting.get(container.name, Waiting("")).reason != "ImagePullBackOff":
                 self.recorder.event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"')
                 self.recorder.event(pod, "Warning", "Failed", "Error: ImagePullBackOff")
-            st.waiting[container.name] = Waiting("ImagePullBackOff", f'Back-off pulling image "{image}"')
+            message = f'Back-off pulling image "{image}"'
+            if container.name in st.pull_errors:
+                message += f": {st.pull_errors[container.name]}"
+            st.waiting[container.name] = Waiting("ImagePullBackOff", message)
             delays.append(remaining + 0.01)
             return False
+        st.pull_errors.pop(container.name, None)
         self.recorder.event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         try:
             await self.runtime.pull_image(image)
         except ImageError as exc:
             self.backoff.failed(key)
             st.waiting[container.name] = Waiting(exc.reason, exc.message)
+            st.pull_errors[container.name] = f"{exc.reason}: {exc.message}"
             self.recorder.event(pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc.message}')
             self.recorder.event(pod, "Warning", "Failed", f"Error: {exc.reason}")
             delays.append(self.backoff.remaining(key) + 0.01)
@@ -418,7 +434,7 @@ class PodSyncer:
     # ---- status ----
 
     def _report(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo],
-                previous: dict[str, ContainerInfo]) -> str:
+                previous: dict[str, ContainerInfo], *, sandbox_ready: bool = True) -> str:
         uid = pod.metadata.uid
 
         def view(container: core_pb2.Container) -> ContainerView:
@@ -433,12 +449,22 @@ class PodSyncer:
         pod_view = PodView(pod=pod, pod_ip=st.sandbox.ip if st.sandbox else "", host_ip=self.settings.node_ip,
                            init=[view(c) for c in pod.spec.init_containers],
                            app=[view(c) for c in pod.spec.containers], start_time=st.start_time,
-                           terminal_phase=st.terminal_phase)
+                           terminal_phase=st.terminal_phase, sandbox_ready=sandbox_ready)
         status = build_status(pod_view)
         self.statuses.set(pod, status)
         return status.phase
 
     # ---- stopping ----
+
+    async def _stop_sidecars(self, pod: core_pb2.Pod, st: PodState, latest: dict[str, ContainerInfo]) -> None:
+        """Every regular container is done for good: the sidecars are stopped, last started first, so
+        the pod can end (computePodActions kills the pod once no regular container is kept)."""
+        for container in reversed(pod.spec.init_containers):
+            info = latest.get(container.name)
+            if container.restart_policy == "Always" and info is not None and info.state == State.RUNNING:
+                self.probes.remove(pod.metadata.uid, container.name)
+                st.waiting.pop(container.name, None)
+                await self._kill(pod, info, _grace(pod))
 
     async def _stop_everything(self, pod: core_pb2.Pod, st: PodState, *, grace: float) -> None:
         self.probes.remove(pod.metadata.uid)
@@ -501,6 +527,21 @@ def _has_projected_data(pod: core_pb2.Pod) -> bool:
     """Whether the pod has volumes whose files follow API objects (refreshed while it runs)."""
     return any(v.HasField("config_map") or v.HasField("secret") or v.HasField("downward_api")
                or v.HasField("projected") for v in pod.spec.volumes)
+
+
+def _regular_containers_done(pod: core_pb2.Pod, latest: dict[str, ContainerInfo]) -> bool:
+    """Whether every regular container has exited and will not be restarted (restartPolicy Never, or
+    OnFailure after exit code 0): nothing of the pod is kept running but its sidecars."""
+    policy = pod.spec.restart_policy or "Always"
+    if policy == "Always" or not pod.spec.containers:
+        return False
+    for container in pod.spec.containers:
+        info = latest.get(container.name)
+        if info is None or info.state != State.EXITED:
+            return False
+        if policy == "OnFailure" and info.exit_code != 0:
+            return False
+    return True
 
 
 def _find(pod: core_pb2.Pod, name: str) -> core_pb2.Container | None:

@@ -55,8 +55,16 @@ async def find_container(runtime: ContainerRuntime, pod: core_pb2.Pod, name: str
         return instances[-2]
     if not instances:
         raise errors.BadRequest(f'container "{name}" in pod "{pod.metadata.name}" is waiting to start: '
-                                "ContainerCreating")
+                                f"{_waiting_reason(pod, name)}")
     return instances[-1]
+
+
+def _waiting_reason(pod: core_pb2.Pod, name: str) -> str:
+    """Why the container waits, as its status says (PodInitializing, ImagePullBackOff, ...)."""
+    for status in (*pod.status.init_container_statuses, *pod.status.container_statuses):
+        if status.name == name and status.state.waiting.reason:
+            return status.state.waiting.reason
+    return "ContainerCreating"
 
 
 class KubeletServicer(node_pb2_grpc.KubeletServicer):

@@ -4,8 +4,10 @@ status manager that writes it back coalesced.
 ``build_status`` is a pure function: the pod, the latest container per name (and the one before
 it, for ``lastState``), the waiting reasons the sync loop chose (ContainerCreating,
 CrashLoopBackOff, ErrImagePull, CreateContainerConfigError, ...), readiness and startup from the
-probes → PodStatus with Kubernetes' phase rules (Pending / Running / Succeeded / Failed) and
-conditions (PodScheduled, Initialized, ContainersReady, Ready).
+probes → PodStatus as the kubelet's generateAPIPodStatus makes it: the container statuses
+(convertToAPIContainerStatuses), the phase computed from them (getPhase: Pending / Running /
+Succeeded / Failed, sidecars counted apart) and the kubelet's conditions (PodReadyToStartContainers,
+Initialized, Ready, ContainersReady, PodScheduled) after the conditions it does not own.
 
 ``StatusManager`` writes a status only when it differs from the last one written, one write per
 pod at a time, and the newest status wins — a burst of changes becomes one UpdateStatus.
@@ -60,9 +62,16 @@ class PodView:
     """Succeeded / Failed once decided (never undone)."""
     message: str = ""
     reason: str = ""
+    sandbox_ready: bool = True
+    """False once the pod's sandbox is stopped (a finished pod): PodReadyToStartContainers goes False."""
 
 
-def _state(view: ContainerView) -> core_pb2.ContainerState:
+KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+"""The pod conditions the kubelet owns, in the order it writes them (generateAPIPodStatus); any
+other condition on the pod (a readiness gate's, DisruptionTarget, ...) is kept as it is."""
+
+
+def _state(view: ContainerView, default_waiting: str) -> core_pb2.ContainerState:
     state = core_pb2.ContainerState()
     info = view.current
     if view.waiting is not None and (info is None or info.state != State.RUNNING):
@@ -74,7 +83,7 @@ def _state(view: ContainerView) -> core_pb2.ContainerState:
     elif info is not None and info.state == State.EXITED:
         _terminated(state.terminated, info)
     else:
-        state.waiting.reason = "ContainerCreating"
+        state.waiting.reason = default_waiting
     return state
 
 
@@ -95,77 +104,173 @@ def _container_id(info: ContainerInfo) -> str:
     return f"{scheme}://{info.id}" if scheme else info.id
 
 
-def container_status(view: ContainerView) -> core_pb2.ContainerStatus:
+def container_status(view: ContainerView, *, default_waiting: str = "ContainerCreating") -> core_pb2.ContainerStatus:
+    """convertToAPIContainerStatuses for one container: a container never started waits in
+    ``default_waiting`` (PodInitializing when the pod has init containers); one waiting to be
+    restarted (CrashLoopBackOff, ...) shows the run that just ended as its lastState, as the
+    kubelet moves State to LastTerminationState when a waiting reason replaces it."""
     status = core_pb2.ContainerStatus(name=view.name, image=view.image, restart_count=view.restart_count,
                                       ready=view.ready, started=view.started)
-    status.state.CopyFrom(_state(view))
-    if view.previous is not None and view.previous.state == State.EXITED:
-        _terminated(status.last_state.terminated, view.previous)
+    status.state.CopyFrom(_state(view, default_waiting))
+    ended = view.current if status.state.HasField("waiting") else view.previous
+    if ended is not None and ended.state == State.EXITED:
+        _terminated(status.last_state.terminated, ended)
     if view.current is not None:
         status.container_id = _container_id(view.current)
         status.image_id = view.current.image_id or view.current.image or view.image
     return status
 
 
-def _exited(view: ContainerView, *, ok: bool | None = None) -> bool:
-    info = view.current
-    if info is None or info.state != State.EXITED:
-        return False
-    if ok is None:
-        return True
-    return (info.exit_code == 0) == ok
+def _init_container_status(view: ContainerView, sidecar: bool, default_waiting: str) -> core_pb2.ContainerStatus:
+    """An init container's status. A sidecar (restartPolicy Always) is ready and started as the probes
+    say; any other init container is started while it runs and ready once it exited with 0 (the
+    prober manager's UpdatePodStatus)."""
+    status = container_status(view, default_waiting=default_waiting)
+    if not sidecar:
+        status.started = status.state.HasField("running")
+        status.ready = status.state.HasField("terminated") and status.state.terminated.exit_code == 0
+    return status
 
 
-def phase(view: PodView) -> str:
-    """Kubernetes' getPhase."""
-    if view.terminal_phase:
-        return view.terminal_phase
-    policy = view.pod.spec.restart_policy or "Always"
-    for init in view.init:
-        if _exited(init, ok=True):
+def _sidecars(pod: core_pb2.Pod) -> set[str]:
+    return {c.name for c in pod.spec.init_containers if c.restart_policy == "Always"}
+
+
+def _stopped(status: core_pb2.ContainerStatus) -> bool:
+    """Terminated, or waiting to be restarted after a run (getPhase counts both as stopped)."""
+    return status.state.HasField("terminated") or (
+        status.state.HasField("waiting") and status.last_state.HasField("terminated"))
+
+
+def _init_progress(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus]) -> tuple[int, int]:
+    """getPhase over the regular init containers: (pending, failed)."""
+    sidecars = _sidecars(pod)
+    pending = failed = 0
+    for status in init:
+        if status.name in sidecars:
             continue
-        if _exited(init, ok=False) and policy == "Never":
-            return "Failed"
+        state = status.state
+        if state.HasField("terminated"):
+            failed += state.terminated.exit_code != 0
+        elif state.HasField("waiting") and status.last_state.HasField("terminated"):
+            failed += status.last_state.terminated.exit_code != 0
+        else:
+            pending += 1
+    return pending, failed
+
+
+def pod_phase(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus],
+              app: list[core_pb2.ContainerStatus]) -> str:
+    """Kubernetes' getPhase, over the container statuses about to be written."""
+    policy = pod.spec.restart_policy or "Always"
+    pending_init, failed_init = _init_progress(pod, init)
+    sidecars = _sidecars(pod)
+    running = waiting = stopped = succeeded = pending_sidecars = 0
+    for status in init:
+        if status.name not in sidecars:
+            continue
+        if status.state.HasField("running"):
+            running += 1
+            pending_sidecars += not status.started
+        elif not _stopped(status):
+            pending_sidecars += 1
+            waiting += 1
+    for status in app:
+        if status.state.HasField("running"):
+            running += 1
+        elif _stopped(status):
+            stopped += 1
+            succeeded += status.state.HasField("terminated") and status.state.terminated.exit_code == 0
+        else:
+            waiting += 1
+    if failed_init and policy == "Never":
+        return "Failed"
+    if pending_init or (pending_sidecars and not stopped) or waiting:
         return "Pending"
-    running = sum(1 for c in view.app if c.current is not None and c.current.state == State.RUNNING)
-    waiting = sum(1 for c in view.app if c.current is None or c.current.state not in (State.RUNNING, State.EXITED))
-    succeeded = sum(1 for c in view.app if _exited(c, ok=True))
-    failed = sum(1 for c in view.app if _exited(c, ok=False))
-    restarting = any(c.waiting is not None and c.waiting.reason == "CrashLoopBackOff" for c in view.app)
-    total = len(view.app)
-    if waiting and not restarting:
-        return "Pending" if not running else "Running"
-    if running or restarting:
+    if running:
         return "Running"
-    if succeeded + failed == total and total:
+    if stopped:
         if policy == "Always":
             return "Running"
-        if failed and policy == "Never":
-            return "Failed"
-        if failed and policy == "OnFailure":
-            return "Running"
-        return "Succeeded"
+        if stopped == succeeded:
+            return "Succeeded"
+        return "Failed" if policy == "Never" else "Running"
     return "Pending"
 
 
-def _condition(pod_status: core_pb2.PodStatus, old: core_pb2.PodStatus, kind: str, ok: bool,
-               reason: str = "", message: str = "") -> None:
-    cond = pod_status.conditions.add(type=kind, status="True" if ok else "False")
+@dataclass
+class _Condition:
+    ok: bool
+    reason: str = ""
+    message: str = ""
+
+
+def _regular_container_started(app: list[core_pb2.ContainerStatus]) -> bool:
+    return any(s.state.HasField("running") or s.state.HasField("terminated") for s in app)
+
+
+def initialized_condition(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus],
+                          app: list[core_pb2.ContainerStatus], pod_phase: str) -> _Condition:
+    """GeneratePodInitializedCondition."""
+    sidecars = _sidecars(pod)
+    incomplete = [s.name for s in init if not (s.started if s.name in sidecars else s.ready)]
+    if pod_phase == "Succeeded":
+        return _Condition(True, "PodCompleted")
+    if _regular_container_started(app) or not incomplete:
+        return _Condition(True)
+    return _Condition(False, "ContainersNotInitialized", f"containers with incomplete status: [{' '.join(incomplete)}]")
+
+
+def containers_ready_condition(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus],
+                               app: list[core_pb2.ContainerStatus], pod_phase: str) -> _Condition:
+    """GenerateContainersReadyCondition: sidecars count as containers; a finished pod is not ready
+    (PodCompleted / PodFailed)."""
+    if pod_phase == "Succeeded":
+        return _Condition(False, "PodCompleted")
+    if pod_phase == "Failed":
+        return _Condition(False, "PodFailed")
+    sidecars = _sidecars(pod)
+    unready = [s.name for s in init if s.name in sidecars and not s.ready] + [s.name for s in app if not s.ready]
+    if unready:
+        return _Condition(False, "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
+    return _Condition(True)
+
+
+def ready_condition(pod: core_pb2.Pod, containers_ready: _Condition,
+                    conditions: list[core_pb2.PodCondition]) -> _Condition:
+    """GeneratePodReadyCondition: ContainersReady, then the readiness gates."""
+    if not containers_ready.ok:
+        return containers_ready
+    present = {c.type: c.status for c in conditions}
+    unready: list[str] = []
+    for gate in pod.spec.readiness_gates:
+        kind = gate.condition_type
+        if kind not in present:
+            unready.append(f'corresponding condition of pod readiness gate "{kind}" does not exist.')
+        elif present[kind] != "True":
+            unready.append(f'the status of pod readiness gate "{kind}" is not "True", but {present[kind]}')
+    if unready:
+        return _Condition(False, "ReadinessGatesNotReady", ", ".join(unready))
+    return _Condition(True)
+
+
+def _condition(pod_status: core_pb2.PodStatus, old: core_pb2.PodStatus, kind: str, value: _Condition) -> None:
+    cond = pod_status.conditions.add(type=kind, status="True" if value.ok else "False")
     previous = next((c for c in old.conditions if c.type == kind), None)
     if previous is not None and previous.status == cond.status:
         cond.last_transition_time = previous.last_transition_time or rfc3339()
     else:
         cond.last_transition_time = rfc3339()
-    if not ok and reason:
-        cond.reason = reason
-        if message:
-            cond.message = message
+    if value.reason:
+        cond.reason = value.reason
+    if value.message:
+        cond.message = value.message
 
 
 def build_status(view: PodView) -> core_pb2.PodStatus:
     pod = view.pod
     old = pod.status
-    status = core_pb2.PodStatus(phase=phase(view), qos_class=old.qos_class or "BestEffort")
+    status = core_pb2.PodStatus(qos_class=old.qos_class or "BestEffort")
     if view.message:
         status.message = view.message
     if view.reason:
@@ -177,28 +282,24 @@ def build_status(view: PodView) -> core_pb2.PodStatus:
         status.pod_ip = view.pod_ip
         status.pod_ips.add(ip=view.pod_ip)
     status.start_time = old.start_time or view.start_time or rfc3339()
-    status.init_container_statuses.extend(container_status(c) for c in view.init)
-    status.container_statuses.extend(container_status(c) for c in view.app)
-    initialized = all(_exited(c, ok=True) for c in view.init)
-    not_ready = [c.name for c in view.app if not c.ready]
-    terminal = status.phase in ("Succeeded", "Failed")
-    _condition(status, old, "PodReadyToStartContainers", bool(view.pod_ip))
-    if view.init and not initialized:
-        pending = [c.name for c in view.init if not _exited(c, ok=True)]
-        _condition(status, old, "Initialized", False, "ContainersNotInitialized",
-                   f"containers with incomplete status: [{' '.join(pending)}]")
-    else:
-        _condition(status, old, "Initialized", True)
-    ready = not not_ready and not terminal
-    message = f"containers with unready status: [{' '.join(not_ready)}]"
-    reason = "PodCompleted" if terminal else "ContainersNotReady"
-    _condition(status, old, "ContainersReady", ready, reason, "" if terminal else message)
-    _condition(status, old, "Ready", ready, reason, "" if terminal else message)
+    default_waiting = "PodInitializing" if pod.spec.init_containers else "ContainerCreating"
+    sidecars = _sidecars(pod)
+    init = [_init_container_status(c, c.name in sidecars, default_waiting) for c in view.init]
+    app = [container_status(c, default_waiting=default_waiting) for c in view.app]
+    status.init_container_statuses.extend(init)
+    status.container_statuses.extend(app)
+    status.phase = view.terminal_phase or pod_phase(pod, init, app)
+    status.conditions.extend(c for c in old.conditions if c.type not in KUBELET_CONDITIONS)
+    _condition(status, old, "PodReadyToStartContainers", _Condition(bool(view.pod_ip) and view.sandbox_ready))
+    _condition(status, old, "Initialized", initialized_condition(pod, init, app, status.phase))
+    containers_ready = containers_ready_condition(pod, init, app, status.phase)
+    _condition(status, old, "Ready", ready_condition(pod, containers_ready, list(status.conditions)))
+    _condition(status, old, "ContainersReady", containers_ready)
     scheduled = next((c for c in old.conditions if c.type == "PodScheduled"), None)
     if scheduled is not None:
         status.conditions.add().CopyFrom(scheduled)
     else:
-        _condition(status, old, "PodScheduled", True)
+        _condition(status, old, "PodScheduled", _Condition(True))
     return status
 
 

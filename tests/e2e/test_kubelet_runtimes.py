@@ -101,6 +101,7 @@ def test_a_crash_loop_backs_off_with_the_reason(node: Node, ns: str) -> None:
                         status_of(node.pod("crash", ns), "crash")["state"].get("waiting"), "CrashLoopBackOff",
                         timeout=60)
     assert waiting["reason"] == "CrashLoopBackOff" and "last exit code 3 (Error)" in waiting["message"]
+    assert "restarting failed container=crash pod=crash_" in waiting["message"]
     status = status_of(node.pod("crash", ns), "crash")
     assert status["lastState"]["terminated"]["exitCode"] == 3
     table = node.ctl("get", "pod", "crash", "-n", ns).stdout

@@ -114,7 +114,9 @@ async def test_a_crashing_container_backs_off_with_its_reason(client: Client, tm
                         p.status.container_statuses[0].state.waiting.reason == "CrashLoopBackOff",
                         "CrashLoopBackOff after two restarts")
         status = p.status.container_statuses[0]
-        assert "last exit code 3 (Error)" in status.state.waiting.message
+        message = status.state.waiting.message  # Kubernetes' doBackOff words, then the last exit (skiff's)
+        assert message.startswith("back-off ") and message.endswith(
+            f" restarting failed container=app pod=crash_default({p.metadata.uid}): last exit code 3 (Error)"), message
         assert status.last_state.terminated.exit_code == 3 and status.last_state.terminated.reason == "Error"
         assert p.status.phase == "Running"
 
@@ -358,3 +360,49 @@ async def test_a_limit_left_unset_reads_as_the_node_allocatable_in_the_downward_
     assert (env["CPU_LIMIT"], env["MEMORY_LIMIT"], env["CPU_REQUEST"]) == ("4", str(8 << 30), "1")
     mount = next(m for m in runtime.configs["app"].mounts if m.container_path == "/etc/info")
     assert (Path(mount.host_path) / "mem_limit").read_text() == str(8 << 30)
+
+
+async def test_a_pod_with_a_started_sidecar_is_running_and_initialized(client: Client, tmp_path: Path) -> None:
+    sidecar = {"name": "proxy", "image": "busybox:1.36", "command": ["sleep", "3600"], "restartPolicy": "Always"}
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        await client.create(pod("withsidecar", initContainers=[sidecar]))
+        p = await until(client, "withsidecar", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].state.HasField("running"), "the app container to run")
+        p = await until(client, "withsidecar", lambda p: p.status.phase == "Running", "phase Running")
+        assert {c.type: c.status for c in p.status.conditions}["Initialized"] == "True"
+
+
+async def test_a_finished_pod_stops_its_sidecars_and_succeeds(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["app"] = FakeBehavior(exit_code=0, after=0.2)
+    sidecar = {"name": "proxy", "image": "busybox:1.36", "command": ["sleep", "3600"], "restartPolicy": "Always"}
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("job", initContainers=[sidecar], restartPolicy="Never"))
+        p = await until(client, "job", lambda p: p.status.phase == "Succeeded", "phase Succeeded")
+        assert p.status.init_container_statuses[0].state.HasField("terminated")
+        assert p.status.container_statuses[0].state.terminated.reason == "Completed"
+        assert {c.type: c.reason for c in p.status.conditions}["Initialized"] == "PodCompleted"
+
+
+async def test_an_image_pull_back_off_tells_the_last_pull_error(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.missing_images.add("nowhere:2")
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("nopull", containers=[{"name": "app", "image": "nowhere:2",
+                                                       "imagePullPolicy": "Always"}]))
+        p = await until(client, "nopull", lambda p: p.status.container_statuses and
+                        p.status.container_statuses[0].state.waiting.reason == "ImagePullBackOff", "ImagePullBackOff")
+        assert p.status.container_statuses[0].state.waiting.message == (
+            'Back-off pulling image "nowhere:2": ErrImagePull: failed to pull image "nowhere:2": not found (fake)')
+        assert p.status.phase == "Pending"
+
+
+async def test_a_finished_pod_is_no_longer_ready_to_start_containers(client: Client, tmp_path: Path) -> None:
+    runtime = FakeRuntime(node_name=NODE)
+    runtime.behavior["app"] = FakeBehavior(exit_code=0, after=0.1)
+    async with kubelet(client, runtime, tmp_path):
+        await client.create(pod("done", restartPolicy="OnFailure"))
+        p = await until(client, "done", lambda p: p.status.phase == "Succeeded" and any(
+            c.type == "PodReadyToStartContainers" and c.status == "False" for c in p.status.conditions),
+            "Succeeded with its sandbox gone")
+        assert {c.type: (c.status, c.reason) for c in p.status.conditions}["Ready"] == ("False", "PodCompleted")
