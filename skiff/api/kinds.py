@@ -98,10 +98,12 @@ _BY_MESSAGE = {k.message.DESCRIPTOR.full_name: k for k in KINDS}
 _BY_GVK = {(k.api_version, k.kind): k for k in KINDS}
 _ALIASES: dict[str, Kind] = {}
 for _kind in KINDS:
-    for _alias in (_kind.resource, _kind.singular, _kind.kind, *_kind.short_names,
-                   _kind.group_resource, f"{_kind.singular}.{_kind.group}" if _kind.group else ""):
-        if _alias:
-            _ALIASES.setdefault(_alias.lower(), _kind)
+    for _alias in (_kind.resource, _kind.singular, _kind.kind, *_kind.short_names):
+        _ALIASES.setdefault(_alias.lower(), _kind)
+for _kind in KINDS:  # kubectl's RESOURCE.GROUP and RESOURCE.VERSION.GROUP (deploy.apps, deployments.v1.apps)
+    for _alias in (_kind.resource, _kind.singular, _kind.kind, *_kind.short_names) if _kind.group else ():
+        for _qualified in (f"{_alias}.{_kind.group}", f"{_alias}.{_kind.version}.{_kind.group}"):
+            _ALIASES.setdefault(_qualified.lower(), _kind)
 
 
 class UnknownKind(LookupError):

@@ -51,6 +51,7 @@ __all__ = [
     "is_dns1123_label",
     "is_dns1123_subdomain",
     "is_qualified_name",
+    "is_env_var_name",
     "is_valid_label_value",
     "is_valid_port_name",
     "is_valid_port_num",
@@ -461,6 +462,26 @@ def is_valid_label_value(value: str) -> list[str]:
         errs.append(max_len_error(LABEL_VALUE_MAX_LENGTH))
     if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(regex_error(_LABEL_VALUE_MSG, LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errs
+
+
+_ENV_VAR_NAME_FMT = "[-._a-zA-Z][-._a-zA-Z0-9]*"
+_ENV_VAR_NAME_RE = re.compile(_ENV_VAR_NAME_FMT)
+_ENV_VAR_NAME_MSG = ("a valid environment variable name must consist of alphabetic characters, digits, '_', '-', "
+                     "or '.', and must not start with a digit")
+
+
+def is_env_var_name(value: str) -> list[str]:
+    """``IsEnvVarName``: letters, digits, '_', '-' and '.', no leading digit, and not '.', '..' or '..*'."""
+    errs = []
+    if not _ENV_VAR_NAME_RE.fullmatch(value):
+        errs.append(regex_error(_ENV_VAR_NAME_MSG, _ENV_VAR_NAME_FMT, "my.env-name", "MY_ENV.NAME", "MyEnvName1"))
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
     return errs
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from skiff.client.client import Client
-from skiff.client.config import resolve
+from skiff.client.config import ConfigError, resolve
 
 
 class UsageError(Exception):
@@ -29,7 +29,10 @@ class Context:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
-        target = resolve(args.server, config_file=args.config)
+        try:
+            target = resolve(args.server, config_file=args.config)
+        except ConfigError as exc:
+            raise UsageError(f"error: {exc}") from None
         return cls(args=args, server=target.server, namespace=args.namespace or target.namespace,
                    namespace_explicit=bool(args.namespace))
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import re
 
-from skiff.api import errors
+from skiff.api import errors, kinds
 from skiff.api.validation import go_quote
 from skiff.cli.context import UsageError
 from skiff.client.client import Unreachable
 
-__all__ = ["FAILURES", "error_text", "failure_text"]
+__all__ = ["FAILURES", "error_text", "failure_text", "list_error"]
 
 FAILURES = (UsageError, Unreachable, errors.StatusError)
 """What a verb may end with that is reported as a line on stderr rather than a traceback."""
@@ -67,3 +67,19 @@ def _named(kind: str, quoted_name: str, causes: list[str]) -> str:
     if len(causes) == 1:
         return f"{head}: {causes[0]}"
     return f"{head}: \n" + "\n".join(f"* {cause}" for cause in causes)
+
+
+def list_error(exc: errors.StatusError, kind: kinds.Kind, *, label_selector: str = "",
+               field_selector: str = "") -> errors.StatusError:
+    """kubectl's EnhanceListError: a BadRequest or NotFound from a list names what was listed
+    (``Unable to find "/v1, Resource=pods" that match label selector "a in (b", field selector
+    "": ...``); other errors are returned as they are."""
+    if not isinstance(exc, (errors.BadRequest, errors.NotFound)):
+        return exc
+    subject = go_quote(f"{kind.group}/{kind.version}, Resource={kind.resource}")
+    if label_selector or field_selector:
+        message = (f"Unable to find {subject} that match label selector {go_quote(label_selector)}, "
+                   f"field selector {go_quote(field_selector)}: {exc.message}")
+    else:
+        message = f"Unable to list {subject}: {exc.message}"
+    return type(exc)(message)

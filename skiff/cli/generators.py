@@ -32,6 +32,7 @@ from google.protobuf.message import Message
 from skiff.api import codec, kinds
 from skiff.api.manifest import ManifestError, from_manifest, to_manifest
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
+from skiff.api.validation import go_quote, is_env_var_name
 
 DEFAULT_DOCKER_SERVER = "https://index.docker.io/v1/"
 _KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
@@ -203,13 +204,16 @@ def pod(name: str, *, image: str, options: RunOptions = RunOptions(), namespace:
     return _load(doc)  # type: ignore[return-value]
 
 
-def parse_key_values(text: str, *, what: str) -> dict[str, str]:
-    """``a=1,b=2`` (``--labels``) as a dict; a part without ``=`` is an error naming ``what``."""
+def parse_key_values(text: str) -> dict[str, str]:
+    """``a=1,b=2`` (``--labels``, ``--selector``) as a dict, with kubectl's ParseLabels errors: each
+    part is one ``key=value`` (``unexpected label spec: a``) with a key (``unexpected empty label key``)."""
     out: dict[str, str] = {}
     for part in filter(None, text.split(",")):
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise GeneratorError(f"invalid {what}: {part!r}")
+        if part.count("=") != 1:
+            raise GeneratorError(f"unexpected label spec: {part}")
+        key, _, value = part.partition("=")
+        if not key:
+            raise GeneratorError("unexpected empty label key")
         out[key] = value
     return out
 
@@ -219,7 +223,7 @@ def parse_env(items: Iterable[str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key or is_env_var_name(key):
             raise GeneratorError(f"invalid env: {item}")
         out.append((key, value))
     return out
@@ -377,8 +381,24 @@ class DataSources:
     env_files: Sequence[str] = ()
 
 
-def collect_data(sources: DataSources, *, kind: str) -> dict[str, bytes]:
-    """The key → bytes a Secret or ConfigMap gets from its sources; a repeated key is an error."""
+def _duplicate_key(key: str, earlier: bytes, *, kind: str, name: str) -> str:
+    """kubectl's message for a key given twice; a ConfigMap's names the field the first one went to."""
+    if kind != "ConfigMap":
+        return f"cannot add key {key}, another key by that name already exists"
+    try:
+        earlier.decode()
+        field = "Data"
+    except UnicodeDecodeError:
+        field = "BinaryData"
+    return (f"cannot add key {go_quote(key)}, another key by that name already exists in {field} "
+            f"for ConfigMap {go_quote(name)}")
+
+
+def collect_data(sources: DataSources, *, kind: str, name: str = "") -> dict[str, bytes]:
+    """The key → bytes a Secret or ConfigMap (named ``name``) gets from its sources; a repeated key
+    is an error, and so are env files beside files or literals."""
+    if sources.env_files and (sources.files or sources.literals):
+        raise GeneratorError("from-env-file cannot be combined with from-file or from-literal")
     data: dict[str, bytes] = {}
 
     def add(key: str, value: bytes) -> None:
@@ -386,7 +406,7 @@ def collect_data(sources: DataSources, *, kind: str) -> dict[str, bytes]:
             raise GeneratorError(f'"{key}" is not a valid key name for a {kind}: a valid config key must '
                                  "consist of alphanumeric characters, '-', '_' or '.'")
         if key in data:
-            raise GeneratorError(f"cannot add key {key}, another key by that name already exists")
+            raise GeneratorError(_duplicate_key(key, data[key], kind=kind, name=name))
         data[key] = value
 
     for item in sources.literals:
@@ -445,7 +465,7 @@ def _env_file(path_text: str) -> list[tuple[str, str]]:
 def secret_generic(name: str, *, sources: DataSources, secret_type: str = "",
                    namespace: str = "") -> core_pb2.Secret:
     """``create secret generic NAME --from-literal/--from-file/--from-env-file [--type=T]``."""
-    data = collect_data(sources, kind="Secret")
+    data = collect_data(sources, kind="Secret", name=name)
     doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name, namespace)}
     if data:
         doc["data"] = {k: base64.b64encode(v).decode() for k, v in data.items()}
@@ -472,7 +492,7 @@ def configmap(name: str, *, sources: DataSources, namespace: str = "") -> core_p
     """``create configmap NAME --from-literal/--from-file/--from-env-file``: UTF-8 in data, the rest in binaryData."""
     data: dict[str, str] = {}
     binary: dict[str, str] = {}
-    for key, value in collect_data(sources, kind="ConfigMap").items():
+    for key, value in collect_data(sources, kind="ConfigMap", name=name).items():
         try:
             data[key] = value.decode()
         except UnicodeDecodeError:

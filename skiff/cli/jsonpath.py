@@ -346,6 +346,8 @@ def _step(nodes: list[Any], step: Step) -> list[Any]:
                     raise JSONPathError(f"array index out of bounds: index {step.index}, length {len(n)}")
                 out.append(n[i])
     elif isinstance(step, _Slice):
+        if step.step is not None and step.step <= 0:
+            raise JSONPathError("step must be > 0")  # Go's jsonpath walks forward only
         for n in nodes:
             if isinstance(n, list):
                 out.extend(n[step.start:step.stop:step.step])

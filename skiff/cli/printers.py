@@ -267,9 +267,12 @@ def table_rows(objs: Sequence[Message], kind: kinds.Kind, opts: TableOptions,
 def custom_column_rows(objs: Sequence[Message], spec: str, *, no_headers: bool = False) -> list[list[str]]:
     cols = custom_columns(spec)
     rows = [] if no_headers else [[header for header, _ in cols]]
-    for obj in objs:
-        data = to_manifest(obj)
-        rows.append([",".join(go_value(v) for v in path.values(data)) or "<none>" for _, path in cols])
+    try:
+        for obj in objs:
+            data = to_manifest(obj)
+            rows.append([",".join(go_value(v) for v in path.values(data)) or "<none>" for _, path in cols])
+    except JSONPathError as exc:  # an index past a list's end, a slice step of 0
+        raise UsageError(f"error: {exc}") from None
     return rows
 
 
@@ -391,6 +394,8 @@ def sort_objects(objs: Sequence[Message], expression: str) -> list[Message]:
         keyed = [(sort_key(path.values(to_manifest(o))), i, o) for i, o in enumerate(objs)]
     except JSONPathError as exc:
         raise UsageError(f"error: {exc}") from None
+    if keyed and all(key == sort_key([]) for key, _, _ in keyed):
+        raise UsageError(f'error: couldn\'t find any field with path "{path.template}" in the list of objects')
     try:
         keyed.sort(key=lambda t: (t[0], t[1]))
     except TypeError:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from google.protobuf.message import Message
 
-from skiff.api import kinds
+from skiff.api import errors, kinds
 from skiff.api.manifest import ManifestError, from_manifest, parse_documents
 from skiff.cli.context import UsageError
+from skiff.cli.failures import list_error
+from skiff.client.client import Client, ObjectList
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,17 @@ def kind_named(name: str) -> kinds.Kind:
         return kinds.lookup(name)
     except kinds.UnknownKind as exc:
         raise UsageError(f"error: {exc}") from None
+
+
+async def list_selected(client: Client, kind: kinds.Kind, *, namespace: str, label_selector: str = "",
+                        field_selector: str = "") -> ObjectList[Message]:
+    """The objects of ``kind`` the selectors match; a selector the server refuses reads as kubectl's
+    (``Unable to find "/v1, Resource=pods" that match label selector ...``)."""
+    try:
+        return await client.list(kind.message, namespace=namespace, label_selector=label_selector,
+                                 field_selector=field_selector)
+    except errors.StatusError as exc:
+        raise list_error(exc, kind, label_selector=label_selector, field_selector=field_selector) from None
 
 
 def singular_name(kind: kinds.Kind) -> str:
@@ -84,9 +97,10 @@ def read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
     return out
 
 
-def load_files(paths: list[str], recursive: bool, *, allow_empty: bool = False) -> list[tuple[str, Message]]:
+def load_files(paths: list[str], recursive: bool, *, verb: str = "apply",
+               allow_empty: bool = False) -> list[tuple[str, Message]]:
     """Every object in the -f sources, each with its source; a bad document names file and document.
-    Sources without any object are an error unless ``allow_empty``."""
+    Sources without any object are an error (``no objects passed to <verb>``) unless ``allow_empty``."""
     objs: list[tuple[str, Message]] = []
     for source, text in read_sources(paths, recursive):
         try:
@@ -100,5 +114,5 @@ def load_files(paths: list[str], recursive: bool, *, allow_empty: bool = False) 
                 where = f"document {index + 1} of " if len(docs) > 1 else ""
                 raise UsageError(f'error: error validating {where}"{source}": {exc}') from None
     if not objs and not allow_empty:
-        raise UsageError("error: no objects passed to apply")
+        raise UsageError(f"error: no objects passed to {verb}")
     return objs

@@ -50,14 +50,41 @@ class Config:
         }
 
 
-def load_config(path: Path) -> Config:
-    if not path.exists():
-        return Config()
+class ConfigError(ValueError):
+    """A config file that cannot be read: ``error loading config file "PATH": why``, as kubectl says."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f'error loading config file "{path}": {why}')
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint in the shape of Go's yaml errors (``yaml: line 2: ...``)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return f"yaml: line {mark.line + 1}: {problem}" if mark is not None else f"yaml: {problem}"
+
+
+def _read_config_data(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
-    config = Config(current_context=str(data.get("current-context", "")))
+        raise ConfigError(path, _yaml_problem(exc)) from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping, got {type(data).__name__}")
+    contexts = data.get("contexts") or []
+    if not isinstance(contexts, list) or not all(isinstance(e, dict) for e in contexts):
+        raise ConfigError(path, "contexts: expected a list of {name, context} mappings")
+    if not all(isinstance(e.get("context") or {}, dict) for e in contexts):
+        raise ConfigError(path, "contexts[].context: expected a mapping")
+    return data
+
+
+def load_config(path: Path) -> Config:
+    """The config file at ``path`` (an empty config when there is none); ConfigError when unreadable."""
+    if not path.exists():
+        return Config()
+    data = _read_config_data(path)
+    config = Config(current_context=str(data.get("current-context") or ""))
     for entry in data.get("contexts") or []:
         ctx = entry.get("context") or {}
         name = str(entry.get("name", ""))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from skiff.api import errors
+from skiff.api import errors, kinds
 from skiff.api.validation import FieldError, invalid, invalid_error, required
-from skiff.cli.failures import error_text
+from skiff.cli.failures import error_text, list_error
 
 
 def test_most_errors_say_the_reason_and_the_file_being_processed() -> None:
@@ -43,3 +43,17 @@ def test_an_invalid_error_without_details_names_what_its_message_names() -> None
     assert error_text(errors.Invalid("the body is not right")) == "The request is invalid: the body is not right"
     assert error_text(errors.Invalid('Binding "p" is invalid: target.name: Required value')) == \
         'The Binding "p" is invalid: target.name: Required value'
+
+
+def test_a_refused_list_names_the_resource_and_the_selectors_as_kubectl() -> None:
+    pods, deployments = kinds.lookup("pods"), kinds.lookup("deployments")
+    refused = list_error(errors.BadRequest("unable to parse requirement: found '', expected: ',' or ')'"), pods,
+                         label_selector="a in (b")
+    assert isinstance(refused, errors.BadRequest)
+    assert error_text(refused) == (
+        'Error from server (BadRequest): Unable to find "/v1, Resource=pods" that match label selector "a in (b", '
+        "field selector \"\": unable to parse requirement: found '', expected: ',' or ')'")
+    assert str(list_error(errors.NotFound("gone"), deployments)) == \
+        'Unable to list "apps/v1, Resource=deployments": gone'
+    conflict = errors.Conflict("x")
+    assert list_error(conflict, pods, label_selector="a") is conflict

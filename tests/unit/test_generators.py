@@ -139,6 +139,16 @@ def test_namespace_is_written_only_when_given(capsys: pytest.CaptureFixture[str]
      "error: either --from-file or the combination of --docker-username, --docker-password and --docker-server "
      "is required"),
     (["run", "web"], 'error: required flag(s) "image" not set'),
+    (["create", "configmap", "c", "--from-literal=a=1", "--from-literal=a=2"],
+     'error: cannot add key "a", another key by that name already exists in Data for ConfigMap "c"'),
+    (["create", "configmap", "c", "--from-literal=a=1", "--from-env-file=env"],
+     "error: from-env-file cannot be combined with from-file or from-literal"),
+    (["create", "secret", "generic", "s", "--from-file=a=x", "--from-env-file=env"],
+     "error: from-env-file cannot be combined with from-file or from-literal"),
+    (["run", "web", "--image=nginx", "--labels=app=web,tier"], "error: unexpected label spec: tier"),
+    (["run", "web", "--image=nginx", "--labels=a=b=c"], "error: unexpected label spec: a=b=c"),
+    (["run", "web", "--image=nginx", "--labels==b"], "error: unexpected empty label key"),
+    (["run", "web", "--image=nginx", "--env=1BAD=x"], "error: invalid env: 1BAD=x"),
 ])
 def test_errors_read_like_kubectl(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = skiffctl([*args, "--dry-run=client", "-o", "yaml"], capsys)

@@ -69,6 +69,12 @@ def test_index_out_of_range_is_an_error() -> None:
         JSONPath(f"{{{C}[5].name}}").render(DEPLOY)
 
 
+@pytest.mark.parametrize("step", ["0", "-1"])
+def test_a_slice_step_below_one_is_an_error_as_in_go(step: str) -> None:
+    with pytest.raises(JSONPathError, match="Error executing template: step must be > 0$"):
+        JSONPath(f"{{{C}[::{step}].name}}").render(DEPLOY)
+
+
 @pytest.mark.parametrize("template", ["{.a", "{range .items[*]}{.x}", "{end}", "{.a[x]}", "{.a[0}"])
 def test_parse_errors(template: str) -> None:
     with pytest.raises(JSONPathError, match="error parsing jsonpath"):

@@ -20,6 +20,7 @@ from skiff.cli.printers import (
     OutputFormat,
     TableOptions,
     TableWriter,
+    custom_column_rows,
     human_duration,
     parse_output,
     print_objects,
@@ -377,6 +378,23 @@ def test_sort_by() -> None:
     by_name = sort_objects([older, newer], "{.metadata.name}")
     assert [p.metadata.name for p in by_age] == ["z", "a"]  # type: ignore[attr-defined]
     assert [p.metadata.name for p in by_name] == ["a", "z"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("column", [".spec.containers[5].name", ".spec.containers[::0].name"])
+def test_a_custom_column_that_cannot_be_evaluated_is_an_error_line(column: str) -> None:
+    with pytest.raises(UsageError, match=r"^error: error executing jsonpath "):
+        custom_column_rows([pod("a")], f"NAME:{column}")
+
+
+def test_sort_by_a_field_no_object_has_is_an_error_as_in_kubectl() -> None:
+    with pytest.raises(UsageError) as caught:
+        sort_objects([pod("a"), pod("b")], ".spec.nope")
+    assert str(caught.value) == 'error: couldn\'t find any field with path "{.spec.nope}" in the list of objects'
+    assert sort_objects([], ".spec.nope") == []
+    one_has_it = pod("b")
+    one_has_it.spec.node_name = "n1"
+    assert [p.metadata.name for p in sort_objects([one_has_it, pod("a")], ".spec.nodeName")] == \
+        ["a", "b"]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("spec", ["bogus", "jsonpath=", "custom-columns=NAME", "jsonpath={.a"])

@@ -45,14 +45,17 @@ def grace_period(args: argparse.Namespace) -> int | None:
 
 async def run_delete(ctx: Context) -> int:
     args = ctx.args
+    if args.all and args.selector:
+        raise UsageError("error: cannot set --all and --selector at the same time")
     grace = grace_period(args)
     timeout = duration_flag(args.timeout)
     if args.force:
         ctx.warn(IMMEDIATE_WARNING if grace == 0 else "warning: --force is ignored because --grace-period is not 0.")
     targets = await resolve(ctx, args.targets, verb="delete", selector=args.selector, select_all=args.all,
-                            filenames=args.filename, recursive=args.recursive)
+                            all_namespaces=args.all_namespaces, filenames=args.filename, recursive=args.recursive)
     if not targets and (args.selector or args.all):
-        ctx.warn("No resources found" + (f" in {ctx.namespace} namespace." if ctx.namespace else "."))
+        where = "" if args.all_namespaces or not ctx.namespace else f" in {ctx.namespace} namespace"
+        ctx.warn(f"No resources found{where}.")
         return 0
     policy = CASCADE[args.cascade]
     done = "force deleted" if grace == 0 else "deleted"
@@ -89,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_file_flags(p, required=False)
     p.add_argument("-l", "--selector", default="")
     p.add_argument("--all", action="store_true")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="with a selector or --all: the matching objects of every namespace")
     p.add_argument("--cascade", default="background", choices=sorted(CASCADE), nargs="?", const="background")
     p.add_argument("--grace-period", type=int, default=None)
     p.add_argument("--now", action="store_true", help="signal the objects to stop at once (a 1 s grace period)")

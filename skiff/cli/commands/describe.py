@@ -22,7 +22,7 @@ from skiff.api import errors, kinds
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.cli.context import Context
 from skiff.cli.describe import Related, describe, selector_text
-from skiff.cli.resources import parse_targets
+from skiff.cli.resources import list_selected, parse_targets
 from skiff.client.client import Client
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
@@ -97,8 +97,8 @@ async def run_describe(ctx: Context) -> int:
             for name in names:
                 objs.extend(await find(ctx, kind, name, namespace))
         else:
-            listed = await ctx.client.list(kind.message, namespace="" if args.all_namespaces else namespace,
-                                           label_selector=args.selector)
+            listed = await list_selected(ctx.client, kind, namespace="" if args.all_namespaces else namespace,
+                                         label_selector=args.selector)
             objs.extend(listed.items)
     if not objs:
         namespaced = any(k.namespaced for k, _ in parse_targets(args.targets, verb="describe"))

@@ -42,7 +42,7 @@ def _pod(ctx: Context) -> Message:
         raise UsageError(f"error: invalid restart policy: {a.restart}")
     options = generators.RunOptions(
         restart=a.restart,
-        labels=generators.parse_key_values(a.labels or "", what="label"),
+        labels=generators.parse_key_values(a.labels or ""),
         env=generators.parse_env(a.env),
         port=a.port,
         args=a.command,
@@ -68,8 +68,8 @@ def _expose_options(ctx: Context) -> generators.ExposeOptions:
         raise UsageError(f'error: invalid service type "{a.type}": must be one of {", ".join(SERVICE_TYPES)}')
     return generators.ExposeOptions(
         name=a.service_name or "", port=a.port or "", target_port=a.target_port or "", protocol=a.protocol or "",
-        service_type=a.type or "", selector=generators.parse_key_values(a.selector or "", what="selector"),
-        labels=generators.parse_key_values(a.labels or "", what="label"), cluster_ip=a.cluster_ip or "",
+        service_type=a.type or "", selector=generators.parse_key_values(a.selector or ""),
+        labels=generators.parse_key_values(a.labels or ""), cluster_ip=a.cluster_ip or "",
         external_ip=a.external_ip or "")
 
 

@@ -14,10 +14,12 @@ from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
 from skiff.cli.applying import apply_object
-from skiff.cli.context import Context
+from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
 from skiff.cli.printers import print_objects, result_text
 from skiff.cli.resources import load_files
+
+_GERUNDS = {"apply": "applying", "create": "creating", "replace": "replacing"}
 
 
 def add_file_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -31,27 +33,38 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none", nargs="?", const="client")
 
 
+class NamespaceMismatch(UsageError):
+    """A manifest's metadata.namespace that differs from an explicit -n (kubectl's client-side check)."""
+
+
 def namespace_for(ctx: Context, obj: Message) -> str:
+    """The namespace to send ``obj`` to: its own, else -n / the config's; "" for cluster-wide kinds."""
     if not kinds.of(obj).namespaced:
         return ""
     ns = obj.metadata.namespace  # type: ignore[attr-defined]
     if ns and ctx.namespace_explicit and ns != ctx.namespace:
-        raise errors.BadRequest(
-            f"the namespace from the provided object \"{ns}\" does not match the namespace \"{ctx.namespace}\". "
-            "You must pass '--namespace=" + ns + "' to perform this operation.")
+        raise NamespaceMismatch(
+            f"error: the namespace from the provided object \"{ns}\" does not match the namespace "
+            f"\"{ctx.namespace}\". You must pass '--namespace={ns}' to perform this operation.")
     return str(ns or ctx.namespace)
 
 
 async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Awaitable[tuple[str, Message]]]) -> int:
-    """Run ``fn`` on every -f object; print each result; report failures like kubectl, go on."""
+    """Run ``fn`` on every -f object; print each result; report failures like kubectl, go on.
+    ``verb`` is the command (``apply``); its failures read ``error when applying "<file>"``."""
     results: list[Message] = []
     failed = 0
-    for source, obj in load_files(ctx.args.filename, ctx.args.recursive):
+    for source, obj in load_files(ctx.args.filename, ctx.args.recursive, verb=verb):
         try:
+            namespace_for(ctx, obj)  # a file's namespace must agree with -n, --dry-run=client too
             action, result = await fn(obj)
         except errors.StatusError as exc:
             failed += 1
-            ctx.warn(error_text(exc, when=f'{verb} "{source}"'))
+            ctx.warn(error_text(exc, when=f'{_GERUNDS[verb]} "{source}"'))
+            continue
+        except NamespaceMismatch as exc:
+            failed += 1
+            ctx.warn(str(exc))
             continue
         if ctx.args.output in ("yaml", "json", "name"):
             results.append(result)
@@ -69,7 +82,7 @@ async def run_apply(ctx: Context) -> int:
         return await apply_object(ctx.client, obj, namespace=namespace_for(ctx, obj),
                                   dry_run=ctx.args.dry_run == "server")
 
-    return await for_each_object(ctx, "applying", one)
+    return await for_each_object(ctx, "apply", one)
 
 
 async def run_create_from_files(ctx: Context) -> int:
@@ -80,7 +93,7 @@ async def run_create_from_files(ctx: Context) -> int:
                                           dry_run=ctx.args.dry_run == "server")
         return "created", created
 
-    return await for_each_object(ctx, "creating", one)
+    return await for_each_object(ctx, "create", one)
 
 
 async def run_replace(ctx: Context) -> int:
@@ -91,7 +104,7 @@ async def run_replace(ctx: Context) -> int:
                                            dry_run=ctx.args.dry_run == "server")
         return "replaced", replaced
 
-    return await for_each_object(ctx, "replacing", one)
+    return await for_each_object(ctx, "replace", one)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

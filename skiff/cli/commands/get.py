@@ -35,7 +35,7 @@ from skiff.cli.printers import (
     table_headers,
     table_row,
 )
-from skiff.cli.resources import parse_targets
+from skiff.cli.resources import list_selected, parse_targets
 
 Request = tuple[kinds.Kind, list[str]]
 Group = tuple[kinds.Kind, list[Message]]
@@ -75,8 +75,8 @@ async def _fetch(ctx: Context, kind: kinds.Kind, names: list[str],
                  failures: list[errors.StatusError]) -> list[Message]:
     args = ctx.args
     if not names:
-        result = await ctx.client.list(kind.message, namespace=_namespace(ctx, kind), label_selector=args.selector,
-                                       field_selector=args.field_selector)
+        result = await list_selected(ctx.client, kind, namespace=_namespace(ctx, kind), label_selector=args.selector,
+                                     field_selector=args.field_selector)
         return list(result.items)
     found: list[Message] = []
     for name in names:
@@ -123,6 +123,14 @@ def _print(ctx: Context, fmt: OutputFormat, groups: list[Group], requests: list[
     _write(ctx, render_generic(objs, fmt, single=single))
 
 
+def _sorted(objs: list[Message], sort_by: str, fmt: OutputFormat) -> list[Message]:
+    """``--sort-by`` as kubectl applies it: tables always (a field no row has is an error), other
+    formats only when there are two objects or more."""
+    if not sort_by or (len(objs) < 2 and not fmt.is_table):
+        return objs
+    return sort_objects(objs, sort_by)
+
+
 async def run_get(ctx: Context) -> int:
     args = ctx.args
     fmt = parse_output(args.output)
@@ -134,7 +142,7 @@ async def run_get(ctx: Context) -> int:
     groups: list[Group] = []
     for kind, names in requests:
         found = await _fetch(ctx, kind, names, failures)
-        groups.append((kind, sort_objects(found, args.sort_by) if args.sort_by else found))
+        groups.append((kind, _sorted(found, args.sort_by, fmt)))
     _print(ctx, fmt, groups, requests)
     for exc in failures:
         ctx.warn(error_text(exc))
@@ -189,13 +197,13 @@ async def _watch(ctx: Context, fmt: OutputFormat, kind: kinds.Kind, names: list[
                              f"but {len(names)} resources were found")
         field_selector = ",".join(s for s in (field_selector, f"metadata.name={names[0]}") if s)
     namespace = ctx.namespace if names and kind.namespaced else _namespace(ctx, kind)
-    current = await ctx.client.list(kind.message, namespace=namespace, label_selector=args.selector,
-                                    field_selector=field_selector)
+    current = await list_selected(ctx.client, kind, namespace=namespace, label_selector=args.selector,
+                                  field_selector=field_selector)
     if names and not current.items and not args.watch_only:
         raise errors.NotFound(f'{kind.group_resource} "{names[0]}" not found')
     printer = _WatchPrinter(ctx, fmt, kind)
     if not args.watch_only:
-        printer.print(sort_objects(current.items, args.sort_by) if args.sort_by else current.items)
+        printer.print(_sorted(list(current.items), args.sort_by, fmt))
     async for event in ctx.client.watch(kind.message, namespace=namespace, label_selector=args.selector,
                                         field_selector=field_selector, resource_version=current.resource_version):
         if event.type in ("ADDED", "MODIFIED", "DELETED"):

@@ -265,7 +265,7 @@ def _config_file(ctx: Context) -> Path:
 def _load(ctx: Context) -> cfg.Config:
     try:
         return cfg.load_config(_config_file(ctx))
-    except ValueError as exc:
+    except cfg.ConfigError as exc:
         raise UsageError(f"error: {exc}") from None
 
 

@@ -35,7 +35,7 @@ from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
 from skiff.cli.printers import result_text
-from skiff.cli.resources import Target, load_files, parse_targets
+from skiff.cli.resources import Target, list_selected, load_files, parse_targets
 
 CONFLICT_RETRIES = 5
 
@@ -84,15 +84,30 @@ def parse_pairs(pairs: list[str], what: str, *, label_values: bool) -> tuple[dic
 
 # ---- targets ----
 
+def _check_sources(resources: list[str], *, selector: str, all_namespaces: bool,
+                   filenames: list[str] | None) -> None:
+    """kubectl's builder refuses resources beside -f, and names beside a selector or -A."""
+    if filenames and resources:
+        raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify "
+                         "resource arguments as well")
+    named = bool(resources) and any(names for _, names in parse_targets(resources))
+    if named and selector:
+        raise UsageError("error: name cannot be provided when a selector is specified")
+    if named and all_namespaces:
+        raise UsageError("error: a resource cannot be retrieved by name across all namespaces")
+
+
 async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: str = "", field_selector: str = "",
                   select_all: bool = False, all_namespaces: bool = False, filenames: list[str] | None = None,
                   recursive: bool = False) -> list[Target]:
     """The objects the command line names, in the order given. A type without names is listed
     (with ``-l`` / ``--field-selector`` / ``--all``; in every namespace with ``all_namespaces``),
     and its targets carry the objects so found (``Target.listed``)."""
+    _check_sources(resources, selector=selector or field_selector, all_namespaces=all_namespaces,
+                   filenames=filenames)
     if filenames:
         return [Target(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name)  # type: ignore[attr-defined]
-                for _, obj in load_files(filenames, recursive)]
+                for _, obj in load_files(filenames, recursive, verb=verb)]
     if not resources:
         raise UsageError("error: one or more resources must be specified as <resource> <name> or "
                          "<resource>/<name>")
@@ -102,8 +117,8 @@ async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: st
         if names:
             out.extend(Target(kind, ns, n) for n in names)
         elif selector or field_selector or select_all:
-            listed = await ctx.client.list(kind.message, namespace="" if all_namespaces else ns,
-                                           label_selector=selector, field_selector=field_selector)
+            listed = await list_selected(ctx.client, kind, namespace="" if all_namespaces else ns,
+                                         label_selector=selector, field_selector=field_selector)
             out.extend(Target(kind, o.metadata.namespace, o.metadata.name, o)  # type: ignore[attr-defined]
                        for o in listed.items)
         else:

@@ -138,7 +138,7 @@ async def _patch_scale(ctx: Context, target: Target, body: Any) -> None:
 
 async def _patch_local(ctx: Context, body: Any) -> int:
     failed = 0
-    for source, obj in load_files(ctx.args.filename, ctx.args.recursive):
+    for source, obj in load_files(ctx.args.filename, ctx.args.recursive, verb="patch"):
         namespace_for(ctx, obj)  # the file's namespace must agree with -n
         try:
             result = patched_locally(obj, ctx.args.type.lower(), body)

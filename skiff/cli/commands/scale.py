@@ -41,6 +41,7 @@ from skiff.api import errors, kinds
 from skiff.api.labels import Operator, Requirement, SelectorError, parse_selector
 from skiff.api.quantity import QuantityError, parse_quantity
 from skiff.api.v1 import core_pb2
+from skiff.api.validation import go_quote, is_env_var_name
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import (
     Change,
@@ -206,6 +207,9 @@ async def run_set_env(ctx: Context) -> int:
     if not pairs and not args.list:
         raise UsageError("error: at least one environment variable must be provided")
     new, remove = parse_pairs(pairs, "env", label_values=False)
+    for name in new:
+        if problems := is_env_var_name(name):
+            raise UsageError(f"error: {go_quote(name)} is not a valid key name: {';'.join(problems)}")
     targets = await resolve(ctx, resources, verb="set env", selector=args.selector, select_all=args.all,
                             filenames=args.filename, recursive=args.recursive)
 
