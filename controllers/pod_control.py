@@ -7,7 +7,9 @@ needs besides its own sync logic lives here, as in ``pkg/controller/controller_u
 * :class:`PodControl` creates a pod from the owner's template (labels, annotations, finalizers
   and spec copied; ``generateName: <owner>-``; a controller ownerReference with
   ``blockOwnerDeletion``) and deletes pods, recording ``SuccessfulCreate`` / ``FailedCreate`` /
-  ``SuccessfulDelete`` / ``FailedDelete`` Events on the owner.
+  ``SuccessfulDelete`` / ``FailedDelete`` Events on the owner (no FailedCreate when the
+  namespace is terminating). A failed delete is raised as ``unable to delete pods: <error>``,
+  which is what the owner's ReplicaFailure condition then says, as in Kubernetes.
 * :func:`slow_start_batch` runs N calls in batches of 1, 2, 4, ... and stops at the first batch
   with a failure, so a template the apiserver refuses costs one request, not N.
 * :class:`ControllerExpectations` remembers how many creations and which deletions a sync has
@@ -77,13 +79,13 @@ def ready_since(pod: core_pb2.Pod) -> float | None:
 
 
 def is_pod_available(pod: core_pb2.Pod, min_ready_seconds: int, now: float) -> bool:
-    """Ready for at least ``min_ready_seconds`` (``podutil.IsPodAvailable``)."""
+    """Ready for more than ``min_ready_seconds`` (``podutil.IsPodAvailable``: ready + min strictly before now)."""
     if not is_pod_ready(pod):
         return False
     if min_ready_seconds == 0:
         return True
     since = ready_since(pod)
-    return since is not None and since + min_ready_seconds <= now
+    return since is not None and since + min_ready_seconds < now
 
 
 # ---- creating and deleting ----
@@ -124,6 +126,11 @@ async def slow_start_batch(count: int, initial_batch_size: int,
     return successes, None
 
 
+def namespace_terminating(exc: errors.StatusError) -> bool:
+    """The apiserver refused a create because the namespace is going away (``NamespaceTerminatingCause``)."""
+    return isinstance(exc, errors.Forbidden) and "because it is being terminated" in str(exc)
+
+
 class PodControl:
     """Creates and deletes pods for an owner, with an Event on the owner for each outcome."""
 
@@ -139,7 +146,8 @@ class PodControl:
         try:
             created = await self.client.create(pod)
         except errors.StatusError as exc:
-            self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {exc}")
+            if not namespace_terminating(exc):  # every create would fail: nothing worth an Event
+                self.recorder.event(owner, "Warning", "FailedCreate", f"Error creating: {exc}")
             raise
         self.recorder.event(owner, "Normal", "SuccessfulCreate", f"Created pod: {created.metadata.name}")
         return created
@@ -151,7 +159,7 @@ class PodControl:
             raise  # already gone: nothing to report, the caller decides
         except errors.StatusError as exc:
             self.recorder.event(owner, "Warning", "FailedDelete", f"Error deleting: {exc}")
-            raise
+            raise type(exc)(f"unable to delete pods: {exc}") from exc
         self.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
 
 

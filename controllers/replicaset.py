@@ -40,6 +40,7 @@ from controllers.pod_control import (
     is_pod_active,
     is_pod_available,
     is_pod_ready,
+    namespace_terminating,
     rank_pods_for_deletion,
     slow_start_batch,
 )
@@ -62,6 +63,16 @@ STATUS_UPDATE_RETRIES = 1
 
 def desired_replicas(rs: apps_pb2.ReplicaSet) -> int:
     return rs.spec.replicas if rs.spec.HasField("replicas") else 1
+
+
+def _failure_reason(diff: int) -> str:
+    """The ReplicaFailure reason for a failed sync with ``diff`` pods too many (too few when negative).
+
+    Kubernetes leaves it empty when the pod count was right: the error came from elsewhere.
+    """
+    if diff < 0:
+        return "FailedCreate"
+    return "FailedDelete" if diff > 0 else ""
 
 
 def _pod_key(pod: core_pb2.Pod) -> str:
@@ -214,7 +225,7 @@ class ReplicaSetController(Controller):
             try:
                 await self.pod_control.create_pod(rs.spec.template, rs, ref)
             except errors.Forbidden as exc:
-                if "being terminated" not in str(exc):
+                if not namespace_terminating(exc):
                     raise  # a terminating namespace refuses pods: nothing to retry
 
         created, error = await slow_start_batch(count, SLOW_START_INITIAL_BATCH_SIZE, create_one)
@@ -266,6 +277,9 @@ class ReplicaSetController(Controller):
                           failure: Exception | None) -> apps_pb2.ReplicaSetStatus:
         status = apps_pb2.ReplicaSetStatus()
         status.CopyFrom(rs.status)
+        # Kubernetes 1.32 has no terminatingReplicas (the DeploymentReplicaSetTerminatingReplicas gate
+        # came in 1.33, off by default): never report one, whoever wrote it.
+        status.ClearField("terminating_replicas")
         now = self.wall_clock()
         template = selector_from_set(rs.spec.template.metadata.labels)
         status.replicas = len(pods)
@@ -274,7 +288,7 @@ class ReplicaSetController(Controller):
         status.available_replicas = sum(1 for p in pods if is_pod_available(p, rs.spec.min_ready_seconds, now))
         has_failure = any(c.type == REPLICA_FAILURE for c in status.conditions)
         if failure is not None and not has_failure:
-            reason = "FailedCreate" if len(pods) < desired_replicas(rs) else "FailedDelete"
+            reason = _failure_reason(len(pods) - desired_replicas(rs))
             status.conditions.append(apps_pb2.ReplicaSetCondition(
                 type=REPLICA_FAILURE, status="True", reason=reason, message=str(failure),
                 last_transition_time=rfc3339(now)))

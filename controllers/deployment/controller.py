@@ -13,9 +13,11 @@ Handlers (all they do is enqueue a deployment key):
 ``sync(key)`` follows Kubernetes' ``syncDeployment``: a deployment selecting everything only gets
 a warning; otherwise its ReplicaSets are claimed, a deployment being deleted only gets its status
 written, the paused/resumed Progressing condition is recorded, and then a paused deployment or a
-changed ``spec.replicas`` is *scaled* (``sync.sync_scaling``) while anything else *rolls out*
-with its strategy (``rolling.py`` / ``recreate.py``). Rolling back needs nothing special here: a
-template equal to an old ReplicaSet's makes that ReplicaSet the new one (``rollback.py``).
+changed ``spec.replicas`` is *scaled* (``sync.sync_scaling``), a deployment carrying the
+deprecated rollback annotation is rolled back (``sync.roll_back``), while anything else *rolls
+out* with its strategy (``rolling.py`` / ``recreate.py``). A rollback by ``rollout undo`` needs
+nothing special here: a template equal to an old ReplicaSet's makes that ReplicaSet the new one
+(``rollback.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from controllers.base import Controller, split_key
-from controllers.deployment import recreate, rolling, sync, util
+from controllers.deployment import recreate, rollback, rolling, sync, util
 from controllers.deployment.sync import Context
 from controllers.informers import SharedInformers
 from skiff.api import labels
@@ -143,7 +145,13 @@ class DeploymentController(Controller):
             await sync.sync_status_only(ctx, rss)
             return
         await sync.check_paused_conditions(ctx)
-        if d.spec.paused or await sync.is_scaling_event(ctx, rss):
+        if d.spec.paused:
+            await sync.sync_scaling(ctx, rss)
+            return
+        if rollback.rollback_to(d) is not None:
+            await sync.roll_back(ctx, rss)
+            return
+        if await sync.is_scaling_event(ctx, rss):
             await sync.sync_scaling(ctx, rss)
             return
         await self._rollout(ctx, rss)

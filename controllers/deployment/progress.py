@@ -86,7 +86,7 @@ def requeue_stuck(ctx: Context, status: apps_pb2.DeploymentStatus) -> float | No
     if after < 1.0:
         ctx.requeue_rate_limited()
         return 0.0
-    ctx.requeue_after(after)
+    ctx.requeue_after(after + 1.0)  # a second more, as Kubernetes does, so the deadline has surely passed
     return after
 
 

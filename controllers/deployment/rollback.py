@@ -8,11 +8,21 @@ the old one is reused and scaled back up by the strategy, and it takes the newes
 ``deployment.kubernetes.io/revision-history`` annotation (at most 2000 characters, the oldest
 dropped first), so ``rollout history`` shows each template once, under its latest number.
 
+A rollback can also be asked of the controller itself, as the extensions/v1beta1 ``rollbackTo``
+field did: the ``deprecated.deployment.rollback.to`` annotation names a revision (0: the one before
+the current). The controller copies that ReplicaSet's template and annotations into the
+deployment, drops the annotation, and records a ``DeploymentRollback`` Event (``Rolled back
+deployment "web" to revision 1``); a revision it cannot find, or one with the current template,
+gets a warning instead and only the annotation is dropped (Kubernetes' ``rollback.go``).
+
 The same function stamps a ReplicaSet being created: the deployment's annotations (change-cause,
 ...) are copied over, the revision set, and the desired/max replicas annotations added.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable
 
 from controllers.deployment import util
 from skiff.api import deployments
@@ -66,3 +76,28 @@ def is_rollback(rs: apps_pb2.ReplicaSet, new_revision: int) -> bool:
     """The ReplicaSet had a revision and is about to get a newer one: the deployment went back to it."""
     current = util.revision(rs)
     return current > 0 and current < new_revision
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def rollback_to(d: apps_pb2.Deployment) -> int | None:
+    """The revision the deprecated rollback annotation asks for; None when absent or not a number."""
+    value = d.metadata.annotations.get(deployments.DEPRECATED_ROLLBACK_TO, "")
+    if not _GO_INT.fullmatch(value):
+        return None
+    return int(value)
+
+
+def last_revision(rss: Iterable[apps_pb2.ReplicaSet | None]) -> int:
+    """The second highest revision (``LastRevision``): the one before the current; 0 when none."""
+    highest = second = 0
+    for rs in rss:
+        number = deployments.revision_of(rs) if rs is not None else None
+        if number is None:
+            continue
+        if number >= highest:
+            highest, second = number, highest
+        elif number > second:
+            second = number
+    return second

@@ -383,7 +383,7 @@ async def sync_scaling(ctx: Context, rss: Sequence[RS]) -> None:
     """A scaling event or a paused deployment: resize, never roll out."""
     new_rs, old_rss = await all_rss_and_sync_revision(ctx, rss, create=False)
     await scale(ctx, new_rs, old_rss)
-    if ctx.deployment.spec.paused:
+    if ctx.deployment.spec.paused and rollback.rollback_to(ctx.deployment) is None:
         await cleanup(ctx, old_rss)
     await sync_deployment_status(ctx, [*old_rss, new_rs], new_rs)
 
@@ -405,3 +405,47 @@ async def check_paused_conditions(ctx: Context) -> None:
         return
     util.set_condition(d.status, new)
     await write_status(ctx)
+
+
+# ---- the deprecated rollback annotation ----
+
+async def _clear_rollback_to(ctx: Context) -> None:
+    """Update the deployment (template included) without the rollback annotation."""
+    d = ctx.deployment
+    d.metadata.annotations.pop(deployments.DEPRECATED_ROLLBACK_TO, None)
+    written = await ctx.client.update(d)
+    d.metadata.CopyFrom(written.metadata)
+
+
+async def _roll_back_to_template(ctx: Context, rs: RS) -> bool:
+    """Take ``rs``'s template unless it is already the deployment's; True when it was taken."""
+    d = ctx.deployment
+    performed = not deployments.equal_ignoring_hash(d.spec.template, rs.spec.template)
+    if performed:
+        deployments.roll_back_to(d, rs)
+    else:
+        ctx.event("Warning", util.ROLLBACK_TEMPLATE_UNCHANGED,
+                  f'The rollback revision contains the same template as current deployment "{ctx.name}"')
+    await _clear_rollback_to(ctx)
+    return performed
+
+
+async def roll_back(ctx: Context, rss: Sequence[RS]) -> None:
+    """Honour ``deprecated.deployment.rollback.to`` (Kubernetes' ``rollback``)."""
+    new_rs, old_rss = await all_rss_and_sync_revision(ctx, rss, create=True)
+    all_rss = [*old_rss, new_rs]
+    to_revision = rollback.rollback_to(ctx.deployment) or 0
+    if to_revision == 0:
+        to_revision = rollback.last_revision(all_rss)
+        if to_revision == 0:
+            ctx.event("Warning", util.ROLLBACK_REVISION_NOT_FOUND, "Unable to find last revision.")
+            await _clear_rollback_to(ctx)
+            return
+    for rs in all_rss:
+        if rs is not None and deployments.revision_of(rs) == to_revision:
+            if await _roll_back_to_template(ctx, rs):
+                ctx.event("Normal", util.ROLLBACK_DONE,
+                          f'Rolled back deployment "{ctx.name}" to revision {to_revision}')
+            return
+    ctx.event("Warning", util.ROLLBACK_REVISION_NOT_FOUND, "Unable to find the revision to rollback to.")
+    await _clear_rollback_to(ctx)

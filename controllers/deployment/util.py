@@ -52,6 +52,10 @@ PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
 MIN_AVAILABLE = "MinimumReplicasAvailable"
 MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
+# Event reasons of a rollback asked for with the deprecated.deployment.rollback.to annotation.
+ROLLBACK_DONE = "DeploymentRollback"
+ROLLBACK_REVISION_NOT_FOUND = "DeploymentRollbackRevisionNotFound"
+ROLLBACK_TEMPLATE_UNCHANGED = "DeploymentRollbackTemplateUnchanged"
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _FNV32_OFFSET = 0x811C9DC5

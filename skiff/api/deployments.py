@@ -16,14 +16,16 @@ agree on live here, once:
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from skiff.api.manifest import LAST_APPLIED
-from skiff.api.v1 import core_pb2
+from skiff.api.v1 import apps_pb2, core_pb2
 
 __all__ = [
     "ANNOTATIONS_NOT_COPIED", "DEPRECATED_ROLLBACK_TO", "DESIRED_REPLICAS", "LAST_APPLIED", "MAX_REPLICAS",
-    "POD_TEMPLATE_HASH", "REVISION", "REVISION_HISTORY", "equal_ignoring_hash", "revision_of", "without_hash",
+    "POD_TEMPLATE_HASH", "REVISION", "REVISION_HISTORY", "equal_ignoring_hash", "revision_of", "roll_back_to",
+    "rollback_annotations", "without_hash",
 ]
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -54,3 +56,21 @@ def without_hash(template: core_pb2.PodTemplateSpec) -> core_pb2.PodTemplateSpec
 
 def equal_ignoring_hash(a: core_pb2.PodTemplateSpec, b: core_pb2.PodTemplateSpec) -> bool:
     return bool(without_hash(a) == without_hash(b))
+
+
+def rollback_annotations(current: Mapping[str, str], source: Mapping[str, str]) -> dict[str, str]:
+    """A rollback's annotations: the deployment keeps its bookkeeping ones and takes the rest from the RS.
+
+    Kubernetes' ``SetDeploymentAnnotationsTo``, used by kubectl and by the controller alike.
+    """
+    out = {k: v for k, v in current.items() if k in ANNOTATIONS_NOT_COPIED}
+    out.update({k: v for k, v in source.items() if k not in ANNOTATIONS_NOT_COPIED})
+    return out
+
+
+def roll_back_to(deployment: apps_pb2.Deployment, rs: apps_pb2.ReplicaSet) -> None:
+    """Give ``deployment`` the template (minus pod-template-hash) and the annotations of ``rs``."""
+    deployment.spec.template.CopyFrom(without_hash(rs.spec.template))
+    annotations = rollback_annotations(dict(deployment.metadata.annotations), dict(rs.metadata.annotations))
+    deployment.metadata.annotations.clear()
+    deployment.metadata.annotations.update(annotations)

@@ -21,14 +21,13 @@ comes from :mod:`skiff.api.deployments`; "owned" is :func:`skiff.api.ownership.i
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import Message
 
 from skiff.api import codec, kinds
-from skiff.api.deployments import ANNOTATIONS_NOT_COPIED, revision_of, without_hash
+from skiff.api.deployments import revision_of, roll_back_to
 from skiff.api.manifest import to_manifest
 from skiff.api.ownership import is_controlled_by
 from skiff.api.patch import strategic_merge_patch
@@ -217,18 +216,8 @@ def pick(history: History, to_revision: int, *, what: str) -> Revision:
     return previous
 
 
-def rollback_annotations(current: Mapping[str, str], source: Mapping[str, str]) -> dict[str, str]:
-    """kubectl's rollback: the deployment keeps its bookkeeping annotations, takes the rest from the RS."""
-    out = {k: v for k, v in current.items() if k in ANNOTATIONS_NOT_COPIED}
-    out.update({k: v for k, v in source.items() if k not in ANNOTATIONS_NOT_COPIED})
-    return out
-
-
 def deployment_rollback(deployment: apps_pb2.Deployment, revision: Revision) -> None:
     """Copy the revision's template (minus pod-template-hash) and annotations into the deployment."""
     source = revision.source
     assert isinstance(source, apps_pb2.ReplicaSet)
-    deployment.spec.template.CopyFrom(without_hash(source.spec.template))
-    annotations = rollback_annotations(dict(deployment.metadata.annotations), dict(source.metadata.annotations))
-    deployment.metadata.annotations.clear()
-    deployment.metadata.annotations.update(annotations)
+    roll_back_to(deployment, source)

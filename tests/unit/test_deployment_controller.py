@@ -344,6 +344,18 @@ async def test_completed_rollout_reports_success(h: Harness) -> None:
     assert len(h.client.writes) == writes, "a settled deployment is not written again"
 
 
+async def test_terminating_replicas_is_never_reported_as_in_kubernetes_1_32(h: Harness) -> None:
+    await h.add(deployment())
+    await h.sync()
+    d = copy.deepcopy(h.deployment())
+    d.status.terminating_replicas = 1
+    h.store(apps_pb2.Deployment).put(d)
+    h.converge_replica_sets()
+    await h.sync()
+    assert not h.deployment().status.HasField("terminating_replicas")
+    assert h.deployment().status.available_replicas == 3
+
+
 async def test_selecting_everything_only_warns(h: Harness) -> None:
     d = deployment()
     d.spec.selector.Clear()
@@ -574,6 +586,73 @@ async def test_template_of_an_old_replica_set_reuses_it_as_the_newest_revision(h
     assert third.metadata.annotations[deployments.REVISION_HISTORY] == "3"
 
 
+def set_rollback_to(revision: str) -> Any:
+    def change(d: apps_pb2.Deployment) -> None:
+        d.metadata.annotations[deployments.DEPRECATED_ROLLBACK_TO] = revision
+    return change
+
+
+async def two_revisions(h: Harness) -> tuple[apps_pb2.ReplicaSet, apps_pb2.ReplicaSet]:
+    first = deployment(replicas=2)
+    first.metadata.annotations["kubernetes.io/change-cause"] = "first"
+    await h.add(first)
+    await walk(h, max_total=3, min_available=0)
+
+    def second(d: apps_pb2.Deployment) -> None:
+        d.spec.template.spec.containers[0].image = "nginx:2"
+        d.metadata.annotations["kubernetes.io/change-cause"] = "second"
+
+    await h.edit(second)
+    await walk(h, max_total=3, min_available=1)
+    one, two = h.replica_sets()
+    return one, two
+
+
+@pytest.mark.parametrize("revision", ["1", "0"])
+async def test_deprecated_rollback_annotation_rolls_back_with_an_event(h: Harness, revision: str) -> None:
+    one, _ = await two_revisions(h)
+    h.recorder.events.clear()
+    await h.edit(set_rollback_to(revision))
+    await h.sync()
+    d = h.deployment()
+    assert deployments.DEPRECATED_ROLLBACK_TO not in d.metadata.annotations
+    assert deployments.equal_ignoring_hash(d.spec.template, one.spec.template)
+    assert d.metadata.annotations["kubernetes.io/change-cause"] == "first", "annotations come back from the RS"
+    assert d.metadata.annotations[deployments.REVISION] == "2", "bookkeeping annotations stay"
+    assert h.recorder.events == [("Normal", "DeploymentRollback", 'Rolled back deployment "web" to revision 1')]
+    await walk(h, max_total=3, min_available=1)
+    assert h.sizes() == [2, 0]
+    assert h.replica_sets()[0].metadata.annotations[deployments.REVISION] == "3"
+
+
+@pytest.mark.parametrize(("revision", "reason", "message"), [
+    ("7", "DeploymentRollbackRevisionNotFound", "Unable to find the revision to rollback to."),
+    ("2", "DeploymentRollbackTemplateUnchanged",
+     'The rollback revision contains the same template as current deployment "web"'),
+])
+async def test_deprecated_rollback_annotation_that_cannot_apply_warns(h: Harness, revision: str, reason: str,
+                                                                      message: str) -> None:
+    await two_revisions(h)
+    h.recorder.events.clear()
+    template = h.deployment().spec.template
+    await h.edit(set_rollback_to(revision))
+    await h.sync()
+    d = h.deployment()
+    assert deployments.DEPRECATED_ROLLBACK_TO not in d.metadata.annotations
+    assert d.spec.template == template
+    assert h.recorder.events == [("Warning", reason, message)]
+
+
+async def test_deprecated_rollback_to_the_previous_revision_without_one_warns(h: Harness) -> None:
+    await h.add(deployment(replicas=1))
+    await walk(h, max_total=2, min_available=0)
+    h.recorder.events.clear()
+    await h.edit(set_rollback_to("0"))
+    await h.sync()
+    assert deployments.DEPRECATED_ROLLBACK_TO not in h.deployment().metadata.annotations
+    assert h.recorder.events == [("Warning", "DeploymentRollbackRevisionNotFound", "Unable to find last revision.")]
+
+
 # ---- progress deadline ----
 
 async def test_progress_deadline_exceeded_after_no_progress(h: Harness) -> None:
@@ -586,7 +665,7 @@ async def test_progress_deadline_exceeded_after_no_progress(h: Harness) -> None:
     h.requeued.clear()
     await h.sync()
     assert h.requeued and h.requeued[-1][0] == "default/web"
-    assert 39 <= h.requeued[-1][1] <= 41, "requeued for when the deadline passes"
+    assert h.requeued[-1][1] == pytest.approx(41), "requeued a second after the deadline passes"
     assert condition(h.deployment(), "Progressing").reason != "ProgressDeadlineExceeded"
     h.clock.advance(41)
     await h.sync()

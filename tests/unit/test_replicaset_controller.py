@@ -17,10 +17,11 @@ from controllers.informers import SharedInformers
 from controllers.pod_control import (
     EXPECTATIONS_TIMEOUT,
     POD_DELETION_COST,
+    is_pod_available,
     rank_pods_for_deletion,
     slow_start_batch,
 )
-from controllers.replicaset import ReplicaSetController
+from controllers.replicaset import ReplicaSetController, _failure_reason
 from skiff.api import errors
 from skiff.api.manifest import to_manifest
 from skiff.api.ownership import controller_ref
@@ -190,6 +191,40 @@ async def test_scale_down_deletes_the_least_valuable_pods_first() -> None:
     assert h.ctl.expectations.satisfied(KEY)
 
 
+async def test_a_failed_delete_is_an_event_and_an_unable_to_delete_pods_condition() -> None:
+    rs = make_rs(1)
+    h = Harness(rs, make_pod("a", owner=rs, ready_for=100), make_pod("b", owner=rs))
+    real_delete = h.client.delete
+
+    async def refuse(cls: Any, name: str, **kw: Any) -> Any:
+        if cls is core_pb2.Pod:
+            raise errors.InternalError("etcd is down")
+        return await real_delete(cls, name, **kw)
+
+    h.client.delete = refuse  # type: ignore[method-assign]
+    with pytest.raises(errors.InternalError, match="unable to delete pods: etcd is down"):
+        await h.ctl.sync(KEY)
+    assert h.recorder.events == [(KEY, "Warning", "FailedDelete", "Error deleting: etcd is down")]
+    (cond,) = h.status().conditions
+    assert (cond.type, cond.status, cond.reason, cond.message) == (
+        "ReplicaFailure", "True", "FailedDelete", "unable to delete pods: etcd is down")
+    assert h.ctl.expectations.satisfied(KEY), "a delete that failed is not waited for"
+
+
+async def test_a_terminating_namespace_refuses_pods_without_a_failed_create_event() -> None:
+    h = Harness(make_rs(2))
+    h.client.refuse_create = lambda n: errors.Forbidden(
+        'pods "web-" is forbidden: unable to create new content in namespace default because it is being terminated')
+    await h.ctl.sync(KEY)
+    assert h.recorder.events == []
+    assert list(h.status().conditions) == []
+
+
+def test_replica_failure_reason_follows_the_pod_count_and_is_empty_when_it_was_right() -> None:
+    # Kubernetes' calculateStatus: too few pods FailedCreate, too many FailedDelete, else no reason
+    assert [_failure_reason(d) for d in (-1, 2, 0)] == ["FailedCreate", "FailedDelete", ""]
+
+
 def test_ranking_orders_by_every_criterion_in_kubernetes_order() -> None:
     a = make_pod("cheap", ready_for=100)
     a.metadata.annotations[POD_DELETION_COST] = "-10"
@@ -239,6 +274,13 @@ async def test_pods_owned_by_another_controller_are_left_alone() -> None:
     assert len(h.created()) == 1
 
 
+def test_a_pod_is_available_only_once_min_ready_seconds_have_passed() -> None:
+    # podutil.IsPodAvailable: lastTransitionTime + minReadySeconds strictly before now
+    assert not is_pod_available(make_pod("p", ready_for=30), 30, WALL)
+    assert is_pod_available(make_pod("p", ready_for=31), 30, WALL)
+    assert is_pod_available(make_pod("p", ready_for=0), 0, WALL)
+
+
 async def test_status_counts_labels_readiness_and_availability() -> None:
     rs = make_rs(4, min_ready=30, generation=7)
     pods = [
@@ -272,6 +314,15 @@ async def test_all_ready_but_not_yet_available_looks_again_after_min_ready_secon
     assert h.ctl.queue.delayed() == 1 and len(h.ctl.queue) == 0
     h.clock.advance(30)
     assert len(h.ctl.queue) == 1
+
+
+async def test_terminating_replicas_is_never_reported_as_in_kubernetes_1_32() -> None:
+    rs = make_rs(1)
+    rs.status.terminating_replicas = 2
+    h = Harness(rs, make_pod("a", owner=rs, ready_for=60), make_pod("gone", owner=rs, ready_for=60, deleting=True))
+    await h.ctl.sync(KEY)
+    assert not h.status().HasField("terminating_replicas")
+    assert h.status().replicas == 1
 
 
 async def test_an_unchanged_status_is_not_written_again() -> None:
