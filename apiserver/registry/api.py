@@ -284,7 +284,7 @@ class Registry:
                                             f"UID in object meta: {pod.metadata.uid}")  # type: ignore[attr-defined]
             new = _bound(pod, node)
             try:
-                return await store.write_update(new, pod, kv)
+                return await store.write_update(new, pod, kv, subresource_write=True)
             except RevisionConflictError:
                 continue
         raise store._conflict(name)

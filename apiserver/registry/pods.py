@@ -10,7 +10,11 @@ timings 1/10/1/3, container port protocol TCP, and the not-ready / unreachable t
 
 from __future__ import annotations
 
+import difflib
+import json
 from typing import Any
+
+from google.protobuf import json_format
 
 from apiserver.registry.strategy import Strategy
 from skiff.api.codec import int_or_string
@@ -21,7 +25,9 @@ from skiff.api.validation import (
     forbidden,
     invalid,
     is_dns1123_label,
+    is_relaxed_env_var_name,
     is_valid_port_name,
+    not_found,
     not_supported,
     required,
     validate_labels,
@@ -30,7 +36,7 @@ from skiff.api.validation import (
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
-PROTOCOLS = ("TCP", "UDP", "SCTP")
+PROTOCOLS = ("SCTP", "TCP", "UDP")  # sorted, as sets.List(supportedPortProtocols) gives them
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 DEFAULT_TOLERATION_SECONDS = 300
@@ -71,7 +77,7 @@ def default_container(c: Any) -> None:
     if not c.HasField("image_pull_policy") and c.image:
         c.image_pull_policy = default_pull_policy(c.image)
     for port in c.ports:
-        if not port.HasField("protocol"):
+        if not port.protocol:  # SetDefaults_ContainerPort: an empty protocol is TCP
             port.protocol = "TCP"
     for name in ("liveness_probe", "readiness_probe", "startup_probe"):
         if c.HasField(name):
@@ -81,6 +87,8 @@ def default_container(c: Any) -> None:
         if ref is not None and env.value_from.HasField("field_ref") and not ref.HasField("api_version"):
             ref.api_version = "v1"
     if c.HasField("resources"):
+        for value in (*c.resources.limits.values(), *c.resources.requests.values()):
+            parse_quantity(value)  # a QuantityError here is a decode error, as in Kubernetes
         for key, value in c.resources.limits.items():
             if key not in c.resources.requests:
                 c.resources.requests[key] = value
@@ -146,8 +154,8 @@ def validate_resources(res: Any, path: str) -> list[FieldError]:
         req = _check_quantity(value, f"{path}.requests[{name}]", errs)
         limit = limits.get(name)
         if req is not None and limit is not None and req > limit:
-            errs.append(invalid(f"{path}.requests[{name}]", value,
-                                f"must be less than or equal to {name} limit of {res.limits[name]}"))
+            # ValidateResourceRequirements reports this one on `requests` itself, quantities canonical
+            errs.append(invalid(f"{path}.requests", str(req), f"must be less than or equal to {name} limit of {limit}"))
     return errs
 
 
@@ -159,11 +167,15 @@ def _validate_port_value(port: int, path: str) -> list[FieldError]:
 
 def _validate_probe(probe: Any, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
-    handlers = [h for h in ("exec", "http_get", "tcp_socket", "grpc") if probe.HasField(h)]
+    # validateHandler: the first handler set is validated, each further one is Forbidden at its own path
+    handlers = [(h, camel) for h, camel in (("exec", "exec"), ("http_get", "httpGet"), ("tcp_socket", "tcpSocket"),
+                                            ("grpc", "grpc")) if probe.HasField(h)]
     if not handlers:
         errs.append(required(path, "must specify a handler type"))
-    elif len(handlers) > 1:
-        errs.append(forbidden(path, "may not specify more than 1 handler type"))
+    for _, camel in handlers[1:]:
+        errs.append(forbidden(f"{path}.{camel}", "may not specify more than 1 handler type"))
+    if handlers and handlers[0][0] == "exec" and not probe.exec.command:
+        errs.append(required(f"{path}.exec.command", ""))
     for field, camel in (("initial_delay_seconds", "initialDelaySeconds"), ("timeout_seconds", "timeoutSeconds"),
                          ("period_seconds", "periodSeconds"), ("success_threshold", "successThreshold"),
                          ("failure_threshold", "failureThreshold")):
@@ -171,7 +183,7 @@ def _validate_probe(probe: Any, path: str) -> list[FieldError]:
         if value < 0:
             errs.append(invalid(f"{path}.{camel}", value, "must be greater than or equal to 0"))
     for handler, camel in (("http_get", "httpGet"), ("tcp_socket", "tcpSocket")):
-        if probe.HasField(handler):
+        if handlers and handlers[0][0] == handler:
             port = int_or_string(getattr(probe, handler).port)
             ppath = f"{path}.{camel}.port"
             if port is None:
@@ -194,20 +206,29 @@ def validate_container(c: Any, path: str, volumes: set[str], *, init: bool) -> l
     if c.HasField("image_pull_policy") and c.image_pull_policy not in PULL_POLICIES:
         errs.append(not_supported(f"{path}.imagePullPolicy", c.image_pull_policy, PULL_POLICIES))
     port_names: set[str] = set()
-    for i, port in enumerate(c.ports):
+    for i, port in enumerate(c.ports):  # validateContainerPorts
         ppath = f"{path}.ports[{i}]"
-        errs += _validate_port_value(port.container_port, f"{ppath}.containerPort")
+        if port.name:
+            name_errs = is_valid_port_name(port.name)
+            if name_errs:
+                errs += [invalid(f"{ppath}.name", port.name, m) for m in name_errs]
+            elif port.name in port_names:
+                errs.append(duplicate(f"{ppath}.name", port.name))
+            else:
+                port_names.add(port.name)
+        if port.container_port == 0:
+            errs.append(required(f"{ppath}.containerPort", ""))
+        else:
+            errs += _validate_port_value(port.container_port, f"{ppath}.containerPort")
         if port.HasField("host_port") and port.host_port != 0:
             errs += _validate_port_value(port.host_port, f"{ppath}.hostPort")
         if port.HasField("protocol") and port.protocol not in PROTOCOLS:
             errs.append(not_supported(f"{ppath}.protocol", port.protocol, PROTOCOLS))
-        if port.name:
-            if port.name in port_names:
-                errs.append(duplicate(f"{ppath}.name", port.name))
-            port_names.add(port.name)
-    for i, env in enumerate(c.env):
+    for i, env in enumerate(c.env):  # validateEnv, with 1.32's RelaxedEnvironmentVariableValidation (beta, on)
         if not env.name:
             errs.append(required(f"{path}.env[{i}].name", ""))
+        else:
+            errs += [invalid(f"{path}.env[{i}].name", env.name, m) for m in is_relaxed_env_var_name(env.name)]
         if env.HasField("value") and env.HasField("value_from") and env.value:
             errs.append(invalid(f"{path}.env[{i}].valueFrom", "",
                                 "may not be specified when `value` is not empty"))
@@ -219,7 +240,7 @@ def validate_container(c: Any, path: str, volumes: set[str], *, init: bool) -> l
         if not mount.name:
             errs.append(required(f"{mpath}.name", ""))
         elif mount.name not in volumes:
-            errs.append(FieldError("FieldValueNotFound", f"{mpath}.name", mount.name, ""))
+            errs.append(not_found(f"{mpath}.name", mount.name))
         if not mount.mount_path:
             errs.append(required(f"{mpath}.mountPath", ""))
         elif mount.mount_path in mount_paths:
@@ -231,7 +252,10 @@ def validate_container(c: Any, path: str, volumes: set[str], *, init: bool) -> l
             if init and c.restart_policy != "Always":
                 errs.append(forbidden(f"{path}.{camel}", "may not be set for init containers"))
             else:
-                errs += _validate_probe(getattr(c, name), f"{path}.{camel}")
+                probe = getattr(c, name)
+                errs += _validate_probe(probe, f"{path}.{camel}")
+                if name != "readiness_probe" and probe.success_threshold != 1:  # validateLiveness/StartupProbe
+                    errs.append(invalid(f"{path}.{camel}.successThreshold", probe.success_threshold, "must be 1"))
     return errs
 
 
@@ -270,13 +294,15 @@ def validate_pod_spec(spec: Any, path: str, *, restart_policies: tuple[str, ...]
     if not spec.containers:
         errs.append(required(f"{path}.containers", ""))
     names: set[str] = set()
-    for field, camel, init in (("init_containers", "initContainers", True), ("containers", "containers", False)):
+    # ValidatePodSpec checks containers first, then init containers (whose names may not repeat any)
+    for field, camel, init in (("containers", "containers", False), ("init_containers", "initContainers", True)):
         for i, c in enumerate(getattr(spec, field)):
             cpath = f"{path}.{camel}[{i}]"
             errs += validate_container(c, cpath, volumes, init=init)
-            if c.name and c.name in names:
+            if c.name in names:  # an unnamed regular container counts too, as in validateContainers
                 errs.append(duplicate(f"{cpath}.name", c.name))
-            names.add(c.name)
+            elif c.name or not init:
+                names.add(c.name)
     if spec.HasField("restart_policy") and spec.restart_policy not in restart_policies:
         errs.append(not_supported(f"{path}.restartPolicy", spec.restart_policy, restart_policies))
     if spec.HasField("dns_policy") and spec.dns_policy not in DNS_POLICIES:
@@ -344,11 +370,7 @@ class PodStrategy(Strategy):
         return super().validate(obj) + validate_pod_spec(obj.spec, "spec")
 
     def validate_update(self, new: Any, old: Any) -> list[FieldError]:
-        if old.spec.node_name and new.spec.node_name != old.spec.node_name:
-            return [forbidden("spec.nodeName", "pod updates may not change the node a pod is bound to")]
-        if len(new.spec.containers) != len(old.spec.containers):
-            return [forbidden("spec", "pod updates may not add or remove containers")]
-        return []
+        return validate_pod_update(new.spec, old.spec)
 
     def extra_fields(self, obj: Any) -> dict[str, str]:
         s, st = obj.spec, obj.status
@@ -365,6 +387,85 @@ class PodStrategy(Strategy):
             return max(requested, 0)
         return int(obj.spec.termination_grace_period_seconds) if obj.spec.HasField(
             "termination_grace_period_seconds") else 30
+
+
+POD_UPDATABLE_FIELDS = (
+    "`spec.containers[*].image`",
+    "`spec.initContainers[*].image`",
+    "`spec.activeDeadlineSeconds`",
+    "`spec.tolerations` (only additions to existing tolerations)",
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+)
+_MAX_INT32 = 2**31 - 1
+
+
+def validate_pod_update(new: Any, old: Any) -> list[FieldError]:
+    """``ValidatePodUpdate`` on two pod specs (``ValidatePodSpec`` of the new one runs apart): only
+    images, activeDeadlineSeconds (down, never unset), added tolerations and a negative grace
+    period set to 1 may change; anything else is the one Forbidden error on ``spec``, followed on
+    the next line by a diff of the two specs (Kubernetes prints ``cmp.Diff``'s; this one is a
+    unified diff of their JSON — the first line is the part that matches)."""
+    errs: list[FieldError] = []
+    for field, camel in (("containers", "containers"), ("init_containers", "initContainers")):
+        new_list, old_list = getattr(new, field), getattr(old, field)
+        if len(new_list) != len(old_list):  # ValidateContainerUpdates stops the validation here
+            return errs + [forbidden(f"spec.{camel}", "pod updates may not add or remove containers")]
+        for i, c in enumerate(new_list):
+            if not c.image:
+                errs.append(required(f"spec.{camel}[{i}].image", ""))
+            if c.image != c.image.strip():
+                errs.append(invalid(f"spec.{camel}[{i}].image", c.image,
+                                    "must not have leading or trailing whitespace"))
+    if new.HasField("active_deadline_seconds"):
+        value = new.active_deadline_seconds
+        if value < 0 or value > _MAX_INT32:
+            return errs + [invalid("spec.activeDeadlineSeconds", value,
+                                   f"must be between 0 and {_MAX_INT32}, inclusive")]
+        if old.HasField("active_deadline_seconds") and old.active_deadline_seconds < value:
+            return errs + [invalid("spec.activeDeadlineSeconds", value, "must be less than or equal to previous value")]
+    elif old.HasField("active_deadline_seconds"):
+        errs.append(invalid("spec.activeDeadlineSeconds", None, "must not update from a positive integer to nil value"))
+    for old_toleration in old.tolerations:  # validateOnlyAddedTolerations
+        wanted = type(old_toleration)()
+        wanted.CopyFrom(old_toleration)
+        found = False
+        for t in new.tolerations:
+            if t.HasField("toleration_seconds"):
+                wanted.toleration_seconds = t.toleration_seconds
+            else:
+                wanted.ClearField("toleration_seconds")
+            if wanted == t:
+                found = True
+                break
+        if not found:
+            errs.append(forbidden("spec.tolerations",
+                                  "existing toleration can not be modified except its tolerationSeconds"))
+            break
+    munged = type(new)()
+    munged.CopyFrom(new)
+    for field in ("containers", "init_containers"):
+        for c, before in zip(getattr(munged, field), getattr(old, field), strict=True):
+            c.image = before.image
+    if old.HasField("active_deadline_seconds"):
+        munged.active_deadline_seconds = old.active_deadline_seconds
+    else:
+        munged.ClearField("active_deadline_seconds")
+    del munged.tolerations[:]
+    munged.tolerations.extend(old.tolerations)
+    if old.termination_grace_period_seconds < 0 and munged.termination_grace_period_seconds == 1:
+        munged.termination_grace_period_seconds = old.termination_grace_period_seconds
+    if munged != old:
+        detail = "pod updates may not change fields other than " + ",".join(POD_UPDATABLE_FIELDS)
+        errs.append(forbidden("spec", f"{detail}\n{_spec_diff(old, munged)}"))
+    return errs
+
+
+def _spec_diff(old: Any, new: Any) -> str:
+    def lines(spec: Any) -> list[str]:
+        return json.dumps(json_format.MessageToDict(spec), indent=1, sort_keys=True).splitlines()
+
+    return "\n".join(line for line in difflib.unified_diff(lines(old), lines(new), lineterm="", n=1)
+                     if not line.startswith(("---", "+++")))
 
 
 def qos_class(spec: Any) -> str:

@@ -11,7 +11,6 @@ return an undo that frees what they took if the write then fails; ``after_update
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any
 
 from apiserver.registry.allocator import AllocationError, Allocator
@@ -20,18 +19,21 @@ from skiff.api import errors
 from skiff.api.codec import int_or_string
 from skiff.api.validation import (
     FieldError,
+    GoValue,
     duplicate,
     forbidden,
+    go_quote,
     invalid,
     invalid_error,
     is_dns1035_label,
+    is_dns1123_label,
+    is_valid_port_name,
     not_supported,
     required,
     validate_labels,
 )
 
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
-_IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
 def _has_node_ports(spec: Any) -> bool:
@@ -72,7 +74,7 @@ class ServiceStrategy(Strategy):
             if not spec.HasField("ip_family_policy"):
                 spec.ip_family_policy = "SingleStack"
         for port in spec.ports:
-            if not port.HasField("protocol"):
+            if not port.protocol:  # SetDefaults_ServicePort: an empty protocol is TCP
                 port.protocol = "TCP"
             if not port.HasField("target_port") and spec.type != "ExternalName":
                 port.target_port.int_val = port.port
@@ -107,37 +109,46 @@ class ServiceStrategy(Strategy):
         errs: list[FieldError] = []
         names: set[str] = set()
         seen: set[tuple[int, str]] = set()
-        for i, port in enumerate(spec.ports):
+        for i, port in enumerate(spec.ports):  # validateServicePort
             path = f"spec.ports[{i}]"
             if len(spec.ports) > 1 and not port.name:
                 errs.append(required(f"{path}.name", ""))
-            if port.name:
+            elif port.name:
+                errs += [invalid(f"{path}.name", port.name, m) for m in is_dns1123_label(port.name)]
                 if port.name in names:
                     errs.append(duplicate(f"{path}.name", port.name))
                 names.add(port.name)
             if not 1 <= port.port <= 65535:
                 errs.append(invalid(f"{path}.port", port.port, "must be between 1 and 65535, inclusive"))
-            if port.protocol not in ("TCP", "UDP", "SCTP"):
+            if not port.protocol:
+                errs.append(required(f"{path}.protocol", ""))
+            elif port.protocol not in ("TCP", "UDP", "SCTP"):
                 errs.append(not_supported(f"{path}.protocol", port.protocol, ("SCTP", "TCP", "UDP")))
-            if (port.port, port.protocol) in seen:
-                errs.append(duplicate(f"{path}", f"{port.port}/{port.protocol}"))
-            seen.add((port.port, port.protocol))
             errs += self._validate_target_port(port, path)
+        for i, port in enumerate(spec.ports):
+            path = f"spec.ports[{i}]"
             if port.node_port:
                 if not _has_node_ports(spec):
                     errs.append(forbidden(f"{path}.nodePort", f"may not be used when `type` is '{spec.type}'"))
                 elif not 1 <= port.node_port <= 65535:
                     errs.append(invalid(f"{path}.nodePort", port.node_port, "must be between 1 and 65535, inclusive"))
+        for i, port in enumerate(spec.ports):
+            path = f"spec.ports[{i}]"
+            if (port.port, port.protocol) in seen:  # the key printed as Go's %#v of a core.ServicePort
+                errs.append(duplicate(path, GoValue(
+                    f'core.ServicePort{{Name:"", Protocol:{go_quote(port.protocol)}, AppProtocol:(*string)(nil), '
+                    f'Port:{port.port}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:""}}, NodePort:0}}')))
+            seen.add((port.port, port.protocol))
         return errs
 
     @staticmethod
     def _validate_target_port(port: Any, path: str) -> list[FieldError]:
+        """``ValidatePortNumOrName``."""
         target = int_or_string(port.target_port)
         if isinstance(target, int) and not 1 <= target <= 65535:
             return [invalid(f"{path}.targetPort", target, "must be between 1 and 65535, inclusive")]
-        if isinstance(target, str) and not _IANA_SVC_NAME.match(target):
-            return [invalid(f"{path}.targetPort", target,
-                            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")]
+        if isinstance(target, str):
+            return [invalid(f"{path}.targetPort", target, m) for m in is_valid_port_name(target)]
         return []
 
     def validate_update(self, new: Any, old: Any) -> list[FieldError]:

@@ -50,6 +50,7 @@ from apiserver.storage.watchcache import WatchCache
 from skiff.api import errors, kinds
 from skiff.api.kinds import Kind
 from skiff.api.labels import FieldSelector, Selector, parse_field_selector, parse_selector
+from skiff.api.quantity import QuantityError
 from skiff.api.timestamps import rfc3339
 from skiff.api.validation import invalid_error
 
@@ -317,7 +318,7 @@ class Store:
         if not meta.name and not meta.generate_name:
             raise self._invalid("", [_required_name()])
         self.strategy.prepare_for_create(obj)
-        self.strategy.default(obj)
+        self._default(obj)
         if meta.name:
             return await self._create_named(obj, ns, dry_run=dry_run)
         for _ in range(8):
@@ -388,6 +389,16 @@ class Store:
         new = self.prepare_update(obj, old, status=status)
         return await self.write_update(new, old, kv, stale=stale, dry_run=dry_run)
 
+    def _default(self, obj: Message) -> None:
+        """Defaulting, where a quantity is first read: Kubernetes parses quantities while decoding the
+        body, so a bad one is its decode error (a BadRequest), not a field error."""
+        try:
+            self.strategy.default(obj)
+        except QuantityError as exc:
+            kind = self.kind.kind
+            raise errors.BadRequest(f'{kind} in version "{self.kind.version}" cannot be handled as a {kind}: {exc}') \
+                from None
+
     def prepare_update(self, obj: Message, old: Message, *, status: bool) -> Message:
         """The object to store for an Update (or UpdateStatus) of ``old`` with ``obj``."""
         new = _copy(obj)
@@ -397,17 +408,23 @@ class Store:
         else:
             self.strategy.prepare_for_update(new, old)
         _keep_server_metadata(new, old)
-        self.strategy.default(new)
+        self._default(new)
         if not status and self.strategy.spec_changed(new, old):
             new.metadata.generation = old.metadata.generation + 1  # type: ignore[attr-defined]
         return new
 
     async def write_update(
-        self, new: Message, old: Message, kv: KeyValue, *, stale: bool = False, dry_run: bool = False
+        self, new: Message, old: Message, kv: KeyValue, *, stale: bool = False, dry_run: bool = False,
+        subresource_write: bool = False,
     ) -> Message:
-        """Validate and compare-and-swap ``new`` over ``kv``; RevisionConflictError on a race."""
+        """Validate and compare-and-swap ``new`` over ``kv``; RevisionConflictError on a race.
+
+        ``subresource_write``: a subresource (pods/binding) made the change, so the kind's update
+        rules (a pod's immutable spec) do not apply, as they do not to Kubernetes' binding REST."""
         name = new.metadata.name  # type: ignore[attr-defined]
-        errs = self.strategy.validate(new) + self.strategy.validate_update(new, old)
+        errs = self.strategy.validate(new)
+        if not subresource_write:
+            errs += self.strategy.validate_update(new, old)
         if errs:
             raise self._invalid(name, errs)
         new.metadata.resource_version = str(kv.mod_revision)  # type: ignore[attr-defined]

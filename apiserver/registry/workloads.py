@@ -17,9 +17,40 @@ from apiserver.registry.pods import RESTART_POLICIES, default_pod_spec, validate
 from apiserver.registry.strategy import Strategy
 from skiff.api.codec import int_or_string
 from skiff.api.labels import selector_from_proto, validate_label_selector
-from skiff.api.validation import FieldError, forbidden, invalid, not_supported, required
+from skiff.api.validation import (
+    FieldError,
+    GoValue,
+    forbidden,
+    go_quote,
+    go_string_map,
+    invalid,
+    not_supported,
+    required,
+)
 
-_PERCENT = re.compile(r"^[0-9]+%$")
+_PERCENT = re.compile(r"[0-9]+%")
+_PERCENT_MSG = ("a valid percent string must be a numeric string followed by an ending '%' "
+                "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+
+
+def selector_value(spec: Any) -> object:
+    """``spec.selector`` as ``ErrorBody`` prints a ``*metav1.LabelSelector``: its gogo-protobuf
+    ``String()``, or "null" when there is none."""
+    if not spec.HasField("selector"):
+        return "null"
+    selector = spec.selector
+    labels = "".join(f"{k}: {selector.match_labels[k]}," for k in sorted(selector.match_labels))
+    expressions = "".join(
+        f"LabelSelectorRequirement{{Key:{e.key},Operator:{e.operator},Values:[{' '.join(e.values)}],}},"
+        for e in selector.match_expressions)
+    return GoValue(f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+                   f"MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}")
+
+
+def _int_or_string_value(value: Any) -> GoValue:
+    """An ``intstr.IntOrString`` as ``ErrorBody`` prints it: its ``String()``, bare."""
+    raw = int_or_string(value)
+    return GoValue(str(raw if raw is not None else 0))
 
 
 def _non_negative(value: int, path: str) -> list[FieldError]:
@@ -31,25 +62,27 @@ def _non_negative(value: int, path: str) -> list[FieldError]:
 def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, ...] = ("Always",),
                                     selector_required: bool = True,
                                     claim_volumes: frozenset[str] = frozenset()) -> list[FieldError]:
+    """``ValidateDeploymentSpec``'s / ``ValidateReplicaSetSpec``'s selector and template part: the
+    template (a value, never absent in Kubernetes) is checked against the selector, a missing one
+    included, unless the selector cannot be built at all."""
     errs: list[FieldError] = []
-    if not spec.HasField("selector"):
+    has_selector = spec.HasField("selector")
+    if not has_selector:
         if selector_required:
             errs.append(required("spec.selector", ""))
     else:
         errs += validate_label_selector(spec.selector, "spec.selector")
         if not spec.selector.match_labels and not spec.selector.match_expressions:
-            errs.append(invalid("spec.selector", "{}", "empty selector is invalid for deployment"))
-    if not spec.HasField("template"):
-        errs.append(required("spec.template", ""))
-        return errs
+            errs.append(invalid("spec.selector", selector_value(spec), "empty selector is invalid for deployment"))
     labels = dict(spec.template.metadata.labels)
-    if spec.HasField("selector") and not errs:
-        try:
-            if not selector_from_proto(spec.selector).matches(labels):
-                errs.append(invalid("spec.template.metadata.labels", labels,
-                                    "`selector` does not match template `labels`"))
-        except ValueError as exc:
-            errs.append(invalid("spec.selector", "", str(exc)))
+    try:
+        selector = selector_from_proto(spec.selector if has_selector else None)
+    except ValueError:
+        errs.append(invalid("spec.selector", selector_value(spec), "invalid label selector"))
+        return errs
+    if (has_selector or selector_required) and not selector.empty and not selector.matches(labels):
+        errs.append(invalid("spec.template.metadata.labels", go_string_map(labels),
+                            "`selector` does not match template `labels`"))
     errs += validate_template(spec.template, "spec.template", labels, restart_policies=RESTART_POLICIES,
                               claim_volumes=claim_volumes)
     policy = spec.template.spec.restart_policy
@@ -59,28 +92,41 @@ def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, .
 
 
 def _int_or_percent(value: Any, path: str) -> list[FieldError]:
+    """``ValidatePositiveIntOrPercent``."""
     raw = int_or_string(value)
     if raw is None:
         return []
     if isinstance(raw, str):
-        if not _PERCENT.match(raw):
-            return [invalid(path, raw, "a valid percent string must be a numeric string followed by an ending '%' "
-                            "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")]
-        if int(raw[:-1]) > 100 and path.endswith("maxUnavailable"):
-            return [invalid(path, raw, "must not be greater than 100%")]
+        if not _PERCENT.fullmatch(raw):
+            return [invalid(path, _int_or_string_value(value), _PERCENT_MSG)]
         return []
     return _non_negative(raw, path)
 
 
-def _is_zero(value: Any) -> bool:
+def _percent_value(raw: int | str | None) -> int | None:
+    """``getPercentValue``: the number of a valid percent string, else None."""
+    if isinstance(raw, str) and _PERCENT.fullmatch(raw):
+        return int(raw[:-1])
+    return None
+
+
+def _int_or_percent_value(value: Any) -> int:
+    """``getIntOrPercentValue``: a percent's number, an int, or ``IntValue()`` of a string (0 unless
+    it is a number)."""
     raw = int_or_string(value)
-    return raw in (0, "0%")
+    percent = _percent_value(raw)
+    if percent is not None:
+        return percent
+    if isinstance(raw, str):
+        return int(raw) if re.fullmatch(r"[+-]?[0-9]+", raw) else 0
+    return raw or 0
 
 
 def _immutable_selector(new: Any, old: Any) -> list[FieldError]:
+    """``ValidateImmutableField(new.Spec.Selector, old.Spec.Selector)`` (nil and empty maps are equal)."""
     if new.spec.selector.SerializeToString(deterministic=True) != old.spec.selector.SerializeToString(
             deterministic=True):
-        return [invalid("spec.selector", str(selector_from_proto(new.spec.selector)), "field is immutable")]
+        return [invalid("spec.selector", selector_value(new.spec), "field is immutable")]
     return []
 
 
@@ -121,32 +167,43 @@ class DeploymentStrategy(Strategy):
         _default_template(spec)
 
     def validate(self, obj: Any) -> list[FieldError]:
-        spec = obj.spec
+        spec = obj.spec  # in ValidateDeploymentSpec's order
         errs = super().validate(obj) + _non_negative(spec.replicas, "spec.replicas")
-        errs += _non_negative(spec.min_ready_seconds, "spec.minReadySeconds")
-        errs += _non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit")
         errs += _validate_selector_and_template(spec)
         errs += self._validate_strategy(spec)
-        if spec.HasField("progress_deadline_seconds") and spec.progress_deadline_seconds <= spec.min_ready_seconds:
-            errs.append(invalid("spec.progressDeadlineSeconds", spec.progress_deadline_seconds,
-                                "must be greater than minReadySeconds"))
+        errs += _non_negative(spec.min_ready_seconds, "spec.minReadySeconds")
+        errs += _non_negative(spec.revision_history_limit, "spec.revisionHistoryLimit")
+        if spec.HasField("progress_deadline_seconds"):
+            errs += _non_negative(spec.progress_deadline_seconds, "spec.progressDeadlineSeconds")
+            if spec.progress_deadline_seconds <= spec.min_ready_seconds:
+                errs.append(invalid("spec.progressDeadlineSeconds", spec.progress_deadline_seconds,
+                                    "must be greater than minReadySeconds"))
         return errs
 
     def _validate_strategy(self, spec: Any) -> list[FieldError]:
         kind = spec.strategy.type
-        if kind not in ("RollingUpdate", "Recreate"):
-            return [not_supported("spec.strategy.type", kind, ("Recreate", "RollingUpdate"))]
+        if kind not in ("RollingUpdate", "Recreate"):  # the whole *apps.DeploymentStrategy, as %#v prints it
+            rolling = ("(*apps.RollingUpdateDeployment)(0xc000000000)" if spec.strategy.HasField("rolling_update")
+                       else "(*apps.RollingUpdateDeployment)(nil)")
+            shown = GoValue(f"apps.DeploymentStrategy{{Type:{go_quote(kind)}, RollingUpdate:{rolling}}}")
+            return [not_supported("spec.strategy", shown, ("Recreate", "RollingUpdate"))]
         ru = spec.strategy.rolling_update
         if kind == "Recreate":
             if spec.strategy.HasField("rolling_update"):
                 return [forbidden("spec.strategy.rollingUpdate",
                                   "may not be specified when strategy `type` is 'Recreate'")]
             return []
-        errs = _int_or_percent(ru.max_unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
-        errs += _int_or_percent(ru.max_surge, "spec.strategy.rollingUpdate.maxSurge")
-        if not errs and _is_zero(ru.max_unavailable) and _is_zero(ru.max_surge):
-            errs.append(invalid("spec.strategy.rollingUpdate.maxUnavailable", int_or_string(ru.max_unavailable),
+        # ValidateRollingUpdateDeployment
+        path = "spec.strategy.rollingUpdate"
+        errs = _int_or_percent(ru.max_unavailable, f"{path}.maxUnavailable")
+        errs += _int_or_percent(ru.max_surge, f"{path}.maxSurge")
+        if _int_or_percent_value(ru.max_unavailable) == 0 and _int_or_percent_value(ru.max_surge) == 0:
+            errs.append(invalid(f"{path}.maxUnavailable", _int_or_string_value(ru.max_unavailable),
                                 "may not be 0 when `maxSurge` is 0"))
+        percent = _percent_value(int_or_string(ru.max_unavailable))
+        if percent is not None and percent > 100:  # IsNotMoreThan100Percent
+            errs.append(invalid(f"{path}.maxUnavailable", _int_or_string_value(ru.max_unavailable),
+                                "must not be greater than 100%"))
         return errs
 
     def validate_update(self, new: Any, old: Any) -> list[FieldError]:

@@ -9,6 +9,7 @@ server joins them with :func:`format_invalid` into the one message users know::
 
 Rendering follows ``field.Error.ErrorBody``: Required/Forbidden/TooLong errors never print the
 value; the others print strings with Go's ``%q`` quoting, integers, floats and booleans bare, and
+a :class:`GoValue` as the text Go would print (a ``Stringer``'s ``String()``, a ``%#v``), and
 anything else as compact JSON. :func:`format_invalid` dedups identical messages and brackets
 several, as ``ErrorList.ToAggregate`` does.
 
@@ -36,6 +37,7 @@ from skiff.api import errors
 __all__ = [
     "ErrorType",
     "FieldError",
+    "GoValue",
     "OMIT_VALUE",
     "aggregate",
     "child",
@@ -43,6 +45,7 @@ __all__ = [
     "forbidden",
     "format_invalid",
     "go_quote",
+    "go_string_map",
     "index",
     "internal_error",
     "invalid",
@@ -52,6 +55,7 @@ __all__ = [
     "is_dns1123_subdomain",
     "is_qualified_name",
     "is_env_var_name",
+    "is_relaxed_env_var_name",
     "is_valid_label_value",
     "is_valid_port_name",
     "is_valid_port_num",
@@ -179,8 +183,31 @@ def _go_json(value: object) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+@dataclass(frozen=True)
+class GoValue:
+    """A bad value already rendered the way Go prints it: a ``String()`` (a ``Stringer``, such as
+    ``*metav1.LabelSelector`` or ``*intstr.IntOrString``, which ``ErrorBody`` prints bare) or a
+    ``%#v`` of a Go type (``map[string]string{"app":"web"}``)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def go_string_map(mapping: Mapping[str, str]) -> GoValue:
+    """``%#v`` of a ``map[string]string``: keys sorted, Go-quoted; an empty map prints as the nil
+    map a Go object has when the field was left out (``map[string]string(nil)``)."""
+    if not mapping:
+        return GoValue("map[string]string(nil)")
+    items = ", ".join(f"{go_quote(k)}:{go_quote(mapping[k])}" for k in sorted(mapping))
+    return GoValue("map[string]string{" + items + "}")
+
+
 def render_value(value: object) -> str:
     """A bad value as ``ErrorBody`` prints it."""
+    if isinstance(value, GoValue):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -482,6 +509,22 @@ def is_env_var_name(value: str) -> list[str]:
         errs.append("must not be '..'")
     elif value.startswith(".."):
         errs.append("must not start with '..'")
+    return errs
+
+
+_RELAXED_ENV_VAR_NAME_MSG = (
+    "a valid environment variable name must consist only of printable ASCII characters other than '='"
+)
+
+
+def is_relaxed_env_var_name(value: str) -> list[str]:
+    """``IsRelaxedEnvVarName``: what Kubernetes 1.32 checks, its RelaxedEnvironmentVariableValidation
+    gate being beta and on: any printable ASCII (space included) but '='."""
+    errs = []
+    if not value:
+        errs.append("environment variable name " + empty_error())
+    if any(ord(ch) > 0x7F or not (ch == " " or ch.isprintable()) or ch == "=" for ch in value):
+        errs.append(_RELAXED_ENV_VAR_NAME_MSG)
     return errs
 
 

@@ -264,3 +264,36 @@ def test_port_name() -> None:
     assert is_valid_port_name("8080") == ["must contain at least one letter (a-z)"]
     assert is_valid_port_name("a--b") == ["must not contain consecutive hyphens"]
     assert is_valid_port_name("-ab") == ["must not begin or end with a hyphen"]
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (invalid("l", validation.go_string_map({"b": "2", "a": "x\"y"}), "d"),
+         'l: Invalid value: map[string]string{"a":"x\\"y", "b":"2"}: d'),
+        (invalid("l", validation.go_string_map({}), "d"), "l: Invalid value: map[string]string(nil): d"),
+        (invalid("s", validation.GoValue("&LabelSelector{}"), "d"), "s: Invalid value: &LabelSelector{}: d"),
+        (duplicate("s", validation.GoValue("0%")), "s: Duplicate value: 0%"),
+    ],
+)
+def test_go_values_print_as_go_prints_them(error: FieldError, text: str) -> None:
+    assert str(error) == text
+
+
+RELAXED_ENV_MSG = "a valid environment variable name must consist only of printable ASCII characters other than '='"
+
+
+@pytest.mark.parametrize(
+    ("name", "problems"),
+    [
+        ("MY_VAR", []),
+        ("1ST VAR", []),  # what the strict IsEnvVarName refused, 1.32 (gate beta, on) accepts
+        ("a:b~!", []),
+        ("", ["environment variable name must be non-empty"]),
+        ("A=B", [RELAXED_ENV_MSG]),
+        ("tab\there", [RELAXED_ENV_MSG]),
+        ("caf\u00e9", [RELAXED_ENV_MSG]),
+    ],
+)
+def test_relaxed_env_var_names(name: str, problems: list[str]) -> None:
+    assert validation.is_relaxed_env_var_name(name) == problems
