@@ -60,11 +60,13 @@ def _non_negative(value: int, path: str) -> list[FieldError]:
 
 
 def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, ...] = ("Always",),
-                                    selector_required: bool = True,
+                                    selector_required: bool = True, empty_selector_for: str = "deployment",
                                     claim_volumes: frozenset[str] = frozenset()) -> list[FieldError]:
     """``ValidateDeploymentSpec``'s / ``ValidateReplicaSetSpec``'s selector and template part: the
     template (a value, never absent in Kubernetes) is checked against the selector, a missing one
-    included, unless the selector cannot be built at all."""
+    included, unless the selector cannot be built at all. An empty selector is refused naming
+    ``empty_selector_for`` as Kubernetes does (a ReplicaSet's message says "deployment" there too);
+    "" allows it (a Job's)."""
     errs: list[FieldError] = []
     has_selector = spec.HasField("selector")
     if not has_selector:
@@ -72,8 +74,9 @@ def _validate_selector_and_template(spec: Any, *, restart_policies: tuple[str, .
             errs.append(required("spec.selector", ""))
     else:
         errs += validate_label_selector(spec.selector, "spec.selector")
-        if not spec.selector.match_labels and not spec.selector.match_expressions:
-            errs.append(invalid("spec.selector", selector_value(spec), "empty selector is invalid for deployment"))
+        if empty_selector_for and not spec.selector.match_labels and not spec.selector.match_expressions:
+            errs.append(invalid("spec.selector", selector_value(spec),
+                                f"empty selector is invalid for {empty_selector_for}"))
     labels = dict(spec.template.metadata.labels)
     try:
         selector = selector_from_proto(spec.selector if has_selector else None)
@@ -236,7 +239,7 @@ class StatefulSetStrategy(Strategy):
         spec = obj.spec
         errs = super().validate(obj) + _non_negative(spec.replicas, "spec.replicas")
         claims = frozenset(c.metadata.name for c in spec.volume_claim_templates)
-        errs += _validate_selector_and_template(spec, claim_volumes=claims)
+        errs += _validate_selector_and_template(spec, empty_selector_for="statefulset", claim_volumes=claims)
         if spec.pod_management_policy not in ("OrderedReady", "Parallel"):
             errs.append(not_supported("spec.podManagementPolicy", spec.pod_management_policy,
                                       ("OrderedReady", "Parallel")))
@@ -271,7 +274,7 @@ class DaemonSetStrategy(Strategy):
 
     def validate(self, obj: Any) -> list[FieldError]:
         spec = obj.spec
-        errs = super().validate(obj) + _validate_selector_and_template(spec)
+        errs = super().validate(obj) + _validate_selector_and_template(spec, empty_selector_for="daemonset")
         if spec.update_strategy.type not in ("RollingUpdate", "OnDelete"):
             errs.append(not_supported("spec.updateStrategy.type", spec.update_strategy.type,
                                       ("OnDelete", "RollingUpdate")))
@@ -319,7 +322,7 @@ class JobStrategy(Strategy):
         if spec.completion_mode not in ("NonIndexed", "Indexed"):
             errs.append(not_supported("spec.completionMode", spec.completion_mode, ("Indexed", "NonIndexed")))
         errs += _validate_selector_and_template(spec, restart_policies=JOB_RESTART_POLICIES,
-                                                selector_required=False)
+                                                selector_required=False, empty_selector_for="")
         if spec.HasField("template") and not spec.template.spec.HasField("restart_policy"):
             errs.append(required("spec.template.spec.restartPolicy", ""))
         return errs

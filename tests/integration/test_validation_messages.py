@@ -66,6 +66,8 @@ _SUBDOMAIN_MSG = (
 _PORT_CHARSET_MSG = "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
 _POD = 'Pod "p" is invalid: '
 _DEP = 'Deployment.apps "web" is invalid: '
+_EMPTY_SELECTOR = ("spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},"
+                   "MatchExpressions:[]LabelSelectorRequirement{},}: empty selector is invalid for ")
 _SVC = 'Service "svc" is invalid: '
 
 CASES: dict[str, tuple[Doc, str]] = {
@@ -143,6 +145,15 @@ CASES: dict[str, tuple[Doc, str]] = {
         _dep(lambda d: d["spec"].update(selector={})),
         _DEP + "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},"
                "MatchExpressions:[]LabelSelectorRequirement{},}: empty selector is invalid for deployment"),
+    "replicaset with an empty selector (Kubernetes' message says deployment)": (
+        _edit("ReplicaSet", "rs", lambda d: d["spec"].update(selector={})),
+        f'ReplicaSet.apps "rs" is invalid: {_EMPTY_SELECTOR}deployment'),
+    "statefulset with an empty selector": (
+        _edit("StatefulSet", "db", lambda d: d["spec"].update(selector={})),
+        f'StatefulSet.apps "db" is invalid: {_EMPTY_SELECTOR}statefulset'),
+    "daemonset with an empty selector": (
+        _edit("DaemonSet", "agent", lambda d: d["spec"].update(selector={})),
+        f'DaemonSet.apps "agent" is invalid: {_EMPTY_SELECTOR}daemonset'),
     "deployment without a selector": (
         _dep(lambda d: d["spec"].pop("selector")),
         _DEP + '[spec.selector: Required value, spec.template.metadata.labels: Invalid value: '
