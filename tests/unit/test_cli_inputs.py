@@ -11,13 +11,7 @@ from pathlib import Path
 import pytest
 
 from skiff.api import kinds
-from skiff.cli.main import main
-
-
-def skiffctl(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.support.cli import skiffctl
 
 
 @pytest.fixture(autouse=True)

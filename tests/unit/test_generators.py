@@ -24,6 +24,7 @@ from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2
 from skiff.cli import generators
 from skiff.cli.main import main
+from tests.support.cli import skiffctl
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kubectl"
 _ROW = re.compile(r"^\| `(?P<file>[^`]+)` \| `kubectl (?P<cmd>[^`]+)` \| (?P<source>captured|derived) \|$")
@@ -61,12 +62,6 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
                 for d in differences(e, a, f"{path}[{i}]")]
     return [] if expected == actual and type(expected) is type(actual) else [
         f"{path}: {actual!r}, kubectl: {expected!r}"]
-
-
-def skiffctl(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
