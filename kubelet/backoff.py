@@ -48,13 +48,9 @@ class Backoff:
         entry = self._entries.get(key)
         return entry.delay if entry else 0.0
 
-    def failed(self, key: str, *, ran_for: float = 0.0) -> float:
-        """Record a failure (a crash, a failed pull); returns the delay before the next try."""
-        entry = self._entries.get(key)
-        if entry is None or ran_for >= self.reset_after:
-            delay = self.initial
-        else:
-            delay = min(entry.delay * 2, self.maximum)
+    def failed(self, key: str) -> float:
+        """Record a failed pull; returns the delay before the next try."""
+        delay = self._next_window(key, ran_for=0.0)
         self._entries[key] = _Entry(delay, self.clock() + delay)
         return delay
 
@@ -69,14 +65,16 @@ class Backoff:
         return entry.delay
 
     def restarting(self, key: str, *, ran_for: float) -> None:
-        """A container restarts now: the window a next crash waits opens at ``initial`` (again after
-        a run of ``reset_after``), else at twice the last one, up to ``maximum``."""
+        """A container restarts now: the window a next crash waits opens (see ``_next_window``)."""
+        self._entries[key] = _Entry(self._next_window(key, ran_for=ran_for), self.clock())
+
+    def _next_window(self, key: str, *, ran_for: float) -> float:
+        """flowcontrol's Next: ``initial`` at first (again after a run of ``reset_after``), else twice
+        the last window, up to ``maximum``."""
         entry = self._entries.get(key)
         if entry is None or ran_for >= self.reset_after:
-            delay = self.initial
-        else:
-            delay = min(entry.delay * 2, self.maximum)
-        self._entries[key] = _Entry(delay, self.clock())
+            return self.initial
+        return min(entry.delay * 2, self.maximum)
 
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)

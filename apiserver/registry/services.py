@@ -14,6 +14,7 @@ import ipaddress
 from typing import Any
 
 from apiserver.registry.allocator import AllocationError, Allocator
+from apiserver.registry.pods import PROTOCOLS
 from apiserver.registry.strategy import Strategy, Undo
 from skiff.api import errors
 from skiff.api.codec import int_or_string
@@ -120,10 +121,8 @@ class ServiceStrategy(Strategy):
                 names.add(port.name)
             if not 1 <= port.port <= 65535:
                 errs.append(invalid(f"{path}.port", port.port, "must be between 1 and 65535, inclusive"))
-            if not port.protocol:
-                errs.append(required(f"{path}.protocol", ""))
-            elif port.protocol not in ("TCP", "UDP", "SCTP"):
-                errs.append(not_supported(f"{path}.protocol", port.protocol, ("SCTP", "TCP", "UDP")))
+            if port.protocol not in PROTOCOLS:  # an empty one was defaulted to TCP
+                errs.append(not_supported(f"{path}.protocol", port.protocol, PROTOCOLS))
             errs += self._validate_target_port(port, path)
         for i, port in enumerate(spec.ports):
             path = f"spec.ports[{i}]"

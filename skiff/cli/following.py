@@ -35,7 +35,7 @@ from skiff.api import errors, kinds
 from skiff.cli.resources import Target
 from skiff.client.client import Client, WatchEvent
 
-__all__ = ["RETRY", "TIMED_OUT", "Until", "follow", "selected", "states"]
+__all__ = ["RETRY", "TIMED_OUT", "Until", "follow", "gone", "selected", "states"]
 
 TIMED_OUT = "timed out waiting for the condition"
 """kubectl's words (wait.ErrWaitTimeout) when a wait runs out of time."""
@@ -44,6 +44,11 @@ RETRY = 1.0
 
 Until = Callable[[Message | None], bool]
 """Whether a state of the followed object (None: it does not exist) is the one waited for."""
+
+
+def gone(uid: str) -> Until:
+    """The object with ``uid`` no longer exists: none by its name, or one created again (another uid)."""
+    return lambda state: state is None or state.metadata.uid != uid  # type: ignore[attr-defined]
 
 
 class _Selectors(TypedDict, total=False):

@@ -99,3 +99,13 @@ async def test_follow_of_a_missing_object_and_past_its_deadline() -> None:
     with pytest.raises(TimeoutError):
         await following.follow(FakeClient([], [], obj=pod("p")), target, lambda state: state is None,  # type: ignore[arg-type]
                                timeout=0.05)
+
+
+def test_gone_means_no_object_by_the_name_or_one_created_again() -> None:
+    def pod_with_uid(uid: str) -> core_pb2.Pod:
+        pod = core_pb2.Pod()
+        pod.metadata.uid = uid
+        return pod
+
+    gone = following.gone("uid-1")
+    assert gone(None) and gone(pod_with_uid("uid-2")) and not gone(pod_with_uid("uid-1"))

@@ -60,25 +60,26 @@ async def run_delete(ctx: Context) -> int:
     policy = CASCADE[args.cascade]
     done = "force deleted" if grace == 0 else "deleted"
     failed = 0
-    deleted: list[Target] = []
+    deleted: list[tuple[Target, str]] = []  # and the uid each had
     for target in targets:
         try:
-            await ctx.client.delete(target.kind.message, target.name, namespace=target.namespace,
-                                    propagation_policy=policy, grace_period_seconds=grace)
+            result = await ctx.client.delete(target.kind.message, target.name, namespace=target.namespace,
+                                             propagation_policy=policy, grace_period_seconds=grace)
             ctx.print(f'{singular_name(target.kind)} "{target.name}" {done}')
-            deleted.append(target)
+            deleted.append((target, result.object.metadata.uid))  # type: ignore[attr-defined]
         except errors.StatusError as exc:
             failed += 1
             ctx.warn(error_text(exc))
     if args.wait:
-        await asyncio.gather(*(wait_gone(ctx, t, timeout) for t in deleted))
+        await asyncio.gather(*(wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
     return 1 if failed else 0
 
 
-async def wait_gone(ctx: Context, target: Target, timeout: float) -> None:
-    """Return once the object no longer exists; ``timeout`` 0 or less waits as long as it takes."""
+async def wait_gone(ctx: Context, target: Target, uid: str, timeout: float) -> None:
+    """Return once the object with ``uid`` no longer exists (one created again under its name does
+    not hold the wait, as kubectl compares uids); ``timeout`` 0 or less waits as long as it takes."""
     try:
-        await following.follow(ctx.client, target, lambda state: state is None,
+        await following.follow(ctx.client, target, following.gone(uid),
                                timeout=timeout if timeout > 0 else None)
     except errors.NotFound:
         return

@@ -191,8 +191,7 @@ def reached(wanted: Wanted, first: Message) -> following.Until:
     """Whether a state of the object (None: it is gone) is what ``wanted`` waits for; ``first`` is
     the object as first read (a different uid later means it was deleted and created again)."""
     if isinstance(wanted, str):
-        uid = first.metadata.uid  # type: ignore[attr-defined]
-        return lambda state: state is None or state.metadata.uid != uid  # type: ignore[attr-defined]
+        return following.gone(first.metadata.uid)  # type: ignore[attr-defined]
     predicate = wanted
     return lambda state: state is not None and predicate.holds(to_manifest(state))
 
