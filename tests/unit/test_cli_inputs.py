@@ -46,6 +46,16 @@ def test_a_name_beside_a_selector_is_refused_before_anything_is_done(
     assert skiffctl(args, capsys) == (1, "", "error: name cannot be provided when a selector is specified\n")
 
 
+@pytest.mark.parametrize("args", [
+    ["delete", "configmap/cfg", "--all"],
+    ["label", "configmap/cfg", "a=b", "--all"],
+])
+def test_a_resource_name_beside_all_is_refused_as_kubectl_refuses_it(
+        capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    assert skiffctl(args, capsys) == (
+        1, "", "error: selectors and the all flag cannot be used when passing resource/name arguments\n")
+
+
 def test_resource_arguments_beside_a_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n")
     assert skiffctl(["delete", "configmap", "cfg", "-f", str(tmp_path / "cm.yaml")], capsys) == (

@@ -84,15 +84,17 @@ def parse_pairs(pairs: list[str], what: str, *, label_values: bool) -> tuple[dic
 
 # ---- targets ----
 
-def _check_sources(resources: list[str], *, selector: str, all_namespaces: bool,
+def _check_sources(resources: list[str], *, selecting: bool, all_namespaces: bool,
                    filenames: list[str] | None) -> None:
-    """kubectl's builder refuses resources beside -f, and names beside a selector or -A."""
+    """kubectl's builder refuses resources beside -f, and names beside a selector, --all or -A."""
     if filenames and resources:
         raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify "
                          "resource arguments as well")
     named = bool(resources) and any(names for _, names in parse_targets(resources))
-    if named and selector:
-        raise UsageError("error: name cannot be provided when a selector is specified")
+    if named and selecting:
+        raise UsageError("error: selectors and the all flag cannot be used when passing resource/name arguments"
+                         if all("/" in a for a in resources)
+                         else "error: name cannot be provided when a selector is specified")
     if named and all_namespaces:
         raise UsageError("error: a resource cannot be retrieved by name across all namespaces")
 
@@ -103,8 +105,8 @@ async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: st
     """The objects the command line names, in the order given. A type without names is listed
     (with ``-l`` / ``--field-selector`` / ``--all``; in every namespace with ``all_namespaces``),
     and its targets carry the objects so found (``Target.listed``)."""
-    _check_sources(resources, selector=selector or field_selector, all_namespaces=all_namespaces,
-                   filenames=filenames)
+    _check_sources(resources, selecting=bool(selector or field_selector or select_all),
+                   all_namespaces=all_namespaces, filenames=filenames)
     if filenames:
         return [Target(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name)  # type: ignore[attr-defined]
                 for _, obj in load_files(filenames, recursive, verb=verb)]

@@ -53,7 +53,7 @@ from skiff.cli.flags import NO_RESOURCES, duration_flag
 from skiff.cli.following import RETRY, TIMED_OUT
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 from skiff.cli.printers import OutputFormat, go_value, output_format, render_generic, resource_name
-from skiff.cli.resources import Target, parse_targets
+from skiff.cli.resources import Target
 
 CREATE = "create"
 DELETE = "delete"
@@ -211,23 +211,11 @@ class Selection:
 async def select(ctx: Context) -> Selection:
     """The objects the command line names, with the checks of kubectl's resource builder."""
     args = ctx.args
-    if args.filename:
-        if args.resources:
-            raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify "
-                             "resource arguments as well")
-        return Selection(await resolve(ctx, [], verb="wait", filenames=args.filename, recursive=args.recursive), {})
-    requests = parse_targets(args.resources, verb="wait")
-    named = any(names for _, names in requests)
-    selecting = bool(args.selector or args.field_selector or args.all)
-    if named and selecting:
-        raise UsageError("error: selectors and the all flag cannot be used when passing resource/name arguments"
-                         if all("/" in a for a in args.resources)
-                         else "error: name cannot be provided when a selector is specified")
-    if named and args.all_namespaces:
-        raise UsageError("error: a resource cannot be retrieved by name across all namespaces")
     targets = await resolve(ctx, args.resources, verb="wait", selector=args.selector,
                             field_selector=args.field_selector, select_all=args.all,
-                            all_namespaces=args.all_namespaces)
+                            all_namespaces=args.all_namespaces, filenames=args.filename,
+                            recursive=args.recursive)
+    selecting = bool(args.selector or args.field_selector or args.all) and not args.filename
     if not selecting:
         return Selection(targets, {})
     listed = {target: target.listed for target in targets if target.listed is not None}
