@@ -27,6 +27,8 @@ class Target:
     listed: Message | None = field(default=None, compare=False, repr=False)
     """The object itself when a list (``-l``, ``--field-selector``, ``--all``) found it; not part of
     the target's identity."""
+    source: str = field(default="", compare=False)
+    """The file that named it (``-f``), for kubectl's ``error when deleting "web.yaml": ...``."""
 
 
 def kind_named(name: str) -> kinds.Kind:

@@ -108,8 +108,9 @@ async def resolve(ctx: Context, resources: list[str], *, verb: str, selector: st
     _check_sources(resources, selecting=bool(selector or field_selector or select_all),
                    all_namespaces=all_namespaces, filenames=filenames)
     if filenames:
-        return [Target(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name)  # type: ignore[attr-defined]
-                for _, obj in load_files(filenames, recursive, verb=verb)]
+        return [Target(kinds.of(obj), namespace_for(ctx, obj), obj.metadata.name,  # type: ignore[attr-defined]
+                       source=source)
+                for source, obj in load_files(filenames, recursive, verb=verb)]
     if not resources:
         raise UsageError("error: one or more resources must be specified as <resource> <name> or "
                          "<resource>/<name>")
