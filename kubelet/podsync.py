@@ -37,6 +37,7 @@ from kubelet.runtime.interface import (
 from kubelet.status import ContainerView, PodView, StatusManager, Waiting, build_status, rfc3339
 from skiff import aio
 from skiff.api import errors
+from skiff.api.pods import is_sidecar
 from skiff.api.quantity import parse_quantity
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
@@ -241,7 +242,7 @@ class PodSyncer:
         policy = pod.spec.restart_policy or "Always"
         for container in pod.spec.init_containers:
             info = latest.get(container.name)
-            sidecar = container.restart_policy == "Always"
+            sidecar = is_sidecar(container)
             if sidecar:
                 if _regular_containers_done(pod, latest):
                     continue  # the pod is finishing: its sidecars are stopped, never restarted
@@ -285,7 +286,7 @@ class PodSyncer:
         by a restarted kubelet — before its status is reported: a container with a readiness probe is
         not ready until the probe passes. The one place probes are added. Init containers other than
         sidecars have no probes; the app containers only once the init containers are done."""
-        sidecars = [c for c in pod.spec.init_containers if c.restart_policy == "Always"]
+        sidecars = [c for c in pod.spec.init_containers if is_sidecar(c)]
         for container in (*sidecars, *(pod.spec.containers if app_containers else ())):
             info = latest.get(container.name)
             if info is not None and info.state == State.RUNNING:
@@ -461,7 +462,7 @@ class PodSyncer:
         the pod can end (computePodActions kills the pod once no regular container is kept)."""
         for container in reversed(pod.spec.init_containers):
             info = latest.get(container.name)
-            if container.restart_policy == "Always" and info is not None and info.state == State.RUNNING:
+            if is_sidecar(container) and info is not None and info.state == State.RUNNING:
                 self.probes.remove(pod.metadata.uid, container.name)
                 st.waiting.pop(container.name, None)
                 await self._kill(pod, info, _grace(pod))

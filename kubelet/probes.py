@@ -42,6 +42,7 @@ from kubelet import http1
 from kubelet.runtime.interface import ContainerRuntime
 from skiff import aio
 from skiff.api.codec import int_or_string
+from skiff.api.strconv import atoi
 from skiff.api.v1 import core_pb2, meta_pb2
 
 __all__ = [
@@ -118,10 +119,10 @@ def _named_port(name: str, container: core_pb2.Container) -> int:
     for declared in container.ports:
         if declared.name == name:
             return int(declared.container_port)
-    try:
-        return int(name)
-    except ValueError:
-        raise _ProbeError(f'strconv.Atoi: parsing "{name}": invalid syntax') from None
+    number = atoi(name)
+    if number is None:
+        raise _ProbeError(f'strconv.Atoi: parsing "{name}": invalid syntax')
+    return number
 
 
 def _join_host_port(host: str, port: int) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from kubelet.runtime.interface import LABEL_RUNTIME, ContainerInfo, State, terminated_reason
 from skiff.api import errors
+from skiff.api.pods import sidecar_names
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
@@ -132,10 +133,6 @@ def _init_container_status(view: ContainerView, sidecar: bool, default_waiting: 
     return status
 
 
-def _sidecars(pod: core_pb2.Pod) -> set[str]:
-    return {c.name for c in pod.spec.init_containers if c.restart_policy == "Always"}
-
-
 def _stopped(status: core_pb2.ContainerStatus) -> bool:
     """Terminated, or waiting to be restarted after a run (getPhase counts both as stopped)."""
     return status.state.HasField("terminated") or (
@@ -144,7 +141,7 @@ def _stopped(status: core_pb2.ContainerStatus) -> bool:
 
 def _init_progress(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus]) -> tuple[int, int]:
     """getPhase over the regular init containers: (pending, failed)."""
-    sidecars = _sidecars(pod)
+    sidecars = sidecar_names(pod)
     pending = failed = 0
     for status in init:
         if status.name in sidecars:
@@ -164,7 +161,7 @@ def pod_phase(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus],
     """Kubernetes' getPhase, over the container statuses about to be written."""
     policy = pod.spec.restart_policy or "Always"
     pending_init, failed_init = _init_progress(pod, init)
-    sidecars = _sidecars(pod)
+    sidecars = sidecar_names(pod)
     running = waiting = stopped = succeeded = pending_sidecars = 0
     for status in init:
         if status.name not in sidecars:
@@ -212,7 +209,7 @@ def _regular_container_started(app: list[core_pb2.ContainerStatus]) -> bool:
 def initialized_condition(pod: core_pb2.Pod, init: list[core_pb2.ContainerStatus],
                           app: list[core_pb2.ContainerStatus], pod_phase: str) -> _Condition:
     """GeneratePodInitializedCondition."""
-    sidecars = _sidecars(pod)
+    sidecars = sidecar_names(pod)
     incomplete = [s.name for s in init if not (s.started if s.name in sidecars else s.ready)]
     if pod_phase == "Succeeded":
         return _Condition(True, "PodCompleted")
@@ -229,7 +226,7 @@ def containers_ready_condition(pod: core_pb2.Pod, init: list[core_pb2.ContainerS
         return _Condition(False, "PodCompleted")
     if pod_phase == "Failed":
         return _Condition(False, "PodFailed")
-    sidecars = _sidecars(pod)
+    sidecars = sidecar_names(pod)
     unready = [s.name for s in init if s.name in sidecars and not s.ready] + [s.name for s in app if not s.ready]
     if unready:
         return _Condition(False, "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
@@ -283,7 +280,7 @@ def build_status(view: PodView) -> core_pb2.PodStatus:
         status.pod_ips.add(ip=view.pod_ip)
     status.start_time = old.start_time or view.start_time or rfc3339()
     default_waiting = "PodInitializing" if pod.spec.init_containers else "ContainerCreating"
-    sidecars = _sidecars(pod)
+    sidecars = sidecar_names(pod)
     init = [_init_container_status(c, c.name in sidecars, default_waiting) for c in view.init]
     app = [container_status(c, default_waiting=default_waiting) for c in view.app]
     status.init_container_statuses.extend(init)

@@ -21,11 +21,9 @@ The same function stamps a ReplicaSet being created: the deployment's annotation
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-
 from controllers.deployment import util
 from skiff.api import deployments
+from skiff.api.strconv import atoi
 from skiff.api.v1 import apps_pb2
 
 
@@ -78,26 +76,7 @@ def is_rollback(rs: apps_pb2.ReplicaSet, new_revision: int) -> bool:
     return current > 0 and current < new_revision
 
 
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-
-
 def rollback_to(d: apps_pb2.Deployment) -> int | None:
     """The revision the deprecated rollback annotation asks for; None when absent or not a number."""
-    value = d.metadata.annotations.get(deployments.DEPRECATED_ROLLBACK_TO, "")
-    if not _GO_INT.fullmatch(value):
-        return None
-    return int(value)
+    return atoi(d.metadata.annotations.get(deployments.DEPRECATED_ROLLBACK_TO, ""))
 
-
-def last_revision(rss: Iterable[apps_pb2.ReplicaSet | None]) -> int:
-    """The second highest revision (``LastRevision``): the one before the current; 0 when none."""
-    highest = second = 0
-    for rs in rss:
-        number = deployments.revision_of(rs) if rs is not None else None
-        if number is None:
-            continue
-        if number >= highest:
-            highest, second = number, highest
-        elif number > second:
-            second = number
-    return second

@@ -436,7 +436,7 @@ async def roll_back(ctx: Context, rss: Sequence[RS]) -> None:
     all_rss = [*old_rss, new_rs]
     to_revision = rollback.rollback_to(ctx.deployment) or 0
     if to_revision == 0:
-        to_revision = rollback.last_revision(all_rss)
+        to_revision = util.last_revision(all_rss)
         if to_revision == 0:
             ctx.event("Warning", util.ROLLBACK_REVISION_NOT_FOUND, "Unable to find last revision.")
             await _clear_rollback_to(ctx)

@@ -29,6 +29,7 @@ from datetime import datetime
 from controllers.base import omit_zero
 from skiff.api import codec
 from skiff.api.deployments import ANNOTATIONS_NOT_COPIED, DESIRED_REPLICAS, MAX_REPLICAS, revision_of
+from skiff.api.strconv import atoi
 from skiff.api.timestamps import parse_rfc3339, rfc3339
 from skiff.api.v1 import apps_pb2, core_pb2
 
@@ -135,10 +136,7 @@ def round_half_away(value: float) -> int:
 
 
 def _annotation_int(rs: RS, key: str) -> int | None:
-    try:
-        return int(rs.metadata.annotations[key])
-    except (KeyError, ValueError):
-        return None
+    return atoi(rs.metadata.annotations.get(key, ""))
 
 
 def replica_set_fraction(rs: RS, d: Deployment) -> int:
@@ -203,6 +201,20 @@ def by_size_newer_first(rss: Iterable[RS]) -> list[RS]:
 def revision(obj: RS | Deployment) -> int:
     """The revision annotation as a number; 0 when absent or malformed."""
     return revision_of(obj) or 0
+
+
+def last_revision(rss: Iterable[apps_pb2.ReplicaSet | None]) -> int:
+    """The second highest revision (``LastRevision``): the one before the current; 0 when none."""
+    highest = second = 0
+    for rs in rss:
+        number = revision_of(rs) if rs is not None else None
+        if number is None:
+            continue
+        if number >= highest:
+            highest, second = number, highest
+        elif number > second:
+            second = number
+    return second
 
 
 def by_revision(rss: Iterable[RS]) -> list[RS]:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skiff.api.manifest import LAST_APPLIED
+from skiff.api.strconv import atoi
 from skiff.api.v1 import apps_pb2, core_pb2
 
 __all__ = [
@@ -40,10 +41,7 @@ ANNOTATIONS_NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DE
 
 def revision_of(obj: Any) -> int | None:
     """A Deployment's or ReplicaSet's revision annotation as a number; None when absent or malformed."""
-    try:
-        return int(obj.metadata.annotations[REVISION])
-    except (KeyError, ValueError):
-        return None
+    return atoi(obj.metadata.annotations.get(REVISION, ""))
 
 
 def without_hash(template: core_pb2.PodTemplateSpec) -> core_pb2.PodTemplateSpec:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from skiff.api.ownership import controller_of
+from skiff.api.pods import sidecar_names
 from skiff.api.timestamps import parse_rfc3339
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
 
@@ -151,7 +152,7 @@ def _init_reason(status: core_pb2.ContainerStatus, index: int, count: int) -> st
 
 def _tally_init(pod: core_pb2.Pod, tally: _PodTally) -> bool:
     """Count init containers; True while the pod is still initializing (and set the reason)."""
-    sidecars = {c.name for c in pod.spec.init_containers if c.restart_policy == "Always"}
+    sidecars = sidecar_names(pod)
     tally.total += len(sidecars)
     for index, status in enumerate(pod.status.init_container_statuses):
         tally.restarts += status.restart_count

@@ -36,7 +36,6 @@ import errno
 import functools
 import ipaddress
 import json
-import re
 import signal
 import socket
 from collections.abc import Iterable, Iterator, Sequence
@@ -46,6 +45,7 @@ from google.protobuf.message import Message
 
 from skiff.aio import cancel_and_wait
 from skiff.api import errors, kinds
+from skiff.api.strconv import atoi
 from skiff.api.v1 import core_pb2
 from skiff.cli.commands.label import allow_intermixed
 from skiff.cli.context import Context, UsageError
@@ -60,7 +60,6 @@ USAGE = "skiffctl port-forward TYPE/NAME [options] [LOCAL_PORT:]REMOTE_PORT [...
 SEE_HELP = "See 'skiffctl port-forward -h' for help and examples"
 LOST = "error: lost connection to pod"
 MAX_PORT = 65535
-_ATOI = re.compile(r"[+-]?[0-9]+")
 
 
 # ---- port specs ----
@@ -121,11 +120,6 @@ def parse_ports(specs: Sequence[str]) -> list[ForwardedPort]:
         raise UsageError(f"error: {exc}") from None
 
 
-def _atoi(text: str) -> int | None:
-    """Go's ``strconv.Atoi``: the number, or None when ``text`` is not one (a port's name)."""
-    return int(text) if _ATOI.fullmatch(text) else None
-
-
 # ---- named ports and Services ----
 
 def container_port_named(pod: core_pb2.Pod, name: str) -> int:
@@ -166,7 +160,7 @@ def service_ports_to_pod(specs: Sequence[str], svc: core_pb2.Service, pod: core_
     out = []
     for spec in specs:
         local, remote = split_port(spec)
-        number = _atoi(remote)
+        number = atoi(remote)
         if number is None:
             number = service_port_named(svc, remote)
             if local == remote:
@@ -183,7 +177,7 @@ def named_ports_to_numbers(specs: Sequence[str], pod: core_pb2.Pod) -> list[str]
         local, remote = split_port(spec)
         if not remote:
             raise ValueError("remote port cannot be empty")
-        number = remote if _atoi(remote) is not None else str(container_port_named(pod, remote))
+        number = remote if atoi(remote) is not None else str(container_port_named(pod, remote))
         out.append(number if local == remote else f"{local}:{number}")
     return out
 
@@ -203,7 +197,7 @@ def check_udp(specs: Sequence[str], obj: Message, pod: core_pb2.Pod) -> None:
     for remote in (split_port(spec)[1] for spec in specs):
         if not remote:
             continue  # "remote port cannot be empty" comes next
-        number = _atoi(remote)
+        number = atoi(remote)
         if number is None:
             number = (service_port_named(obj, remote) if isinstance(obj, core_pb2.Service)
                       else container_port_named(pod, remote))
