@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from skiff.client.client import Client
-from skiff.client.config import ConfigError, resolve
+from skiff.client.config import ConfigError, ContextNotFound, resolve
 
 
 class UsageError(Exception):
@@ -23,23 +23,25 @@ class Context:
     namespace: str
     """The namespace to act in: -n, else the config's current namespace, else default."""
     namespace_explicit: bool
+    timeout: float | None = 30.0
+    """Seconds one request may take (``--request-timeout``); None waits as long as it takes."""
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     _client: Client | None = None
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Context:
+    def from_args(cls, args: argparse.Namespace, *, timeout: float | None = 30.0) -> Context:
         try:
-            target = resolve(args.server, config_file=args.config)
-        except ConfigError as exc:
+            target = resolve(args.server, config_file=args.config, context=args.context)
+        except (ConfigError, ContextNotFound) as exc:
             raise UsageError(f"error: {exc}") from None
         return cls(args=args, server=target.server, namespace=args.namespace or target.namespace,
-                   namespace_explicit=bool(args.namespace))
+                   namespace_explicit=bool(args.namespace), timeout=timeout)
 
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.server, timeout=self.args.request_timeout)
+            self._client = Client(self.server, timeout=self.timeout)
         return self._client
 
     async def close(self) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import re
 
+from skiff.api.strconv import atoi
 from skiff.cli.context import UsageError
 
-__all__ = ["NO_RESOURCES", "duration_flag", "go_duration"]
+__all__ = ["NO_RESOURCES", "duration_flag", "go_duration", "request_timeout"]
 
 NO_RESOURCES = ("error: You must provide one or more resources by argument or filename.\n"
                 "Example resource specifications include:\n"
@@ -75,3 +76,23 @@ def duration_flag(text: str, flag: str = "--timeout") -> float:
         return go_duration(text)
     except ValueError as exc:
         raise UsageError(f"error: invalid argument {json.dumps(text)} for \"{flag}\" flag: {exc}") from None
+
+
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+_BAD_REQUEST_TIMEOUT = ("error: Invalid timeout value. Timeout must be a single integer in seconds, or an integer "
+                        "followed by a corresponding time unit (e.g. 1s | 2m | 3h)")
+
+
+def request_timeout(text: str) -> float | None:
+    """``--request-timeout`` as client-go reads it: whole seconds or a Go duration; 0 is no
+    timeout (None); not given, skiff's own 30 s."""
+    if not text:
+        return DEFAULT_REQUEST_TIMEOUT_S
+    whole = atoi(text)
+    try:
+        seconds = float(whole) if whole is not None else go_duration(text)
+    except ValueError:
+        raise UsageError(_BAD_REQUEST_TIMEOUT) from None
+    if seconds < 0:
+        raise UsageError(_BAD_REQUEST_TIMEOUT)
+    return seconds or None

@@ -38,6 +38,7 @@ from skiff.cli.commands import (
 )
 from skiff.cli.context import Context
 from skiff.cli.failures import FAILURES, failure_text
+from skiff.cli.flags import request_timeout
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
@@ -62,8 +63,9 @@ def add_global_flags(p: argparse.ArgumentParser, *, suppress: bool = False) -> N
                    help="apiserver HOST:PORT (else SKIFF_SERVER, else the config)")
     p.add_argument("--config", "--kubeconfig", default=default(None), help="config file (default ~/.skiff/config)")
     p.add_argument("--namespace", "-n", default=default(None), help="the namespace to act in")
-    p.add_argument("--request-timeout", type=float, default=default(30.0),
-                   help="seconds to wait for a single request")
+    p.add_argument("--context", default=default(None), help="the config file's context to use")
+    p.add_argument("--request-timeout", default=default(""),
+                   help="how long one request may take: 5s, 1m, or seconds; 0 waits forever (default 30s)")
 
 
 class _CommandParser(_Parser):
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    ctx = Context.from_args(args)
+    ctx = Context.from_args(args, timeout=request_timeout(args.request_timeout))
     try:
         return int(await args.run(ctx))
     finally:

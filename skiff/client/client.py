@@ -78,7 +78,8 @@ def _namespace(kind: kinds.Kind, namespace: str | None) -> str:
 class Client:
     """A connection to one apiserver."""
 
-    def __init__(self, server: str | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(self, server: str | None = None, *, timeout: float | None = 30.0) -> None:
+        """``timeout``: seconds each unary call may take; None puts no deadline on them."""
         self.server = resolve(server).server
         self.timeout = timeout
         # A local subchannel pool: each Client has its own connection (gRPC otherwise shares one

@@ -117,10 +117,23 @@ class Target:
     namespace: str
 
 
-def resolve(server: str | None = None, *, config_file: str | None = None) -> Target:
-    """The server and default namespace a client should use."""
+class ContextNotFound(LookupError):
+    """``--context`` names a context the config file does not have (kubectl's words)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"context was not found for specified context: {name}")
+
+
+def resolve(server: str | None = None, *, config_file: str | None = None, context: str | None = None) -> Target:
+    """The server and default namespace a client should use: those of ``context`` when named
+    (``--context``), else of the config's current context."""
     config = load_config(config_path(config_file))
     current = config.current
+    if context:  # named on the command line, it outranks SKIFF_SERVER too; only --server beats it
+        named = config.contexts.get(context)
+        if named is None:
+            raise ContextNotFound(context)
+        return Target((server or named.server).removeprefix("http://").removeprefix("https://"), named.namespace)
     namespace = current.namespace if current else "default"
     chosen = server or os.environ.get("SKIFF_SERVER") or (current.server if current else DEFAULT_SERVER)
     return Target(chosen.removeprefix("http://").removeprefix("https://"), namespace)

@@ -130,3 +130,26 @@ def test_set_context_current_namespace_is_what_get_lists(plane: ControlPlane, ns
         'Context "skiff" modified.\n'
     assert _rows(plane.ctl("get", "pods").stdout)[1][0] == "only-here"
     assert "only-here" not in plane.ctl("get", "pods", "-n", "default").stdout  # -n still wins
+
+
+def test_context_flag_picks_a_contexts_server_and_namespace(plane: ControlPlane, ns: str, no_config: None) -> None:
+    plane.ctl("create", "-n", ns, "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: only-here}\n")
+    plane.ctl("config", "set-context", "team", f"--server={plane.server}", f"--namespace={ns}")
+    plane.ctl("config", "set-context", "dead", "--server=127.0.0.1:1")
+    plane.ctl("config", "use-context", "team")
+    assert _rows(plane.ctl("get", "configmaps", "-o", "name").stdout) == [["configmap/only-here"]]
+    dead = plane.ctl("get", "configmaps", "--context", "dead", check=False)  # beats SKIFF_SERVER as well
+    assert dead.returncode == 1 and "127.0.0.1:1" in dead.stderr
+    plane.ctl("config", "use-context", "dead")
+    assert _rows(plane.ctl("get", "configmaps", "--context=team", "-o", "name").stdout) == [["configmap/only-here"]]
+    missing = plane.ctl("get", "configmaps", "--context", "nope", check=False)
+    assert (missing.returncode, missing.stderr) == (1, "error: context was not found for specified context: nope\n")
+
+
+def test_request_timeout_takes_kubectls_forms(plane: ControlPlane, ns: str) -> None:
+    for value in ("5s", "1m", "7", "0"):
+        assert plane.ctl("get", "pods", "-n", ns, f"--request-timeout={value}").returncode == 0
+    bad = plane.ctl("get", "pods", "--request-timeout=soon", check=False)
+    assert (bad.returncode, bad.stderr) == (1, "error: Invalid timeout value. Timeout must be a single integer in "
+                                               "seconds, or an integer followed by a corresponding time unit "
+                                               "(e.g. 1s | 2m | 3h)\n")
