@@ -13,7 +13,15 @@ import re
 from typing import Any
 
 from apiserver.registry.strategy import Strategy
-from skiff.api.validation import FieldError, forbidden, invalid, is_dns1123_label, not_supported, required
+from skiff.api.validation import (
+    FieldError,
+    forbidden,
+    invalid,
+    is_dns1123_label,
+    not_supported,
+    required,
+    too_long,
+)
 
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _MAX_DATA = 1024 * 1024
@@ -87,7 +95,7 @@ class SecretStrategy(Strategy):
     def validate(self, obj: Any) -> list[FieldError]:
         errs = super().validate(obj) + _validate_keys(list(obj.data), "data")
         if sum(len(v) for v in obj.data.values()) > _MAX_DATA:
-            errs.append(FieldError("FieldValueTooLong", "data", "", f"may not be more than {_MAX_DATA} bytes"))
+            errs.append(too_long("data", "", _MAX_DATA))
         if obj.type == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" not in obj.data:
             errs.append(required("data[.dockerconfigjson]", ""))
         return errs
@@ -114,7 +122,7 @@ class ConfigMapStrategy(Strategy):
             errs.append(invalid(f"data[{key}]", key, "duplicate of key present in binaryData"))
         size = sum(len(v.encode()) for v in obj.data.values()) + sum(len(v) for v in obj.binary_data.values())
         if size > _MAX_DATA:
-            errs.append(FieldError("FieldValueTooLong", "", "", f"must have at most {_MAX_DATA} bytes"))
+            errs.append(too_long("[]", "", _MAX_DATA))  # field.NewPath("") prints as "[]": the whole object
         return errs
 
     def validate_update(self, new: Any, old: Any) -> list[FieldError]:

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 
 from apiserver.registry.strategy import Strategy
 from skiff.api.codec import int_or_string
-from skiff.api.quantity import Quantity, QuantityError, parse_quantity
+from skiff.api.quantity import Quantity, parse_quantity
 from skiff.api.validation import (
     FieldError,
     duplicate,
@@ -87,8 +87,6 @@ def default_container(c: Any) -> None:
         if ref is not None and env.value_from.HasField("field_ref") and not ref.HasField("api_version"):
             ref.api_version = "v1"
     if c.HasField("resources"):
-        for value in (*c.resources.limits.values(), *c.resources.requests.values()):
-            parse_quantity(value)  # a QuantityError here is a decode error, as in Kubernetes
         for key, value in c.resources.limits.items():
             if key not in c.resources.requests:
                 c.resources.requests[key] = value
@@ -135,13 +133,10 @@ def add_default_tolerations(spec: Any) -> None:
 
 
 def _check_quantity(value: str, path: str, errs: list[FieldError]) -> Quantity | None:
-    """The parsed quantity, or None with the error appended."""
-    try:
-        q = parse_quantity(value)
-    except (QuantityError, ValueError) as exc:
-        errs.append(invalid(path, value, str(exc)))
-        return None
-    if q.value < 0:
+    """The parsed quantity, or None with the error appended when it is negative. Every quantity
+    was read when the request was decoded (apiserver.registry.quantities), so it parses."""
+    q = parse_quantity(value)
+    if q.sign < 0:
         errs.append(invalid(path, value, "must be greater than or equal to 0"))
         return None
     return q
@@ -276,8 +271,9 @@ def _validate_volume(v: Any, path: str) -> list[FieldError]:
         errs.append(required(f"{path}.persistentVolumeClaim.claimName", ""))
     if v.HasField("secret") and not v.secret.secret_name:
         errs.append(required(f"{path}.secret.secretName", ""))
-    if v.HasField("empty_dir") and v.empty_dir.HasField("size_limit"):
-        _check_quantity(v.empty_dir.size_limit, f"{path}.emptyDir.sizeLimit", errs)
+    limit = v.empty_dir.size_limit if v.HasField("empty_dir") and v.empty_dir.HasField("size_limit") else None
+    if limit is not None and parse_quantity(limit).sign < 0:  # validateVolumeSource's words
+        errs.append(forbidden(f"{path}.emptyDir.sizeLimit", "SizeLimit field must be a valid resource quantity"))
     return errs
 
 

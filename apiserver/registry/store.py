@@ -2,8 +2,10 @@
 
 One ``Store`` per kind does what Kubernetes' generic registry does:
 
-* **Create** — namespace check, defaulting, validation, server-set metadata (uid,
-  creationTimestamp, generation, a name from generateName), then a create-if-absent etcd txn.
+* **Create** — the object's quantities read first (a malformed one anywhere is Kubernetes' decode
+  BadRequest, see apiserver.registry.quantities), namespace check, defaulting, validation,
+  server-set metadata (uid, creationTimestamp, generation, a name from generateName), then a
+  create-if-absent etcd txn. Update and UpdateStatus read the quantities first too.
 * **Update / UpdateStatus** — a compare-and-swap on the object's ``mod_revision`` (which *is* its
   resourceVersion): a stale resourceVersion is a Conflict. Update keeps the stored status,
   UpdateStatus keeps the stored spec and metadata; ``metadata.generation`` moves only when the
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 
 from google.protobuf.message import Message
 
+from apiserver.registry.quantities import check_quantities
 from apiserver.registry.strategy import Strategy
 from apiserver.storage.interface import (
     CompactedError,
@@ -308,6 +311,7 @@ class Store:
 
     async def create(self, obj: Message, *, namespace: str = "", dry_run: bool = False) -> Message:
         """Create ``obj`` (the store takes ownership of it and returns it filled in)."""
+        self._decode_quantities(obj)
         kinds.set_type_meta(obj)
         meta = obj.metadata  # type: ignore[attr-defined]
         ns = self._namespace_of(obj, namespace)
@@ -318,7 +322,7 @@ class Store:
         if not meta.name and not meta.generate_name:
             raise self._invalid("", [_required_name()])
         self.strategy.prepare_for_create(obj)
-        self._default(obj)
+        self.strategy.default(obj)
         if meta.name:
             return await self._create_named(obj, ns, dry_run=dry_run)
         for _ in range(8):
@@ -363,6 +367,7 @@ class Store:
     async def update(
         self, obj: Message, *, namespace: str = "", status: bool = False, dry_run: bool = False
     ) -> Message:
+        self._decode_quantities(obj)
         ns = self._namespace_of(obj, namespace)
         name = obj.metadata.name  # type: ignore[attr-defined]
         if not name:
@@ -389,11 +394,12 @@ class Store:
         new = self.prepare_update(obj, old, status=status)
         return await self.write_update(new, old, kv, stale=stale, dry_run=dry_run)
 
-    def _default(self, obj: Message) -> None:
-        """Defaulting, where a quantity is first read: Kubernetes parses quantities while decoding the
-        body, so a bad one is its decode error (a BadRequest), not a field error."""
+    def _decode_quantities(self, obj: Message) -> None:
+        """Read every quantity of a request's object first, as Kubernetes does while decoding the
+        body: a malformed one, in whatever field, is that decode error (a BadRequest), not a field
+        error."""
         try:
-            self.strategy.default(obj)
+            check_quantities(obj)
         except QuantityError as exc:
             kind = self.kind.kind
             raise errors.BadRequest(f'{kind} in version "{self.kind.version}" cannot be handled as a {kind}: {exc}') \
@@ -408,7 +414,7 @@ class Store:
         else:
             self.strategy.prepare_for_update(new, old)
         _keep_server_metadata(new, old)
-        self._default(new)
+        self.strategy.default(new)
         if not status and self.strategy.spec_changed(new, old):
             new.metadata.generation = old.metadata.generation + 1  # type: ignore[attr-defined]
         return new

@@ -345,7 +345,7 @@ def invalid_error(kind: str, group: str, name: str, errors_: Sequence[FieldError
 
 
 def max_len_error(length: int) -> str:
-    return f"must be no more than {length} bytes"
+    return f"must be no more than {length} characters"  # apimachinery 1.32's MaxLenError
 
 
 def regex_error(message: str, regex: str, *examples: str) -> str:

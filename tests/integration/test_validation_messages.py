@@ -196,6 +196,12 @@ CASES: dict[str, tuple[Doc, str]] = {
     "service port name not a DNS label": (
         _svc(lambda d: d["spec"]["ports"][0].update(name="Web")),
         _SVC + f'spec.ports[0].name: Invalid value: "Web": {_DNS1123_LABEL_MSG}'),
+    "negative emptyDir sizeLimit (validateVolumeSource's Forbidden)": (
+        _pod(volumes=[{"name": "v", "emptyDir": {"sizeLimit": "-1Gi"}}]),
+        _POD + "spec.volumes[0].emptyDir.sizeLimit: Forbidden: SizeLimit field must be a valid resource quantity"),
+    "configmap over 1 MiB (field.TooLong on the whole object)": (
+        _edit("ConfigMap", "cm", lambda d: d.update(data={"k": "x" * (1024 * 1024 + 1)})),
+        'ConfigMap "cm" is invalid: []: Too long: may not be more than 1048576 bytes'),
 }
 
 
@@ -214,6 +220,8 @@ ACCEPTED: dict[str, Doc] = {
     "a headless service without ports": _svc(lambda d: (d["spec"].pop("ports"), d["spec"].update(clusterIP="None"))),
     "an empty container port protocol, defaulted to TCP": _pod(
         containers=[_ctr(ports=[{"containerPort": 80, "protocol": ""}])]),
+    # Quantity.UnmarshalJSON trims surrounding whitespace before ParseQuantity
+    "a quantity padded with spaces": _pod(containers=[_ctr(resources={"limits": {"memory": " 64Mi "}})]),
 }
 
 
@@ -222,12 +230,67 @@ async def test_kubernetes_accepts(client: Client, case: str) -> None:
     await client.create(obj(ACCEPTED[case]))
 
 
-async def test_a_bad_quantity_is_a_decode_error(client: Client) -> None:
-    doc = _dep(lambda d: d["spec"]["template"]["spec"]["containers"][0].update(resources={"requests": {"cpu": "2x"}}))
+_QUANTITY_RE_MSG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def _decode_msg(kind: str) -> str:
+    return f'{kind} in version "v1" cannot be handled as a {kind}: {_QUANTITY_RE_MSG}'
+
+
+def _claim_template(d: Doc) -> None:
+    d["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1.5Gx"}}}}]
+
+
+# Kubernetes parses every resource.Quantity while decoding the body (Quantity.UnmarshalJSON), so a
+# malformed one is the decode BadRequest whichever field holds it
+BAD_QUANTITIES: dict[str, tuple[Doc, str]] = {
+    "a deployment's container request": (
+        _dep(lambda d: d["spec"]["template"]["spec"]["containers"][0].update(resources={"requests": {"cpu": "2x"}})),
+        _decode_msg("Deployment")),
+    "an init container limit": (
+        _pod(initContainers=[_ctr(name="init", resources={"limits": {"memory": "abc"}})]), _decode_msg("Pod")),
+    "an emptyDir sizeLimit": (
+        _pod(volumes=[{"name": "v", "emptyDir": {"sizeLimit": "1.5Gx"}}]), _decode_msg("Pod")),
+    "an empty emptyDir sizeLimit": (
+        _pod(volumes=[{"name": "v", "emptyDir": {"sizeLimit": ""}}]), _decode_msg("Pod")),
+    "a pod overhead": (_pod(overhead={"cpu": "abc"}), _decode_msg("Pod")),
+    "a downward API divisor": (
+        _pod(containers=[_ctr(env=[{"name": "CPU", "valueFrom": {"resourceFieldRef": {
+            "resource": "limits.cpu", "divisor": "1x"}}}])]), _decode_msg("Pod")),
+    "a claim's storage request": (
+        _edit("PersistentVolumeClaim", "c", lambda d: d["spec"]["resources"]["requests"].update(storage="abc")),
+        _decode_msg("PersistentVolumeClaim")),
+    "a claim's limit": (
+        _edit("PersistentVolumeClaim", "c", lambda d: d["spec"]["resources"].update(limits={"storage": "1.5Gx"})),
+        _decode_msg("PersistentVolumeClaim")),
+    "a statefulset's volume claim template": (_edit("StatefulSet", "db", _claim_template), _decode_msg("StatefulSet")),
+    "a created node's capacity": (
+        _edit("Node", "n", lambda d: d["status"]["capacity"].update(cpu="abc")), _decode_msg("Node")),
+    "a created node's allocatable": (
+        _edit("Node", "n", lambda d: d["status"].update(allocatable={"memory": "1.5Gx"})), _decode_msg("Node")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_QUANTITIES))
+async def test_a_bad_quantity_is_a_decode_error_in(client: Client, case: str) -> None:
+    doc, message = BAD_QUANTITIES[case]
     with pytest.raises(errors.BadRequest) as info:
         await client.create(obj(doc))
-    assert str(info.value) == ('Deployment in version "v1" cannot be handled as a Deployment: quantities must match '
-                               "the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+    assert str(info.value) == message
+
+
+async def test_a_bad_quantity_in_an_update_is_a_decode_error(client: Client) -> None:
+    node = await client.create(obj(sample("Node", name="n")))
+    node.status.allocatable["cpu"] = "abc"
+    with pytest.raises(errors.BadRequest) as info:
+        await client.update_status(node)
+    assert str(info.value) == _decode_msg("Node")
+    pvc = await client.create(obj(sample("PersistentVolumeClaim", name="c")))
+    pvc.spec.resources.limits["storage"] = "1.5Gx"
+    with pytest.raises(errors.BadRequest) as info:
+        await client.update(pvc)
+    assert str(info.value) == _decode_msg("PersistentVolumeClaim")
 
 
 async def test_a_deployment_selector_is_immutable(client: Client) -> None:

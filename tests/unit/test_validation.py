@@ -175,8 +175,8 @@ def test_dns1123_subdomain_invalid(name: str) -> None:
 
 
 def test_dns1123_subdomain_too_long() -> None:
-    assert is_dns1123_subdomain("a" * 254) == ["must be no more than 253 bytes"]
-    assert is_dns1123_subdomain("A" * 254) == ["must be no more than 253 bytes", SUBDOMAIN_MSG]
+    assert is_dns1123_subdomain("a" * 254) == ["must be no more than 253 characters"]
+    assert is_dns1123_subdomain("A" * 254) == ["must be no more than 253 characters", SUBDOMAIN_MSG]
 
 
 def test_dns1123_label() -> None:
@@ -184,14 +184,14 @@ def test_dns1123_label() -> None:
     assert is_dns1123_label("123-abc") == []
     assert is_dns1123_label("a.b") == ["must not contain dots"]
     assert is_dns1123_label("My") == [LABEL_MSG]
-    assert is_dns1123_label("a" * 64) == ["must be no more than 63 bytes"]
+    assert is_dns1123_label("a" * 64) == ["must be no more than 63 characters"]
 
 
 def test_dns1035_label() -> None:
     assert is_dns1035_label("web") == []
     assert is_dns1035_label("abc-123") == []
     assert is_dns1035_label("1web") == [DNS1035_MSG]
-    assert is_dns1035_label("a" * 64) == ["must be no more than 63 bytes"]
+    assert is_dns1035_label("a" * 64) == ["must be no more than 63 characters"]
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_qualified_name_valid(key: str) -> None:
 def test_qualified_name_invalid() -> None:
     assert is_qualified_name("-a") == [NAME_PART_MSG]
     assert is_qualified_name("") == ["name part must be non-empty", NAME_PART_MSG]
-    assert is_qualified_name("a" * 64) == ["name part must be no more than 63 bytes"]
+    assert is_qualified_name("a" * 64) == ["name part must be no more than 63 characters"]
     assert is_qualified_name("/a") == ["prefix part must be non-empty"]
     assert is_qualified_name("Example.com/a") == ["prefix part " + SUBDOMAIN_MSG]
     assert is_qualified_name("a/b/c") == [
@@ -220,7 +220,7 @@ def test_label_value() -> None:
     assert is_valid_label_value("") == []
     assert is_valid_label_value("my_value") == []
     assert is_valid_label_value("-bad") == [LABEL_VALUE_MSG]
-    assert is_valid_label_value("a" * 64) == ["must be no more than 63 bytes"]
+    assert is_valid_label_value("a" * 64) == ["must be no more than 63 characters"]
     assert is_valid_label_value("é") == [LABEL_VALUE_MSG]
 
 
@@ -256,7 +256,7 @@ def test_port_number() -> None:
 def test_port_name() -> None:
     assert is_valid_port_name("http") == []
     assert is_valid_port_name("h2c-1") == []
-    assert is_valid_port_name("a" * 16) == ["must be no more than 15 bytes"]
+    assert is_valid_port_name("a" * 16) == ["must be no more than 15 characters"]
     assert is_valid_port_name("HTTP") == [
         "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
         "must contain at least one letter (a-z)",
