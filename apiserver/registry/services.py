@@ -24,6 +24,7 @@ from skiff.api.validation import (
     duplicate,
     forbidden,
     go_quote,
+    go_string_slice,
     invalid,
     invalid_error,
     is_dns1035_label,
@@ -232,13 +233,13 @@ class ServiceStrategy(Strategy):
             return
         if wanted:
             if not self.ips.contains(wanted):
-                raise self._invalid(obj, "spec.clusterIPs", [wanted],
+                raise self._invalid(obj, "spec.clusterIPs", go_string_slice([wanted]),
                                     f"failed to allocate IP {wanted}: the provided IP ({wanted}) is not in the "
                                     f"valid range. The range of valid IPs is {self.ips.describe}")
             try:
                 await self.ips.allocate(wanted, owner)
             except AllocationError as exc:
-                raise self._invalid(obj, "spec.clusterIPs", [wanted],
+                raise self._invalid(obj, "spec.clusterIPs", go_string_slice([wanted]),
                                     f"failed to allocate IP {wanted}: {exc}") from None
         else:
             try:

@@ -30,6 +30,7 @@ from enum import Enum, StrEnum, auto
 from typing import NamedTuple
 
 from skiff.api import validation
+from skiff.api.strconv import atoi
 from skiff.api.v1 import meta_pb2
 from skiff.api.validation import FieldError
 
@@ -84,16 +85,6 @@ _SET_OPERATORS = frozenset({Operator.IN, Operator.NOT_IN})
 _EXACT_OPERATORS = frozenset({Operator.EQUALS, Operator.DOUBLE_EQUALS, Operator.NOT_EQUALS})
 _NUMERIC_OPERATORS = frozenset({Operator.GREATER_THAN, Operator.LESS_THAN})
 _UNARY_OPERATORS = frozenset({Operator.EXISTS, Operator.DOES_NOT_EXIST})
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def _parse_int64(text: str) -> int | None:
-    """``strconv.ParseInt(text, 10, 64)``, or None."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit() or len(body.lstrip("0")) > 19:
-        return None
-    value = int(text)
-    return value if _INT64_MIN <= value <= _INT64_MAX else None
 
 
 # --------------------------------------------------------------------------- requirements
@@ -121,8 +112,8 @@ class Requirement:
         return labels[self.key] in self.values
 
     def _compare_numbers(self, label_value: str) -> bool:
-        actual = _parse_int64(label_value)
-        wanted = _parse_int64(self.values[0]) if len(self.values) == 1 else None
+        actual = atoi(label_value)
+        wanted = atoi(self.values[0]) if len(self.values) == 1 else None
         if actual is None or wanted is None:
             return False
         return actual > wanted if self.operator is Operator.GREATER_THAN else actual < wanted
@@ -143,13 +134,13 @@ def _values_errors(operator: str, values: Sequence[str], path: str) -> list[Fiel
     values_path = validation.child(path, "values")
     if operator in _SET_OPERATORS and not values:
         detail = "for 'in', 'notin' operators, values set can't be empty"
-        return [validation.invalid(values_path, list(values), detail)]
+        return [validation.invalid(values_path, validation.go_string_slice(values), detail)]
     if operator in _EXACT_OPERATORS and len(values) != 1:
         detail = "exact-match compatibility requires one single value"
-        return [validation.invalid(values_path, list(values), detail)]
+        return [validation.invalid(values_path, validation.go_string_slice(values), detail)]
     if operator in _UNARY_OPERATORS and values:
         detail = "values set must be empty for exists and does not exist"
-        return [validation.invalid(values_path, list(values), detail)]
+        return [validation.invalid(values_path, validation.go_string_slice(values), detail)]
     if operator in _NUMERIC_OPERATORS:
         return _numeric_values_errors(values, values_path)
     if operator not in _VALID_OPERATORS:
@@ -162,9 +153,9 @@ def _numeric_values_errors(values: Sequence[str], values_path: str) -> list[Fiel
     errs = []
     if len(values) != 1:
         detail = "for 'Gt', 'Lt' operators, exactly one value is required"
-        errs.append(validation.invalid(values_path, list(values), detail))
+        errs.append(validation.invalid(values_path, validation.go_string_slice(values), detail))
     for i, value in enumerate(values):
-        if _parse_int64(value) is None:
+        if atoi(value) is None:
             detail = "for 'Gt', 'Lt' operators, the value must be an integer"
             errs.append(validation.invalid(validation.index(values_path, i), value, detail))
     return errs

@@ -204,6 +204,11 @@ def go_string_map(mapping: Mapping[str, str]) -> GoValue:
     return GoValue("map[string]string{" + items + "}")
 
 
+def go_string_slice(values: Sequence[str]) -> GoValue:
+    """``%#v`` of a ``[]string``: ``[]string{"a", "b"}``, ``[]string{}`` when empty."""
+    return GoValue("[]string{" + ", ".join(go_quote(v) for v in values) + "}")
+
+
 def render_value(value: object) -> str:
     """A bad value as ``ErrorBody`` prints it."""
     if isinstance(value, GoValue):

@@ -222,7 +222,7 @@ def test_selector_from_proto_errors() -> None:
         selector_from_proto(meta_pb2.LabelSelector(match_expressions=[expr("a", "In")]))
     assert (
         str(caught.value)
-        == "values: Invalid value: []: for 'in', 'notin' operators, values set can't be empty"
+        == "values: Invalid value: []string{}: for 'in', 'notin' operators, values set can't be empty"
     )
 
 
