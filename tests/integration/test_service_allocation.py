@@ -39,8 +39,9 @@ async def test_concurrent_creates_on_two_apiservers_never_share_an_address(etcd:
 async def test_requested_values_taken_or_out_of_range_are_refused(client: Client) -> None:
     first = await client.create(svc("a", clusterIP="10.96.0.10", ports=[{"port": 80, "nodePort": 30007}]))
     assert first.spec.cluster_ip == "10.96.0.10" and list(first.spec.cluster_ips) == ["10.96.0.10"]
-    with pytest.raises(errors.Invalid, match=r'spec.clusterIPs: Invalid value: \[\]string\{"10.96.0.10"\}: failed to allocate IP 10.96.0.10: '
-                                             r"provided IP is already allocated"):
+    taken = (r'spec.clusterIPs: Invalid value: \[\]string\{"10.96.0.10"\}: failed to allocate IP 10.96.0.10: '
+             r"provided IP is already allocated")
+    with pytest.raises(errors.Invalid, match=taken):
         await client.create(svc("b", clusterIP="10.96.0.10"))
     with pytest.raises(errors.Invalid, match=r"spec.ports\[0\].nodePort: Invalid value: 30007: "
                                              r"provided port is already allocated"):
