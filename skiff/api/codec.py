@@ -20,6 +20,7 @@ import base64
 import binascii
 import math
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
@@ -55,10 +56,19 @@ class DecodeError(ValueError):
         self.detail = detail
 
 
-def from_dict(cls: type[M], data: Mapping[str, Any], *, path: str = "") -> M:
-    """Build a ``cls`` message from a manifest dict; raise DecodeError naming the field path."""
+_UNKNOWN_FIELDS: ContextVar[list[str] | None] = ContextVar("unknown_fields", default=None)
+
+
+def from_dict(cls: type[M], data: Mapping[str, Any], *, path: str = "", unknown_fields: list[str] | None = None) -> M:
+    """Build a ``cls`` message from a manifest dict; raise DecodeError naming the field path.
+    With ``unknown_fields`` (kubectl's ``--validate=warn|ignore``) an unknown field is dropped and
+    its path appended there instead; a value of the wrong type is an error all the same."""
     msg = cls()
-    _fill(msg, data, path)
+    token = _UNKNOWN_FIELDS.set(unknown_fields)
+    try:
+        _fill(msg, data, path)
+    finally:
+        _UNKNOWN_FIELDS.reset(token)
     return msg
 
 
@@ -108,7 +118,11 @@ def _fill(msg: Message, data: object, path: str) -> None:
             raise DecodeError(path, f"field names must be strings, got {key!r}")
         field = by_json.get(key)
         if field is None:
-            raise DecodeError(_join(path, key), "unknown field", unknown=True)
+            dropped = _UNKNOWN_FIELDS.get()
+            if dropped is None:
+                raise DecodeError(_join(path, key), "unknown field", unknown=True)
+            dropped.append(_join(path, key))
+            continue
         if value is None:
             continue
         _set_field(msg, field, value, _join(path, key))

@@ -57,8 +57,9 @@ def _expand(doc: object) -> Iterator[dict[str, Any]]:
         yield doc
 
 
-def from_manifest(doc: dict[str, Any]) -> Message:
-    """One manifest dict as a typed object."""
+def from_manifest(doc: dict[str, Any], *, unknown_fields: list[str] | None = None) -> Message:
+    """One manifest dict as a typed object; with ``unknown_fields``, unknown fields are dropped and
+    listed there (``--validate=warn|ignore``) instead of failing."""
     api_version, kind_name = doc.get("apiVersion"), doc.get("kind")
     if not isinstance(kind_name, str) or not kind_name:
         raise ManifestError("error validating data: kind not set")
@@ -69,7 +70,7 @@ def from_manifest(doc: dict[str, Any]) -> Message:
     except kinds.UnknownKind as exc:
         raise ManifestError(f"resource mapping not found: {exc}") from None
     try:
-        return codec.from_dict(kind.message, doc)
+        return codec.from_dict(kind.message, doc, unknown_fields=unknown_fields)
     except codec.DecodeError as exc:
         name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
         what = f'{kind.kind} "{name}"' if name else kind.kind

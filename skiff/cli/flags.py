@@ -15,7 +15,7 @@ import re
 from skiff.api.strconv import atoi
 from skiff.cli.context import UsageError
 
-__all__ = ["NO_RESOURCES", "duration_flag", "go_duration", "request_timeout"]
+__all__ = ["NO_RESOURCES", "duration_flag", "go_duration", "request_timeout", "validate_flag"]
 
 NO_RESOURCES = ("error: You must provide one or more resources by argument or filename.\n"
                 "Example resource specifications include:\n"
@@ -96,3 +96,15 @@ def request_timeout(text: str) -> float | None:
     if seconds < 0:
         raise UsageError(_BAD_REQUEST_TIMEOUT)
     return seconds or None
+
+
+_VALIDATE = {"strict": "strict", "true": "strict", "warn": "warn", "ignore": "ignore", "false": "ignore"}
+
+
+def validate_flag(text: str) -> str:
+    """``--validate`` as kubectl's GetValidationDirective reads it: strict, warn or ignore."""
+    directive = _VALIDATE.get(text.lower())
+    if directive is None:
+        raise UsageError(f"error: invalid - validate option {json.dumps(text)}; must be one of: strict (or true), "
+                         "warn, ignore (or false)")
+    return directive

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,10 +100,12 @@ def read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
     return out
 
 
-def load_files(paths: list[str], recursive: bool, *, verb: str = "apply",
-               allow_empty: bool = False) -> list[tuple[str, Message]]:
+def load_files(paths: list[str], recursive: bool, *, verb: str = "apply", allow_empty: bool = False,
+               validate: str = "strict", warn: Callable[[str], None] | None = None) -> list[tuple[str, Message]]:
     """Every object in the -f sources, each with its source; a bad document names file and document.
-    Sources without any object are an error (``no objects passed to <verb>``) unless ``allow_empty``."""
+    Sources without any object are an error (``no objects passed to <verb>``) unless ``allow_empty``.
+    ``validate`` is kubectl's field validation: ``strict`` fails on an unknown field, ``warn`` drops
+    it with ``Warning: unknown field "spec.x"`` (to ``warn``), ``ignore`` drops it silently."""
     objs: list[tuple[str, Message]] = []
     for source, text in read_sources(paths, recursive):
         try:
@@ -110,11 +113,15 @@ def load_files(paths: list[str], recursive: bool, *, verb: str = "apply",
         except ManifestError as exc:
             raise UsageError(f'error: error parsing {source}: {exc}') from None
         for index, doc in enumerate(docs):
+            dropped: list[str] | None = None if validate == "strict" else []
             try:
-                objs.append((source, from_manifest(doc)))
+                objs.append((source, from_manifest(doc, unknown_fields=dropped)))
             except ManifestError as exc:
                 where = f"document {index + 1} of " if len(docs) > 1 else ""
                 raise UsageError(f'error: error validating {where}"{source}": {exc}') from None
+            if dropped and validate == "warn" and warn is not None:
+                for path in dropped:
+                    warn(f'Warning: unknown field "{path}"')
     if not objs and not allow_empty:
         raise UsageError(f"error: no objects passed to {verb}")
     return objs

@@ -39,3 +39,23 @@ def test_a_manifest_that_drops_all_its_annotations_removes_them(plane: ControlPl
 
     again = plane.ctl("apply", "-n", ns, "-f", "-", stdin=config_map(None))
     assert again.stdout == "configmap/cfg unchanged\n"
+
+
+UNKNOWN_FIELDS = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: loose, colour: red}\n"
+                  "data: {a: b}\nfoo: 1\n")
+
+
+def test_validate_strict_refuses_unknown_fields_warn_and_ignore_drop_them(plane: ControlPlane, ns: str) -> None:
+    strict = plane.ctl("apply", "-n", ns, "-f", "-", stdin=UNKNOWN_FIELDS, check=False)
+    assert strict.returncode == 1 and 'unknown field "metadata.colour"' in strict.stderr
+    assert plane.ctl("get", "configmap", "loose", "-n", ns, check=False).returncode == 1
+    warned = plane.ctl("apply", "-n", ns, "--validate=warn", "-f", "-", stdin=UNKNOWN_FIELDS)
+    assert (warned.stdout, warned.stderr) == (
+        "configmap/loose created\n", 'Warning: unknown field "metadata.colour"\nWarning: unknown field "foo"\n')
+    ignored = plane.ctl("replace", "-n", ns, "--validate=false", "-f", "-", stdin=UNKNOWN_FIELDS)
+    assert (ignored.stdout, ignored.stderr) == ("configmap/loose replaced\n", "")
+    stored = json.loads(plane.ctl("get", "configmap", "loose", "-n", ns, "-o", "json").stdout)
+    assert stored["data"] == {"a": "b"} and "foo" not in stored
+    typo = plane.ctl("create", "-n", ns, "--validate=maybe", "-f", "-", stdin=UNKNOWN_FIELDS, check=False)
+    assert (typo.returncode, typo.stderr) == (
+        1, 'error: invalid - validate option "maybe"; must be one of: strict (or true), warn, ignore (or false)\n')

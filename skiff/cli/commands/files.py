@@ -16,6 +16,7 @@ from skiff.api import errors, kinds
 from skiff.cli.applying import apply_object
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
+from skiff.cli.flags import validate_flag
 from skiff.cli.printers import print_objects, result_text
 from skiff.cli.resources import load_files
 
@@ -31,6 +32,13 @@ def add_file_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None
 def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default="", help="yaml | json | name")
     p.add_argument("--dry-run", choices=["none", "client", "server"], default="none", nargs="?", const="client")
+    add_validate_flag(p)
+
+
+def add_validate_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--validate", default="strict", nargs="?", const="strict",
+                   help="strict (or true): an unknown field fails; warn: dropped with a warning; "
+                        "ignore (or false): dropped")
 
 
 class NamespaceMismatch(UsageError):
@@ -54,7 +62,9 @@ async def for_each_object(ctx: Context, verb: str, fn: Callable[[Message], Await
     ``verb`` is the command (``apply``); its failures read ``error when applying "<file>"``."""
     results: list[Message] = []
     failed = 0
-    for source, obj in load_files(ctx.args.filename, ctx.args.recursive, verb=verb):
+    objects = load_files(ctx.args.filename, ctx.args.recursive, verb=verb,
+                         validate=validate_flag(ctx.args.validate), warn=ctx.warn)
+    for source, obj in objects:
         try:
             namespace_for(ctx, obj)  # a file's namespace must agree with -n, --dry-run=client too
             action, result = await fn(obj)
