@@ -14,11 +14,17 @@ round-trips.
 
 Command-line mistakes raise ``GeneratorError`` with kubectl's wording (``invalid literal source
 novalue, expected key=value``); the command layer prints it as ``error: ...``.
+
+``create secret tls`` checks its pair as kubectl does with Go's tls.X509KeyPair (PEM blocks found
+as pem.Decode finds them, the certificate and key parsed with ``cryptography``, the public keys
+compared) and fails with the same messages. ``--append-hash`` (secrets and configmaps) adds
+kubectl's content hash to the name: ``content_hash`` hashes the JSON kubectl hashes.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -27,6 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from google.protobuf.message import Message
 
 from skiff.api import codec, kinds
@@ -503,3 +513,167 @@ def configmap(name: str, *, sources: DataSources, namespace: str = "") -> core_p
     if binary:
         doc["binaryData"] = binary
     return _load(doc)  # type: ignore[return-value]
+
+
+# ---- create secret tls ----
+
+
+def read_tls_file(path: str) -> bytes:
+    """A --cert / --key file, or kubectl's ``Cannot read file PATH, open PATH: no such file or directory``."""
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise GeneratorError(f"Cannot read file {path}, read {path}: is a directory") from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise GeneratorError(f"Cannot read file {path}, open {path}: {reason[:1].lower()}{reason[1:]}") from None
+
+
+_PEM_BEGIN = re.compile(rb"(?:^|\n)-----BEGIN ([^\n]*)-----[ \t\r]*\n")
+
+
+def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
+    """The (type, DER bytes) of each PEM block in ``data``, found as Go's pem.Decode finds them: a
+    BEGIN line at the start of a line, an END line of the same type, a body (after any ``Key: value``
+    header lines) that is valid base64; a block whose body is not is skipped."""
+    out: list[tuple[str, bytes]] = []
+    pos = 0
+    while (begin := _PEM_BEGIN.search(data, pos)) is not None:
+        pos = begin.end()
+        kind = begin.group(1)
+        end = re.compile(rb"\n-----END " + re.escape(kind) + rb"-----[ \t\r]*(?=\n|$)")
+        found = end.search(data, begin.end() - 1)
+        if found is None:
+            continue
+        lines = data[begin.end():found.start()].split(b"\n")
+        while lines and b":" in lines[0]:
+            lines.pop(0)
+        try:
+            der = base64.b64decode(b"".join(b"".join(lines).split()), validate=True)
+        except ValueError:
+            continue
+        out.append((kind.decode(errors="replace"), der))
+        pos = found.end()
+    return out
+
+
+def _go_list(items: Sequence[str]) -> str:
+    return "[" + " ".join(items) + "]"
+
+
+def _tls_private_key(der: bytes, pem_type: str) -> Any:
+    """Go's tls parsePrivateKey: PKCS #1, PKCS #8 (RSA, ECDSA or Ed25519) or SEC 1, else kubectl's error."""
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise GeneratorError("tls: failed to parse private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        if pem_type == "PRIVATE KEY":
+            raise GeneratorError("tls: found unknown private key type in PKCS#8 wrapping")
+        raise GeneratorError("tls: failed to parse private key")
+    return key
+
+
+def check_key_pair(cert_pem: bytes, key_pem: bytes) -> None:
+    """kubectl's check of ``create secret tls`` input (Go's tls.X509KeyPair), with its messages: a
+    CERTIFICATE block in the cert, a ``... PRIVATE KEY`` block in the key, both parseable, and the
+    certificate's public key the key's own."""
+    cert_blocks = pem_blocks(cert_pem)
+    certs = [der for kind, der in cert_blocks if kind == "CERTIFICATE"]
+    skipped = [kind for kind, _ in cert_blocks if kind != "CERTIFICATE"]
+    if not certs:
+        if not skipped:
+            raise GeneratorError("tls: failed to find any PEM data in certificate input")
+        if len(skipped) == 1 and skipped[0].endswith("PRIVATE KEY"):
+            raise GeneratorError("tls: failed to find certificate PEM data in certificate input, but did find a "
+                                 "private key; PEM inputs may have been switched")
+        raise GeneratorError('tls: failed to find "CERTIFICATE" PEM block in certificate input after skipping '
+                             f"PEM blocks of the following types: {_go_list(skipped)}")
+    key_blocks = pem_blocks(key_pem)
+    keys = [(kind, der) for kind, der in key_blocks if kind == "PRIVATE KEY" or kind.endswith(" PRIVATE KEY")]
+    if not keys:
+        skipped = [kind for kind, _ in key_blocks]
+        if not skipped:
+            raise GeneratorError("tls: failed to find any PEM data in key input")
+        if skipped == ["CERTIFICATE"]:
+            raise GeneratorError("tls: found a certificate rather than a key in the PEM for the private key")
+        raise GeneratorError('tls: failed to find PEM block with type ending in "PRIVATE KEY" in key input after '
+                             f"skipping PEM blocks of the following types: {_go_list(skipped)}")
+    try:
+        public = x509.load_der_x509_certificate(certs[0]).public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise GeneratorError("x509: malformed certificate") from None
+    key_type, key_der = keys[0]
+    private = _tls_private_key(key_der, key_type)
+    if isinstance(public, rsa.RSAPublicKey):
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise GeneratorError("tls: private key type does not match public key type")
+        same = public.public_numbers().n == private.public_key().public_numbers().n
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise GeneratorError("tls: private key type does not match public key type")
+        mine, theirs = public.public_numbers(), private.public_key().public_numbers()
+        same = (mine.x, mine.y) == (theirs.x, theirs.y)
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        if not isinstance(private, ed25519.Ed25519PrivateKey):
+            raise GeneratorError("tls: private key type does not match public key type")
+        raw = serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        same = public.public_bytes(*raw) == private.public_key().public_bytes(*raw)
+    else:
+        raise GeneratorError("tls: unknown public key algorithm")
+    if not same:
+        raise GeneratorError("tls: private key does not match public key")
+
+
+def secret_tls(name: str, *, cert_path: str, key_path: str, namespace: str = "") -> core_pb2.Secret:
+    """``create secret tls NAME --cert=PATH --key=PATH``: the two files, unchanged, as tls.crt and tls.key
+    of a kubernetes.io/tls Secret, once they pass kubectl's key-pair check."""
+    cert = read_tls_file(cert_path)
+    key = read_tls_file(key_path)
+    check_key_pair(cert, key)
+    doc = {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name, namespace),
+           "data": {"tls.crt": base64.b64encode(cert).decode(), "tls.key": base64.b64encode(key).decode()},
+           "type": "kubernetes.io/tls"}
+    return _load(doc)  # type: ignore[return-value]
+
+
+# ---- --append-hash ----
+
+
+def _go_json(value: Any) -> str:
+    """``value`` as Go's json.Marshal writes it: map keys sorted, no spaces, UTF-8 kept, and HTML
+    characters and U+2028 / U+2029 escaped."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                          ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _encode_hash(digest: str) -> str:
+    """kubectl's hash suffix: the first 10 hex digits of a sha256, with 0 1 3 a e swapped for g h k m t
+    (so the suffix never spells a word nor reads as a number)."""
+    return digest[:10].translate(str.maketrans("013ae", "ghkmt"))
+
+
+def content_hash(obj: core_pb2.Secret | core_pb2.ConfigMap) -> str:
+    """The suffix ``--append-hash`` adds to a Secret's or ConfigMap's name (kubectl's SecretHash /
+    ConfigMapHash): a hash of its kind, name, type and data."""
+    def b64(values: Mapping[str, bytes]) -> dict[str, str]:
+        return {k: base64.b64encode(v).decode() for k, v in values.items()}
+
+    doc: dict[str, Any]
+    if isinstance(obj, core_pb2.Secret):
+        doc = {"kind": "Secret", "type": obj.type, "name": obj.metadata.name, "data": b64(obj.data)}
+    else:
+        doc = {"kind": "ConfigMap", "name": obj.metadata.name, "data": dict(obj.data)}
+        if obj.binary_data:
+            doc["binaryData"] = b64(obj.binary_data)
+    return _encode_hash(hashlib.sha256(_go_json(doc).encode()).hexdigest())
+
+
+def append_hash(obj: Message) -> None:
+    """``--append-hash``: ``NAME`` becomes ``NAME-<content_hash>``."""
+    if not isinstance(obj, core_pb2.Secret | core_pb2.ConfigMap):
+        raise TypeError(f"--append-hash applies to a Secret or ConfigMap, not a {kinds.of(obj).kind}")
+    obj.metadata.name = f"{obj.metadata.name}-{content_hash(obj)}"

@@ -8,10 +8,14 @@ ports from the stored object; errors read as kubectl's.
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.support.processes import ControlPlane
@@ -140,3 +144,36 @@ def test_errors(plane: ControlPlane, ns: str) -> None:
     r = plane.ctl("create", "job", "j", "--from=cronjob/nope", "-n", ns, check=False)
     assert (r.returncode, r.stderr.strip()) == (1, 'Error from server (NotFound): cronjobs.batch "nope" not found')
     assert "Traceback" not in r.stderr
+
+
+def _openssl_pair(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate and its key, made now with openssl (none is kept in the repository)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not found")
+    crt, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-subj", f"/CN={name}", "-days", "1"], check=True, capture_output=True, timeout=60)
+    return crt, key
+
+
+def test_create_secret_tls(plane: ControlPlane, ns: str, tmp_path: Path) -> None:
+    crt, key = _openssl_pair(tmp_path, "web")
+    other_crt, _ = _openssl_pair(tmp_path, "other")
+    flags = [f"--cert={crt}", f"--key={key}", "-n", ns]
+    assert plane.ctl("create", "secret", "tls", "web-tls", *flags).stdout == "secret/web-tls created\n"
+    stored = get_json(plane, ns, "secret/web-tls")
+    assert stored["type"] == "kubernetes.io/tls"
+    assert {k: base64.b64decode(v) for k, v in stored["data"].items()} == {
+        "tls.crt": crt.read_bytes(), "tls.key": key.read_bytes()}
+
+    r = plane.ctl("create", "secret", "tls", "dry", *flags, "--dry-run=server", "-o", "yaml")
+    assert yaml.safe_load(r.stdout)["metadata"]["namespace"] == ns
+    assert plane.ctl("get", "secret", "dry", "-n", ns, check=False).returncode == 1
+    hashed = plane.ctl("create", "secret", "tls", "web-tls", *flags, "--append-hash", "-o", "name").stdout.strip()
+    assert hashed.startswith("secret/web-tls-") and len(hashed) == len("secret/web-tls-") + 10
+    assert get_json(plane, ns, hashed)["data"] == stored["data"]
+
+    r = plane.ctl("create", "secret", "tls", "bad", f"--cert={other_crt}", f"--key={key}", "-n", ns, check=False)
+    assert (r.returncode, r.stderr.strip()) == (1, "error: tls: private key does not match public key")
+    r = plane.ctl("create", "secret", "tls", "bad", f"--cert={crt}", "-n", ns, check=False)
+    assert (r.returncode, r.stderr.strip()) == (1, "error: key and cert must be specified")

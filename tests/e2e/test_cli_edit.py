@@ -9,7 +9,10 @@ sees and what the API then holds (through ``get -o json``).
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+
+import yaml
 
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
@@ -72,6 +75,41 @@ def test_annotate(plane: ControlPlane, ns: str) -> None:
         "(hello world)")
     plane.ctl("annotate", "configmap/cm", "note-", "-n", ns)
     assert "annotations" not in get_json(plane, ns, "configmap/cm")["metadata"]
+
+
+def test_label_and_annotate_print_the_changed_object_with_output(plane: ControlPlane, ns: str) -> None:
+    create(plane, ns, pod("p"), pod("q"))
+    out = yaml.safe_load(plane.ctl("label", "pod/p", "tier=web", "-o", "yaml", "-n", ns).stdout)
+    assert out["kind"] == "Pod" and out["metadata"]["labels"] == {"app": "demo", "tier": "web"}
+    assert out["metadata"]["resourceVersion"] == get_json(plane, ns, "pod/p")["metadata"]["resourceVersion"]
+    assert plane.ctl("label", "pods", "--all", "zone=1", "-o", "name", "-n", ns).stdout == "pod/p\npod/q\n"
+    assert plane.ctl("label", "pod/p", "gone-", "-o", "name", "-n", ns).stdout == 'label "gone" not found.\npod/p\n'
+    jsonpath = plane.ctl("annotate", "pod/p", "note=hi", "-o", "jsonpath={.metadata.annotations.note}", "-n", ns)
+    assert jsonpath.stdout == "hi\n"
+    assert get_json(plane, ns, "pod/p")["metadata"]["annotations"] == {"note": "hi"}
+
+    for dry_run in ("client", "server"):
+        printed = json.loads(plane.ctl("label", "pod/q", "dry=run", f"--dry-run={dry_run}", "-o", "json",
+                                       "-n", ns).stdout)
+        assert printed["metadata"]["labels"] == {"app": "demo", "zone": "1", "dry": "run"}
+        annotated = json.loads(plane.ctl("annotate", "pod/q", "a=b", f"--dry-run={dry_run}", "-o", "json",
+                                         "-n", ns).stdout)
+        assert annotated["metadata"]["annotations"] == {"a": "b"}
+    stored = get_json(plane, ns, "pod/q")["metadata"]
+    assert stored["labels"] == {"app": "demo", "zone": "1"} and "annotations" not in stored
+
+
+def test_label_and_annotate_output_errors(plane: ControlPlane, ns: str) -> None:
+    create(plane, ns, pod("p"))
+    r = plane.ctl("label", "pod/p", "a=b", "-o", "wide", "-n", ns, check=False)
+    assert (r.returncode, r.stdout, r.stderr.strip()) == (1, "", (
+        'error: unable to match a printer suitable for the output format "wide", allowed formats are: '
+        "go-template,go-template-file,json,jsonpath,jsonpath-as-json,jsonpath-file,name,template,templatefile,yaml"))
+    r = plane.ctl("label", "pod/p", "--list", "-o", "yaml", "-n", ns, check=False)
+    assert (r.returncode, r.stderr.strip()) == (1, "error: --list and --output may not be specified together")
+    assert "a" not in get_json(plane, ns, "pod/p")["metadata"]["labels"]
+    plane.ctl("annotate", "pod/p", "note=hi", "-n", ns)
+    assert plane.ctl("annotate", "pod/p", "--list", "-o", "yaml", "-n", ns).stdout == "note=hi\n"
 
 
 # ---- nodes ----

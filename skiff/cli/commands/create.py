@@ -5,7 +5,8 @@ the generator in ``skiff.cli.generators`` builds the object from flags and ``emi
 kubectl does — ``deployment.apps/web created``, ``-o yaml|json|name`` printing the created object
 instead, ``--dry-run=client`` printing the generated object (with kubectl's
 ``creationTimestamp: null``) and storing nothing, ``--dry-run=server`` letting the server
-validate and default it without storing. ``run`` and ``expose`` (commands/expose.py) share
+validate and default it without storing; ``--append-hash`` (secrets and configmaps) adds kubectl's
+content hash to the generated name before any of that. ``run`` and ``expose`` (commands/expose.py) share
 ``emit`` and the flag helpers here.
 
 Flags kubectl marks required are checked here, not by argparse, so a missing one reads as in
@@ -129,17 +130,25 @@ def _runner(build: Callable[[Context], Message]) -> Callable[[Context], Awaitabl
             obj = build(ctx)
         except generators.GeneratorError as exc:
             raise generator_error(exc) from None
+        if ctx.args.append_hash:
+            generators.append_hash(obj)
         return await emit(ctx, obj)
     return run
 
 
 def _parser(sub: argparse._SubParsersAction, name: str, help_text: str,  # type: ignore[type-arg]
-            *, aliases: tuple[str, ...] = (), command: bool = False) -> argparse.ArgumentParser:
+            *, aliases: tuple[str, ...] = (), command: bool = False,
+            append_hash: bool = False) -> argparse.ArgumentParser:
+    """A generator's parser: NAME, the shared flags, and ``--append-hash`` where kubectl has it."""
     p: argparse.ArgumentParser = sub.add_parser(name, aliases=list(aliases), help=help_text)
     p.add_argument("name", nargs="?", metavar="NAME")
     if command:
         accept_command_tail(p)
     add_generator_flags(p)
+    if append_hash:
+        p.add_argument("--append-hash", action="store_true", help="append a hash of the object to its name")
+    else:
+        p.set_defaults(append_hash=False)
     return p
 
 
@@ -213,6 +222,14 @@ def _secret_docker_registry(ctx: Context) -> Message:
                                              namespace=generated_namespace(ctx))
 
 
+def _secret_tls(ctx: Context) -> Message:
+    name = one_name(ctx)
+    a = ctx.args
+    if not (a.cert and a.key):
+        raise UsageError("error: key and cert must be specified")
+    return generators.secret_tls(name, cert_path=a.cert, key_path=a.key, namespace=generated_namespace(ctx))
+
+
 def _configmap(ctx: Context) -> Message:
     return generators.configmap(one_name(ctx), sources=_sources(ctx), namespace=generated_namespace(ctx))
 
@@ -262,17 +279,23 @@ def _register_services(sub: argparse._SubParsersAction) -> None:  # type: ignore
 def _register_secrets(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("secret", help="create a secret using a specified subcommand")
     kinds_sub = p.add_subparsers(dest="secret_type", metavar="TYPE", parser_class=type(p))
-    sp = _parser(kinds_sub, "generic", "create a secret from files, directories or literal values")
+    sp = _parser(kinds_sub, "generic", "create a secret from files, directories or literal values",
+                 append_hash=True)
     _add_data_source_flags(sp)
     sp.add_argument("--type", help="the secret's type (e.g. kubernetes.io/basic-auth)")
     sp.set_defaults(run=_runner(_secret_generic))
-    sp = _parser(kinds_sub, "docker-registry", "create a secret for use with a Docker registry")
+    sp = _parser(kinds_sub, "docker-registry", "create a secret for use with a Docker registry", append_hash=True)
     sp.add_argument("--docker-server", default=generators.DEFAULT_DOCKER_SERVER)
     sp.add_argument("--docker-username")
     sp.add_argument("--docker-password")
     sp.add_argument("--docker-email")
     sp.set_defaults(run=_runner(_secret_docker_registry))
-    p.set_defaults(run=_needs_subcommand("secret", "docker-registry, generic"))
+    sp = _parser(kinds_sub, "tls", "create a TLS secret from a PEM certificate and its private key", append_hash=True)
+    sp.usage = "%(prog)s NAME --cert=path/to/cert/file --key=path/to/key/file [--dry-run=server|client|none]"
+    sp.add_argument("--cert", default="", help="path to the PEM encoded public key certificate")
+    sp.add_argument("--key", default="", help="path to the private key of that certificate")
+    sp.set_defaults(run=_runner(_secret_tls))
+    p.set_defaults(run=_needs_subcommand("secret", "docker-registry, generic, tls"))
 
 
 def _needs_subcommand(verb: str, choices: str) -> Callable[[Context], Awaitable[int]]:
@@ -304,7 +327,7 @@ def _register_generators(sub: argparse._SubParsersAction) -> None:  # type: igno
     p.set_defaults(run=_runner(_cronjob))
 
     p = _parser(sub, "configmap", "create a configmap from a local file, directory or literal value",
-                aliases=("cm",))
+                aliases=("cm",), append_hash=True)
     _add_data_source_flags(p)
     p.set_defaults(run=_runner(_configmap))
 

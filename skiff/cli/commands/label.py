@@ -17,7 +17,9 @@ The kit (used by nodes, scale, rollout, wait, edit and the other verbs that name
 label / annotate follow kubectl's label.go and annotate.go: ``key=value`` sets, ``key-``
 removes, an existing key needs ``--overwrite`` (``'app' already has a value (web), and
 --overwrite is false``), ``--list`` prints the keys, and each object prints ``pod/p labeled``,
-``unlabeled`` or ``not labeled`` (``annotated`` for annotate).
+``unlabeled`` or ``not labeled`` (``annotated`` for annotate) — or, with ``-o yaml|json|name|
+jsonpath=...``, the object as changed (as the server returned it, or as it would be with
+``--dry-run``). label refuses ``--list`` with ``-o``; annotate's ``--list`` wins, as in kubectl 1.32.
 """
 
 from __future__ import annotations
@@ -34,10 +36,13 @@ from skiff.api.validation import is_valid_label_value
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
-from skiff.cli.printers import result_text
+from skiff.cli.printers import output_format, result_text
 from skiff.cli.resources import Target, list_selected, load_files, parse_targets
 
 CONFLICT_RETRIES = 5
+OUTPUT_FORMATS = ("", "go-template", "go-template-file", "json", "jsonpath", "jsonpath-as-json", "jsonpath-file",
+                  "name", "template", "templatefile", "yaml")
+"""label's and annotate's -o values (kubectl's PrintFlags for them), "" the ``pod/p labeled`` line."""
 
 
 class VerbError(Exception):
@@ -264,7 +269,7 @@ async def _edit_one(ctx: Context, edit: MapEdit, target: Target, *, single: bool
     if args.list:
         _list(ctx, obj, edit.field, after, single=single)
         return
-    ctx.print(result_text(obj, message(edit, before, after), dry_run=args.dry_run))
+    ctx.print(result_text(obj, message(edit, before, after), output=args.output, dry_run=args.dry_run))
 
 
 def _list(ctx: Context, obj: Message, field: str, values: dict[str, str], *, single: bool) -> None:
@@ -280,6 +285,10 @@ def _list(ctx: Context, obj: Message, field: str, values: dict[str, str], *, sin
 def _make_run(field: str, what: str) -> Callable[[Context], Awaitable[int]]:
     async def run(ctx: Context) -> int:
         args = ctx.args
+        if field == "labels" and args.list and args.output:
+            raise UsageError("error: --list and --output may not be specified together")
+        if args.output:
+            output_format(args.output, OUTPUT_FORMATS)
         resources, pairs = split_pairs(args.args, what)
         if not pairs and not args.list:
             raise UsageError(f"error: at least one {what} update is required")
@@ -313,6 +322,7 @@ def _add_parser(sub: argparse._SubParsersAction, verb: str, field: str, what: st
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--list", action="store_true", help=f"list the current {field}")
     p.add_argument("--resource-version", default="")
+    p.add_argument("-o", "--output", default="", help="yaml | json | name | jsonpath=...: print the changed objects")
     add_dry_run(p)
     p.set_defaults(run=_make_run(field, what))
 
