@@ -169,6 +169,8 @@ def test_describe_service_and_secret(plane: ControlPlane, ns: str) -> None:
     secret = plane.ctl("describe", "secret", "db", "-n", ns).stdout
     assert "password:  7 bytes" in secret.splitlines()
     assert "s3cr3t" not in secret and "czNjcjN0" not in secret
+    from_file = plane.ctl("describe", "-f", "-", "-n", ns, stdin=SERVICE_AND_SECRET).stdout
+    assert [line.split()[1] for line in from_file.splitlines() if line.startswith("Name:")] == ["web", "web", "db"]
 
 
 def test_describe_node_lists_its_pods(plane: ControlPlane, ns: str) -> None:

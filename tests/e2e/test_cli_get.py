@@ -13,6 +13,7 @@ import json
 import queue
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import yaml
 
@@ -211,3 +212,23 @@ def test_watch_only_with_events(plane: ControlPlane, ns: str) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_get_f_shows_the_objects_a_manifest_names(plane: ControlPlane, ns: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "objs.yaml"
+    manifest.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: three}\n")
+    plane.ctl("apply", "-n", ns, "-f", str(manifest))
+    names = plane.ctl("get", "-n", ns, "-f", str(manifest), "-o", "name")
+    assert names.stdout == "configmap/one\nconfigmap/two\nsecret/three\n"
+    blocks = plane.ctl("get", "-n", ns, "-f", str(manifest)).stdout.rstrip("\n").split("\n\n")
+    assert [[row.split()[0] for row in lines(b)] for b in blocks] == [
+        ["NAME", "configmap/one", "configmap/two"], ["NAME", "secret/three"]]
+    plane.ctl("delete", "secret", "three", "-n", ns)
+    missing = plane.ctl("get", "-n", ns, "-f", str(manifest), "-o", "name", check=False)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        1, "configmap/one\nconfigmap/two\n", 'Error from server (NotFound): secrets "three" not found\n')
+    both = plane.ctl("get", "configmaps", "-n", ns, "-f", str(manifest), check=False)
+    assert both.stderr.startswith("error: when paths, URLs, or stdin is provided as input, you may not specify")

@@ -2,8 +2,8 @@
 
 The forms are kubectl's: ``describe TYPE NAME...`` (a NAME that matches no object exactly
 describes every object whose name starts with it, as ``describe pods web`` shows a Deployment's
-pods), ``describe TYPE/NAME...``, ``describe TYPE -l SELECTOR`` and ``describe TYPE`` (all of the
-namespace, or of every namespace with ``-A``).
+pods), ``describe TYPE/NAME...``, ``describe TYPE -l SELECTOR``, ``describe TYPE`` (all of the
+namespace, or of every namespace with ``-A``) and ``describe -f FILE`` (the objects a manifest names).
 
 This module only fetches: the object, then what its describer shows beside it (its Events by
 field selector on ``involvedObject``, the pods a workload controls, a Deployment's ReplicaSets, a
@@ -20,6 +20,8 @@ from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
 from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.cli.commands.files import add_file_flags
+from skiff.cli.commands.label import resolve
 from skiff.cli.context import Context
 from skiff.cli.describe import Related, describe, selector_text
 from skiff.cli.resources import list_selected, parse_targets
@@ -90,6 +92,8 @@ async def related(client: Client, obj: Any) -> Related:
 
 async def run_describe(ctx: Context) -> int:
     args = ctx.args
+    if args.filename:
+        return await _describe_files(ctx)
     objs: list[Message] = []
     for kind, names in parse_targets(args.targets, verb="describe"):
         namespace = ctx.namespace if kind.namespaced else ""
@@ -105,15 +109,29 @@ async def run_describe(ctx: Context) -> int:
         where = f" in {ctx.namespace} namespace" if namespaced and not args.all_namespaces else ""
         ctx.warn(f"No resources found{where}.")
         return 0
+    await _print(ctx, objs)
+    return 0
+
+
+async def _describe_files(ctx: Context) -> int:
+    """``describe -f``: exactly the objects a manifest names (no name prefixes), each from its namespace."""
+    args = ctx.args
+    targets = await resolve(ctx, args.targets, verb="describe", selector=args.selector,
+                            all_namespaces=args.all_namespaces, filenames=args.filename, recursive=args.recursive)
+    await _print(ctx, [await ctx.client.get(t.kind.message, t.name, namespace=t.namespace) for t in targets])
+    return 0
+
+
+async def _print(ctx: Context, objs: list[Message]) -> None:
     texts = [describe(obj, await related(ctx.client, obj)) for obj in objs]
     ctx.print("\n\n".join(texts).rstrip("\n"))
-    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's verbs to skiffctl."""
     p = sub.add_parser("describe", help="show details of objects, with their events")
     p.add_argument("targets", nargs="*", help="TYPE [NAME_PREFIX...] | TYPE/NAME...")
+    add_file_flags(p, required=False)
     p.add_argument("-l", "--selector", default="", help="label selector")
     p.add_argument("-A", "--all-namespaces", action="store_true")
     p.set_defaults(run=run_describe)

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
+from skiff.cli.commands.files import add_file_flags
+from skiff.cli.commands.label import resolve
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
 from skiff.cli.printers import (
@@ -134,6 +136,8 @@ def _sorted(objs: list[Message], sort_by: str, fmt: OutputFormat) -> list[Messag
 async def run_get(ctx: Context) -> int:
     args = ctx.args
     fmt = parse_output(args.output)
+    if args.filename:
+        return await _get_files(ctx, fmt)
     requests = _targets(args.targets)
     _check_flags(ctx, requests)
     if args.watch or args.watch_only:
@@ -143,6 +147,37 @@ async def run_get(ctx: Context) -> int:
     for kind, names in requests:
         found = await _fetch(ctx, kind, names, failures)
         groups.append((kind, _sorted(found, args.sort_by, fmt)))
+    return _finish(ctx, fmt, groups, requests, failures)
+
+
+async def _get_files(ctx: Context, fmt: OutputFormat) -> int:
+    """``get -f``: the objects a manifest names, each read from its own namespace, grouped by kind
+    in the file's order."""
+    args = ctx.args
+    if args.watch or args.watch_only:
+        raise UsageError("error: --watch is not supported with -f in skiffctl; name the object instead")
+    targets = await resolve(ctx, args.targets, verb="get", selector=args.selector,
+                            field_selector=args.field_selector, all_namespaces=args.all_namespaces,
+                            filenames=args.filename, recursive=args.recursive)
+    failures: list[errors.StatusError] = []
+    groups: list[Group] = []
+    requests: list[Request] = []
+    for target in targets:
+        if not groups or groups[-1][0] is not target.kind:
+            groups.append((target.kind, []))
+            requests.append((target.kind, []))
+        requests[-1][1].append(target.name)
+        try:
+            groups[-1][1].append(await ctx.client.get(target.kind.message, target.name, namespace=target.namespace))
+        except errors.NotFound as exc:
+            if not args.ignore_not_found:
+                failures.append(exc)
+    return _finish(ctx, fmt, [(k, _sorted(objs, args.sort_by, fmt)) for k, objs in groups], requests, failures)
+
+
+def _finish(ctx: Context, fmt: OutputFormat, groups: list[Group], requests: list[Request],
+            failures: list[errors.StatusError]) -> int:
+    """Print what was found, then each failure as kubectl does; exit 1 if any."""
     _print(ctx, fmt, groups, requests)
     for exc in failures:
         ctx.warn(error_text(exc))
@@ -214,6 +249,7 @@ async def _watch(ctx: Context, fmt: OutputFormat, kind: kinds.Kind, names: list[
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("get", help="list or show objects")
     p.add_argument("targets", nargs="*", help="TYPE[,TYPE...] [NAME...] | TYPE/NAME...")
+    add_file_flags(p, required=False)
     p.add_argument("-o", "--output", default="",
                    help="wide | yaml | json | name | jsonpath=TEMPLATE | jsonpath-as-json=TEMPLATE | "
                         "jsonpath-file=FILE | custom-columns=SPEC | custom-columns-file=FILE")
