@@ -407,7 +407,7 @@ async def run_drain(ctx: Context) -> int:
     for target in targets:
         await set_unschedulable(ctx, target, True)
     flags = DrainFlags(force=args.force, ignore_daemonsets=args.ignore_daemonsets,
-                       delete_emptydir_data=args.delete_emptydir_data or args.delete_local_data)
+                       delete_emptydir_data=args.delete_emptydir_data)
     drained: list[str] = []
     for target in targets:
         try:
@@ -453,7 +453,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--force", action="store_true", help="also delete pods no controller manages")
     p.add_argument("--ignore-daemonsets", action="store_true", help="leave DaemonSet-managed pods in place")
     p.add_argument("--delete-emptydir-data", action="store_true", help="also delete pods using emptyDir")
-    p.add_argument("--delete-local-data", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--disable-eviction", action="store_true", help="(skiff always deletes: no Eviction API yet)")
     p.add_argument("--grace-period", type=int, default=-1, help="seconds; -1 uses each pod's own")
     p.add_argument("--timeout", default="0s", help="how long to wait for the pods to go (0s: forever)")

@@ -362,5 +362,4 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                            ("restart", run_restart, "restart every pod of a workload")):
         p = allow_intermixed(verbs.add_parser(verb, help=text))
         _common(p)
-        add_dry_run(p)
-        p.set_defaults(run=fn)
+        p.set_defaults(run=fn, dry_run="none")  # kubectl 1.32 has no --dry-run on these three
