@@ -168,8 +168,6 @@ def test_arguments_checked_before_anything_is_fetched() -> None:
 
     with pytest.raises(UsageError, match="You must provide one or more resources by argument or filename"):
         check()
-    with pytest.raises(UsageError, match="may not specify resource arguments as well"):
-        check("pods", "x", filename=("f.yaml",))
     with pytest.raises(UsageError, match='output format "wide", allowed formats are: json,yaml'):
         check("pod/x", output="wide")
     with pytest.raises(UsageError, match=r'invalid subresource value: "scale". Must be one of \[status\]'):

@@ -56,9 +56,11 @@ def test_a_resource_name_beside_all_is_refused_as_kubectl_refuses_it(
         1, "", "error: selectors and the all flag cannot be used when passing resource/name arguments\n")
 
 
-def test_resource_arguments_beside_a_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("verb", ["delete", "edit", "get", "describe"])
+def test_resource_arguments_beside_a_file_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str) -> None:
     (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n")
-    assert skiffctl(["delete", "configmap", "cfg", "-f", str(tmp_path / "cm.yaml")], capsys) == (
+    assert skiffctl([verb, "configmap", "cfg", "-f", str(tmp_path / "cm.yaml")], capsys) == (
         1, "", "error: when paths, URLs, or stdin is provided as input, you may not specify resource arguments "
                "as well\n")
 

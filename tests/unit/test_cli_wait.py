@@ -14,6 +14,7 @@ import pytest
 
 from skiff.api import errors, kinds
 from skiff.api.v1 import core_pb2
+from skiff.cli import following
 from skiff.cli.commands import wait
 from skiff.cli.commands.label import Target, VerbError
 from skiff.cli.context import Context, UsageError
@@ -281,17 +282,16 @@ async def test_states_relist_after_expired_and_after_the_stream_ends() -> None:
         [WatchEvent("MODIFIED", pod("p", rv="6")), errors.Expired("too old resource version: 5")],
         [WatchEvent("BOOKMARK", pod("p", rv="11")), WatchEvent("DELETED", pod("p", rv="12"))],
     ], [[pod("p", rv="8")], []])
-    states = wait.states(context(client), TARGET, "5")
+    states = following.states(client, TARGET, "5", unavailable_retry=0)  # type: ignore[arg-type]
     seen: list[Any] = [await anext(states) for _ in range(4)]
     await states.aclose()
     assert [s.metadata.resource_version if s is not None else None for s in seen] == ["6", "8", None, None]
     assert client.watched_from == ["5", "10"] and client.list_calls == 2
 
 
-async def test_states_retry_when_the_apiserver_is_away(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wait, "RETRY", 0)
+async def test_states_retry_when_the_apiserver_is_away() -> None:
     client = ScriptedClient(None, [[errors.ServiceUnavailable("connection refused")]], [[pod("p", rv="7")]])
-    states = wait.states(context(client), TARGET, "5")
+    states = following.states(client, TARGET, "5", unavailable_retry=0)  # type: ignore[arg-type]
     state: Any = await anext(states)
     await states.aclose()
     assert state is not None and state.metadata.resource_version == "7"

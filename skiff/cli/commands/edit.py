@@ -382,9 +382,6 @@ class Session:
 def check_args(args: argparse.Namespace) -> None:
     if not args.targets and not args.filename:
         raise UsageError(NO_RESOURCES)
-    if args.targets and args.filename:
-        raise UsageError("error: when paths, URLs, or stdin is provided as input, you may not specify resource "
-                         "arguments as well")
     if args.output:
         output_format(args.output, FORMATS)
     if args.subresource and args.subresource not in SUBRESOURCES:

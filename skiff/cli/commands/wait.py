@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,12 +234,6 @@ def _print_met(ctx: Context, fmt: OutputFormat, obj: Message) -> None:
 
 
 # ---- following one object ----
-
-def states(ctx: Context, target: Target, resource_version: str) -> AsyncGenerator[Message | None, None]:
-    """The object after each change from ``resource_version`` on (None once it is gone), as wait
-    follows it: ``following.states``, riding out an unreachable apiserver (a relist every RETRY s)."""
-    return following.states(ctx.client, target, resource_version, unavailable_retry=RETRY)
-
 
 @dataclass(frozen=True)
 class Waiter:
