@@ -284,7 +284,7 @@ class Registry:
                                             f"UID in object meta: {pod.metadata.uid}")  # type: ignore[attr-defined]
             new = _bound(pod, node)
             try:
-                return await store.write_update(new, pod, kv, subresource_write=True)
+                return await store.write_update(new, pod, kv, skip_update_rules=True)
             except RevisionConflictError:
                 continue
         raise store._conflict(name)

@@ -421,15 +421,15 @@ class Store:
 
     async def write_update(
         self, new: Message, old: Message, kv: KeyValue, *, stale: bool = False, dry_run: bool = False,
-        subresource_write: bool = False,
+        skip_update_rules: bool = False,
     ) -> Message:
         """Validate and compare-and-swap ``new`` over ``kv``; RevisionConflictError on a race.
 
-        ``subresource_write``: a subresource (pods/binding) made the change, so the kind's update
+        ``skip_update_rules``: a subresource (pods/binding) made the change, so the kind's update
         rules (a pod's immutable spec) do not apply, as they do not to Kubernetes' binding REST."""
         name = new.metadata.name  # type: ignore[attr-defined]
         errs = self.strategy.validate(new)
-        if not subresource_write:
+        if not skip_update_rules:
             errs += self.strategy.validate_update(new, old)
         if errs:
             raise self._invalid(name, errs)
