@@ -25,7 +25,7 @@ from skiff.api import kinds
 from skiff.api.manifest import dump_json, dump_yaml
 from skiff.cli import generators
 from skiff.cli.applying import LAST_APPLIED, last_applied_text
-from skiff.cli.commands.files import add_file_flags, add_output_flags, run_create_from_files
+from skiff.cli.commands.files import add_file_flags, add_output_flags, add_save_config_flag, run_create_from_files
 from skiff.cli.context import Context, UsageError
 from skiff.cli.printers import resource_name, result_text
 
@@ -35,8 +35,7 @@ from skiff.cli.printers import resource_name, result_text
 def add_generator_flags(p: argparse.ArgumentParser) -> None:
     """-o, --dry-run and --save-config, which every generator takes."""
     add_output_flags(p)
-    p.add_argument("--save-config", action="store_true",
-                   help="store the object's configuration in its last-applied annotation, for a later apply")
+    add_save_config_flag(p)
 
 
 def accept_command_tail(p: argparse.ArgumentParser) -> None:
@@ -118,6 +117,15 @@ async def emit(ctx: Context, obj: Message, *, verb: str = "created") -> int:
     output = ctx.args.output if ctx.args.output in ("yaml", "json", "name") else ""
     ctx.print(result_text(created, verb, output=output, dry_run=ctx.args.dry_run))
     return 0
+
+
+async def create_generated(ctx: Context, obj: Message) -> Message:
+    """Create a generated object as ``emit`` does (``--save-config`` included) and print nothing:
+    ``run --attach`` reports the session instead."""
+    namespace = ctx.namespace if kinds.of(obj).namespaced else ""
+    if ctx.args.save_config:
+        _save_config(obj, namespace)
+    return await ctx.client.create(obj, namespace=namespace or None)
 
 
 def generator_error(exc: generators.GeneratorError) -> UsageError:
@@ -345,6 +353,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("create", help="create objects from files or from a generator")
     add_file_flags(p, required=False)
     add_output_flags(p)
+    add_save_config_flag(p)
     p.set_defaults(run=run_create)
     generators_sub = p.add_subparsers(dest="generator", metavar="GENERATOR", parser_class=type(p))
     _register_generators(generators_sub)

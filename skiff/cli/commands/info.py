@@ -3,7 +3,11 @@
 ``set-context``).
 
 The first three ask the server (its Discovery RPC) and print what kubectl prints: the same
-columns, the same ``Client Version: ...`` / ``Server Version: ...`` lines. ``explain`` needs no
+columns, the same ``Client Version: ...`` / ``Server Version: ...`` lines. ``api-resources``
+filters as kubectl's: ``--verbs`` keeps the resources whose discovery verbs (the ``-o wide``
+column) include every named one, ``--categories`` those in every named category (the kinds
+registry's, which discovery does not carry); ``--cached`` is accepted and changes nothing, as
+skiffctl keeps no discovery cache. ``explain`` needs no
 server: the typed messages are the schema, so field names (their JSON names) and types come from
 the protobuf descriptors of the kind's message. ``config`` edits the small kubeconfig-shaped file
 ``skiff up`` writes (``skiff.client.config``) and answers in kubectl's words — ``Context "skiff"
@@ -64,18 +68,38 @@ def _bool_flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f'invalid argument "{text}": strconv.ParseBool: parsing "{text}": invalid syntax')
 
 
+def _list_flag(values: Sequence[str]) -> set[str]:
+    """A kubectl string-slice flag (``--verbs=list,get --verbs watch``) as the set of its values."""
+    return {v.strip() for value in values for v in value.split(",") if v.strip()}
+
+
+def _categories(resource: resources_pb2.APIResource) -> tuple[str, ...]:
+    """The categories of a served resource (``all``). Discovery does not carry them, so they come
+    from the kinds registry the apiserver serves from; a resource it does not know has none."""
+    try:
+        kind = kinds.by_resource(resource.name)
+    except kinds.UnknownKind:
+        return ()
+    return kind.categories if kind.group == resource.group else ()
+
+
 async def run_api_resources(ctx: Context) -> int:
     args = ctx.args
     if args.output not in ("", "wide", "name"):
         raise UsageError(f'error: --output {args.output} is not available')
+    # --cached is accepted and changes nothing: skiffctl keeps no discovery cache, every run asks.
+    verbs, categories = _list_flag(args.verbs), _list_flag(args.categories)
     found = (await ctx.client.discovery()).resources
     chosen = [r for r in _discovery_order(found)
               if (args.namespaced is None or r.namespaced == args.namespaced)
-              and (args.api_group is None or r.group == args.api_group)]
+              and (args.api_group is None or r.group == args.api_group)
+              and verbs <= set(r.verbs)  # the verbs the server says it serves, as -o wide shows them
+              and categories <= set(_categories(r))]
     if args.sort_by:
         chosen.sort(key=lambda r: r.kind if args.sort_by == "kind" else r.name)
     if args.output == "name":
-        ctx.print("\n".join(f"{r.name}.{r.group}" if r.group else r.name for r in chosen))
+        if chosen:
+            ctx.print("\n".join(f"{r.name}.{r.group}" if r.group else r.name for r in chosen))
         return 0
     headers = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     rows = [[r.name, ",".join(r.short_names), _api_version(r), str(r.namespaced).lower(), r.kind] for r in chosen]
@@ -84,7 +108,10 @@ async def run_api_resources(ctx: Context) -> int:
         for row, r in zip(rows, chosen, strict=True):
             row.append(f"[{' '.join(r.verbs)}]")
     text = table(headers, rows)
-    ctx.print(text.split("\n", 1)[1] if args.no_headers and rows else "" if args.no_headers else text)
+    if args.no_headers:
+        text = text.split("\n", 1)[1] if rows else ""
+    if text:
+        ctx.print(text)
     return 0
 
 
@@ -391,6 +418,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--api-group", default=None, help="only this API group ('' for core)")
     p.add_argument("--sort-by", default="", choices=("", "name", "kind"))
     p.add_argument("--no-headers", action="store_true")
+    p.add_argument("--verbs", action="append", default=[],
+                   help="only the resources that support all these verbs (list,get; or the flag again)")
+    p.add_argument("--categories", action="append", default=[],
+                   help="only the resources in all these categories (all)")
+    p.add_argument("--cached", type=_bool_flag, default=False, nargs="?", const=True,
+                   help="accepted for kubectl's sake: skiffctl keeps no discovery cache, so it changes nothing")
     p.set_defaults(run=run_api_resources)
 
     p = sub.add_parser("api-versions", help="print the API versions the server serves, as group/version")

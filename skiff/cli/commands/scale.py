@@ -9,10 +9,14 @@
   that has one (Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob); another kind
   fails as in kubectl (``services/web the object is not a pod or does not have a pod template:
   *v1.Service``).
-- set image takes ``CONTAINER=IMAGE`` (``*`` = every container); set env ``KEY=VALUE`` / ``KEY-``
-  (``--list`` prints it); set resources ``--limits`` / ``--requests=cpu=200m,memory=512Mi``,
-  each quantity checked (apimachinery's parse error) and written in canonical form. env and
-  resources pick containers, init containers included, with the ``-c`` glob. Each changed object
+- set image takes ``CONTAINER=IMAGE`` (``*`` = every container); set env follows set_env.go:
+  ``-e KEY=VALUE`` (``-e -`` reads stdin) then ``KEY=VALUE`` / ``KEY-`` pairs, ``--from=secret/NAME``
+  or ``configmap/NAME`` (each key a ``valueFrom`` variable, named as kubectl names it, ``--keys``,
+  ``--prefix``), ``--overwrite=false``, ``--list`` (``--resolve`` reads the references), ``--local``
+  on -f objects; it picks containers then init containers with kubectl's ``-c`` matcher and only
+  warns when none matches. set resources ``--limits`` / ``--requests=cpu=200m,memory=512Mi``,
+  each quantity checked (apimachinery's parse error) and written in canonical form; it picks
+  containers, init containers included, with the ``-c`` glob. Each changed object
   prints ``deployment.apps/web image updated`` / ``env updated`` / ``resource requirements
   updated``; an unchanged one prints nothing, as in kubectl.
 - set serviceaccount (``sa``) sets the template's ``serviceAccountName`` and, like kubectl,
@@ -23,7 +27,7 @@
   (immutable in apps/v1) is ever sent. ``--resource-version`` makes the write conditional.
 - set subject is listed as in kubectl but says that skiff has no RBAC kinds to change.
 
-A write the server refuses reads as kubectl's ``failed to patch ...`` error for resources and
+A write the server refuses reads as kubectl's ``failed to patch ...`` error for env, resources and
 serviceaccount; ``-o yaml|json|name`` prints the objects instead of the lines, and
 ``--dry-run=client|server`` adds `` (dry run)`` / `` (server dry run)``.
 """
@@ -32,6 +36,8 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +55,13 @@ from skiff.cli.commands.label import (
     add_dry_run,
     allow_intermixed,
     mutate,
-    parse_pairs,
     report,
     resolve,
     split_pairs,
 )
 from skiff.cli.context import Context, UsageError
 from skiff.cli.printers import dry_suffix, result_text
-from skiff.cli.resources import Target, singular_name
+from skiff.cli.resources import Target, load_files, singular_name
 
 # ---- scale ----
 
@@ -172,58 +177,358 @@ async def run_set_image(ctx: Context) -> int:
 
 # ---- set env ----
 
-def set_env(obj: Any, new: dict[str, str], remove: list[str], containers: str) -> bool:
-    changed = False
-    for c in select_containers(pod_spec_of(obj), containers):
-        before = [e.SerializeToString(deterministic=True) for e in c.env]
-        by_name = {e.name: e for e in c.env}
-        for key, value in new.items():
-            if key in by_name:
-                by_name[key].ClearField("value_from")
-                by_name[key].value = value
-            else:
-                c.env.append(core_pb2.EnvVar(name=key, value=value))
-        kept = [e for e in c.env if e.name not in remove]
-        del c.env[:]
-        c.env.extend(kept)
-        changed = changed or before != [e.SerializeToString(deterministic=True) for e in c.env]
-    return changed
+_ENV_ARGUMENT = re.compile(r"^(.+)=(.*)$", re.DOTALL)
+"""kubectl's IsEnvironmentArgument: ``KEY=VALUE`` with at least one character before an ``=``."""
+_NOT_ENV_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
 
-def print_env(ctx: Context, obj: Any, containers: str) -> None:
+def split_env_args(args: list[str]) -> tuple[list[str], list[str]]:
+    """kubectl's SplitEnvironmentFromResources: the resources, then the ``KEY=VALUE`` / ``KEY-`` changes."""
+    try:
+        return split_pairs(args, "environment", is_pair=lambda a: bool(_ENV_ARGUMENT.match(a)) or a.endswith("-"))
+    except UsageError:
+        raise UsageError("error: all resources must be specified before environment changes: "
+                         + " ".join(args)) from None
+
+
+def read_env(text: str) -> list[core_pb2.EnvVar]:
+    """kubectl's readEnv (``-e -``): ``KEY=VALUE`` lines, ``#`` starting a comment, others skipped."""
+    out = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0]
+        if "=" in line:
+            name, value = line.split("=", 1)
+            out.append(core_pb2.EnvVar(name=name, value=value))
+    return out
+
+
+def parse_env(specs: list[str]) -> tuple[list[core_pb2.EnvVar], list[str]]:
+    """kubectl's ParseEnv over ``-e`` then the positional changes: the variables to set (in order,
+    the first of a repeated name winning later) and the names to remove."""
+    env: list[core_pb2.EnvVar] = []
+    remove: list[str] = []
+    for spec in specs:
+        if spec == "-":
+            env.extend(read_env(sys.stdin.read()))
+        elif "=" in spec:
+            name, value = spec.split("=", 1)
+            if problems := is_env_var_name(name):
+                raise UsageError(f"error: {go_quote(name)} is not a valid key name: {';'.join(problems)}")
+            env.append(core_pb2.EnvVar(name=name, value=value))
+        elif spec.endswith("-"):
+            remove.append(spec[:-1])
+        else:
+            raise UsageError(f"error: unknown environment variable: {spec}")
+    set_names = {e.name for e in env}
+    if any(name in set_names for name in remove):
+        raise UsageError("error: can not both modify and remove the same environment variable in the same command")
+    return env, remove
+
+
+def key_to_env_name(ctx: Context, key: str) -> str:
+    """kubectl's keyToEnvName: upper case, every character but ``[a-zA-Z0-9_]`` made ``_``; a key so
+    changed is reported (``Warning: key db.host transferred to DB_HOST``)."""
+    name = _NOT_ENV_CHARS.sub("_", key).upper()
+    if name != key:
+        ctx.warn(f"Warning: key {key} transferred to {name}")
+    return name
+
+
+async def env_from(ctx: Context) -> list[core_pb2.EnvVar]:
+    """``--from=secret/NAME`` / ``configmap/NAME``: one ``valueFrom`` variable per key (``--keys``
+    picks some). Like kubectl, the source is looked up with -l / --all, and with --local it is what
+    -f gives (only a Secret or ConfigMap will do: ``unsupported resource specified in --from``)."""
+    args = ctx.args
+    if args.local:
+        sources = [obj for _, obj in load_files(args.filename, args.recursive, verb="set env")]
+    else:
+        sources = []
+        for target in await resolve(ctx, [args.from_], verb="set env", selector=args.selector,
+                                    select_all=args.all, filenames=args.filename, recursive=args.recursive):
+            sources.append(target.listed or await ctx.client.get(target.kind.message, target.name,
+                                                                 namespace=target.namespace))
+    keys = [k for k in args.keys if k]
+    env: list[core_pb2.EnvVar] = []
+    for source in sources:
+        kind = kinds.of(source).kind
+        if kind not in ("Secret", "ConfigMap"):
+            raise UsageError("error: unsupported resource specified in --from")
+        name = source.metadata.name  # type: ignore[attr-defined]
+        for key in sorted(source.data):  # type: ignore[attr-defined]
+            if keys and key not in keys:
+                continue
+            var = core_pb2.EnvVar(name=key_to_env_name(ctx, key))
+            ref = var.value_from.secret_key_ref if kind == "Secret" else var.value_from.config_map_key_ref
+            ref.name, ref.key = name, key
+            env.append(var)
+    return env
+
+
+def env_object_name(obj: Any, local: bool) -> str:
+    """kubectl's Info.ObjectName, which starts a per-object error: ``deployments/web`` for an object
+    read from the server, ``pod/p`` or ``deployment.apps/web`` + newline for a --local one."""
     kind = kinds.of(obj)
-    for c in select_containers(pod_spec_of(obj), containers):
+    if not local:
+        return f"{kind.resource}/{obj.metadata.name}"
+    if kind.group:
+        return f"{kind.singular}.{kind.group}/{obj.metadata.name}\n"
+    return f"{kind.singular}/{obj.metadata.name}"
+
+
+def container_matches(name: str, pattern: str) -> bool:
+    """kubectl's selectString, quirks included: ``*`` is the only wildcard, and the pieces between
+    stars are searched for one after another without anchoring the first one, so ``a*`` also
+    matches ``sidecar`` (kubectl 1.32 does so)."""
+    if pattern == "*":
+        return True
+    if "*" not in pattern:
+        return name == pattern
+    parts = pattern.split("*")
+    pos = 0
+    for i, part in enumerate(parts):
+        if not part:
+            continue
+        found = name[pos:].find(part)  # relative to pos, and kubectl compares it with pos as it is
+        if found < pos or (i == len(parts) - 1 and len(name) != len(part) + found):
+            return False
+        pos = found
+    return True
+
+
+def env_containers(ctx: Context, obj: Any, pattern: str, warned: set[str]) -> list[Any]:
+    """The containers, then the init containers, whose name matches ``-c`` (``*`` the only wildcard);
+    none is kubectl's warning, not an error. Not a kind with a pod template: kubectl's error."""
+    kind = kinds.of(obj)
+    try:
+        spec = pod_spec_of(obj)
+    except VerbError as exc:
+        if not ctx.args.local:
+            raise
+        raise VerbError(f"{env_object_name(obj, True)} {str(exc).split(' ', 1)[1]}") from None
+    chosen = [c for c in [*spec.containers, *spec.init_containers] if container_matches(c.name, pattern)]
+    if not chosen and obj.metadata.name not in warned:
+        warned.add(obj.metadata.name)
+        ctx.warn(f"Warning: {kind.kind}/{obj.metadata.name} does not have any containers matching "
+                 f"{go_quote(pattern)}")
+    return chosen
+
+
+def update_env(container: Any, env: list[core_pb2.EnvVar], remove: list[str]) -> None:
+    """kubectl's updateEnv: a variable set keeps its place, a new one is appended, removed ones go."""
+    covered = set(remove)
+    out: list[core_pb2.EnvVar] = []
+    for e in container.env:
+        if e.name in covered:
+            continue
+        newer = next((n for n in env if n.name == e.name), None)
+        if newer is not None:
+            covered.add(e.name)
+            out.append(newer)
+        else:
+            out.append(e)
+    for e in env:
+        if e.name not in covered:
+            covered.add(e.name)
+            out.append(e)
+    out = [core_pb2.EnvVar.FromString(e.SerializeToString()) for e in out]  # copies: the old list goes
+    del container.env[:]
+    container.env.extend(out)
+
+
+@dataclass
+class EnvChange:
+    """One ``set env`` run's change, applied to each object (containers chosen with ``-c``)."""
+
+    ctx: Context
+    env: list[core_pb2.EnvVar]
+    remove: list[str]
+    warned: set[str]
+
+    def apply(self, obj: Any) -> list[Any]:
+        """Change ``obj`` in place; the containers it chose, each with its environment as changed."""
+        args = self.ctx.args
+        chosen = env_containers(self.ctx, obj, args.containers, self.warned)
+        for c in chosen:
+            if not args.overwrite:
+                for e in self.env:
+                    current = next((x for x in c.env if x.name == e.name), None)
+                    if current is not None and current.value != e.value:
+                        raise VerbError(f"{env_object_name(obj, args.local)} '{current.name}' already has a value "
+                                        f"({current.value}), and --overwrite is false")
+            update_env(c, self.env, self.remove)
+        return chosen
+
+    def __call__(self, obj: Any) -> bool:
+        before = obj.SerializeToString(deterministic=True)
+        self.apply(obj)
+        return bool(obj.SerializeToString(deterministic=True) != before)
+
+
+def env_ref_text(source: Any) -> str:
+    """kubectl's GetEnvVarRefString: what ``--list`` says of a ``valueFrom``."""
+    if source.HasField("config_map_key_ref"):
+        return f"configmap {source.config_map_key_ref.name}, key {source.config_map_key_ref.key}"
+    if source.HasField("secret_key_ref"):
+        return f"secret {source.secret_key_ref.name}, key {source.secret_key_ref.key}"
+    if source.HasField("field_ref"):
+        return f"field path {source.field_ref.field_path}"
+    if source.HasField("resource_field_ref"):
+        ref = source.resource_field_ref
+        return f"resource field {ref.container_name + '/' if ref.container_name else ''}{ref.resource}"
+    return "invalid valueFrom"
+
+
+def _field_value(obj: Any, path: str) -> str:
+    """kubectl's extractFieldPathAsString, on the object listed."""
+    meta = obj.metadata
+    if path.endswith("']") and "['" in path and not path.startswith("['"):
+        base, key = path[:-2].split("['", 1)
+        if base == "metadata.annotations":
+            return str(meta.annotations.get(key, ""))
+        if base == "metadata.labels":
+            return str(meta.labels.get(key, ""))
+        raise VerbError(f"fieldPath {go_quote(path)} does not support subscript")
+    if path in ("metadata.annotations", "metadata.labels"):
+        values = meta.annotations if path == "metadata.annotations" else meta.labels
+        return "\n".join(f"{k}={go_quote(values[k])}" for k in sorted(values))
+    simple = {"metadata.name": meta.name, "metadata.namespace": meta.namespace, "metadata.uid": meta.uid}
+    if path in simple:
+        return str(simple[path])
+    raise VerbError(f"unsupported fieldPath: {path}")
+
+
+def _resource_value(ref: Any, container: Any) -> str:
+    """kubectl's extractContainerResourceValue (of the container listed, as kubectl reads it)."""
+    divisor = parse_quantity(ref.divisor) if ref.divisor and ref.divisor != "0" else parse_quantity("1")
+    where, _, name = ref.resource.partition(".")
+    if where in ("limits", "requests") and (name in ("cpu", "memory", "ephemeral-storage")
+                                            or name.startswith("hugepages-")):
+        amount = getattr(container.resources, where).get(name) or "0"
+        quantity = parse_quantity(amount)
+        if name == "cpu":
+            return str(-(-quantity.milli_value() // divisor.milli_value()))
+        return str(-(-quantity.int_value() // divisor.int_value()))
+    raise VerbError(f"Unsupported container resource : {ref.resource}")
+
+
+async def env_ref_value(ctx: Context, obj: Any, container: Any, source: Any, store: dict[tuple[str, str], Any]
+                        ) -> str:
+    """kubectl's GetEnvVarRefValue (``--resolve``): the Secret or ConfigMap key (looked up in the
+    command's namespace, once per container), the field or the resource the reference names."""
+    for field, message, what in (("secret_key_ref", core_pb2.Secret, "secret"),
+                                 ("config_map_key_ref", core_pb2.ConfigMap, "config map")):
+        if source.HasField(field):
+            ref = getattr(source, field)
+            if (field, ref.name) not in store:
+                store[field, ref.name] = await ctx.client.get(message, ref.name, namespace=ctx.namespace)
+            data = store[field, ref.name].data
+            if ref.key not in data:
+                raise VerbError(f"key {ref.key} not found in {what} {ref.name}")
+            value = data[ref.key]
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if source.HasField("field_ref"):
+        return _field_value(obj, source.field_ref.field_path)
+    if source.HasField("resource_field_ref"):
+        return _resource_value(source.resource_field_ref, container)
+    raise VerbError("invalid valueFrom")
+
+
+async def print_env(ctx: Context, obj: Any, containers: list[Any]) -> None:
+    """``--list``: each chosen container's environment (as the command would leave it); with
+    ``--resolve`` a reference's value, a reference that cannot be read named on stderr."""
+    kind = kinds.of(obj)
+    for c in containers:
         ctx.print(f"# {kind.kind} {obj.metadata.name}, container {c.name}")
+        store: dict[tuple[str, str], Any] = {}
+        failures: dict[str, list[str]] = {}
         for e in c.env:
-            if e.HasField("value_from"):
-                ctx.print(f"# {e.name} from a reference")
-            else:
+            if not e.HasField("value_from"):
                 ctx.print(f"{e.name}={e.value}")
+                continue
+            if ctx.args.resolve:
+                try:
+                    ctx.print(f"{e.name}={await env_ref_value(ctx, obj, c, e.value_from, store)}")
+                    continue
+                except (VerbError, errors.StatusError) as exc:
+                    failures.setdefault(str(exc), []).append(e.name)
+            ctx.print(f"# {e.name} from {env_ref_text(e.value_from)}")
+        for line in sorted(f"error retrieving reference for {', '.join(sorted(names))}: {message}"
+                           for message, names in failures.items()):
+            ctx.warn(line)
 
 
 async def run_set_env(ctx: Context) -> int:
     args = ctx.args
-    resources, pairs = split_pairs(args.args, "env")
-    if not pairs and not args.list:
-        raise UsageError("error: at least one environment variable must be provided")
-    new, remove = parse_pairs(pairs, "env", label_values=False)
-    for name in new:
-        if problems := is_env_var_name(name):
-            raise UsageError(f"error: {go_quote(name)} is not a valid key name: {';'.join(problems)}")
-    targets = await resolve(ctx, resources, verb="set env", selector=args.selector, select_all=args.all,
-                            filenames=args.filename, recursive=args.recursive)
+    if args.all and args.selector:
+        raise UsageError("error: cannot set --all and --selector at the same time")
+    resources, pairs = split_env_args(args.args)
+    if args.local and args.dry_run == "server":
+        raise UsageError("error: cannot specify --local and --dry-run=server - did you mean --dry-run=client?")
+    if not args.filename and not resources:
+        raise UsageError("error: one or more resources must be specified as <resource> <name> or "
+                         "<resource>/<name>")
+    if args.list and args.output:
+        raise UsageError("error: --list and --output may not be specified together")
+    if args.keys and not args.from_:
+        raise UsageError("error: when specifying --keys, a configmap or secret must be provided with --from")
+    env, remove = parse_env([*args.env, *pairs])
+    if args.from_:
+        env.extend(await env_from(ctx))
+    for e in env:
+        e.name = args.prefix + e.name
+    change = EnvChange(ctx, env, remove, set())
+    if args.local:
+        if not args.filename:
+            raise UsageError("error: You must provide one or more resources by argument or filename.\n"
+                             "Example resource specifications include:\n   '-f rsrc.yaml'\n"
+                             "   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
+        objs = [obj for _, obj in load_files(args.filename, args.recursive, verb="set env")]
+        targets = [Target(kinds.of(o), "", o.metadata.name, o) for o in objs]  # type: ignore[attr-defined]
+    else:
+        targets = await resolve(ctx, resources, verb="set env", selector=args.selector, select_all=args.all,
+                                filenames=args.filename, recursive=args.recursive)
+
+    async def fetch(target: Target) -> Any:
+        if target.listed is not None:
+            return target.listed
+        return await ctx.client.get(target.kind.message, target.name, namespace=target.namespace)
 
     async def one(target: Target) -> None:
         if args.list:
-            print_env(ctx, await ctx.client.get(target.kind.message, target.name, namespace=target.namespace),
-                      args.containers)
+            obj = await fetch(target)
+            try:
+                chosen = change.apply(obj)
+            except VerbError:
+                return  # kubectl lists nothing of an object it cannot change, and does not fail
+            await print_env(ctx, obj, chosen)
             return
-        obj, changed = await mutate(ctx, target, lambda o: set_env(o, new, remove, args.containers),
-                                    dry_run=args.dry_run)
+        if args.local:
+            obj = await fetch(target)
+            if change(obj):
+                emit(ctx, obj, "env updated")
+            return
+        obj, changed = await mutate_or_fail(ctx, target, change, "failed to patch env update to pod template")
         if changed:
+            if not env and not pairs and args.dry_run != "client":
+                # kubectl checks this only after a write (-e KEY- alone removes, then fails so)
+                raise UsageError("error: at least one environment variable must be provided")
             emit(ctx, obj, "env updated")
 
     return await report(ctx, targets, one)
+
+
+_GO_BOOLS = {"true": True, "True": True, "TRUE": True, "t": True, "T": True, "1": True,
+             "false": False, "False": False, "FALSE": False, "f": False, "F": False, "0": False}
+
+
+def add_go_bool(p: argparse.ArgumentParser, flag: str, *, default: bool, help_text: str) -> None:
+    """A Go bool flag: ``--flag`` alone is true and never takes the next argument (``--overwrite
+    A=1`` sets A), ``--flag=false`` (each spelling strconv.ParseBool reads) sets it."""
+    dest = flag.lstrip("-").replace("-", "_")
+    p.add_argument(flag, dest=dest, action="store_const", const=True, default=default, help=help_text)
+    for value in (False, True):
+        spellings = [f"{flag}={text}" for text, meaning in _GO_BOOLS.items() if meaning is value]
+        p.add_argument(*spellings, dest=dest, action="store_const", const=value, help=argparse.SUPPRESS)
 
 
 # ---- set resources ----
@@ -429,8 +734,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = _set_parser(set_sub, "env", "update the environment of a pod template (KEY=VALUE, KEY-)")
     p.add_argument("args", nargs="*", metavar="TYPE NAME KEY=VALUE... KEY-")
-    p.add_argument("-c", "--containers", default="*", help="the containers to change (a glob)")
-    p.add_argument("--list", action="store_true", help="print the environment")
+    p.add_argument("-c", "--containers", default="*", help="the containers to change (* is a wildcard)")
+    p.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE to set (repeatable; - reads stdin)")
+    p.add_argument("--from", dest="from_", default="", metavar="RESOURCE",
+                   help="secret/NAME or configmap/NAME: every key as a variable")
+    p.add_argument("--keys", action="extend", type=lambda v: v.split(","), default=[],
+                   help="with --from: the keys to import (comma-separated)")
+    p.add_argument("--prefix", default="", help="prefix for the variable names")
+    add_go_bool(p, "--overwrite", default=True, help_text="=false: refuse to change a variable that has another value")
+    p.add_argument("--list", action="store_true", help="print the environment (and the changes asked)")
+    p.add_argument("--resolve", action="store_true", help="with --list: show the values of references")
+    p.add_argument("--local", action="store_true", help="change the -f objects locally, contacting no server")
+    p.add_argument("--field-manager", default="kubectl-set", help="(accepted for kubectl compatibility)")
     _selection_flags(p)
     p.set_defaults(run=run_set_env)
 
