@@ -128,7 +128,7 @@ async def wait_gone(ctx: Context, target: Target, uid: str, timeout: float) -> N
     except errors.NotFound:
         return
     except TimeoutError:
-        raise errors.StatusError(f"{following.TIMED_OUT} on {target.kind.resource}/{target.name}") from None
+        raise UsageError(f"error: {following.TIMED_OUT} on {target.kind.resource}/{target.name}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -25,7 +25,6 @@ from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
 from skiff.api.manifest import LAST_APPLIED
-from skiff.cli import following
 from skiff.cli.applying import _applied_form, apply_object, last_applied_text
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
@@ -222,12 +221,7 @@ async def force_replace(ctx: Context) -> int:
         deleted.append((target, result.object.metadata.uid))  # type: ignore[attr-defined]
     if failed:
         return 1
-    try:
-        await asyncio.gather(*(deleting.wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
-    except errors.StatusError as exc:
-        if str(exc).startswith(following.TIMED_OUT):  # kubectl's words: error: timed out waiting ...
-            raise UsageError(f"error: {exc}") from None
-        raise
+    await asyncio.gather(*(deleting.wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
     done: list[tuple[str, Message]] = []
     for obj in to_create:
         try:
