@@ -2,7 +2,8 @@
 
 ``parse_output`` turns ``-o`` into an ``OutputFormat`` (``wide``, ``yaml``, ``json``, ``name``,
 ``jsonpath=...``, ``jsonpath-as-json=...``, ``jsonpath-file=...``, ``custom-columns=...``,
-``custom-columns-file=...``) or a kubectl-worded error; ``output_format`` does the same for a verb
+``custom-columns-file=...``, ``go-template=...`` / ``template=...`` and their ``-file`` forms, run by
+``skiff.cli.gotemplate``) or a kubectl-worded error; ``output_format`` does the same for a verb
 that prints only some of them (kubectl's ``unable to match a printer`` error names those). ``render``
 prints a group of objects per kind in that format; ``print_objects`` is the one-call form the other
 verbs use, and ``result_text`` what a verb that changed an object prints: the object with ``-o``,
@@ -34,6 +35,7 @@ from skiff.api.manifest import dump_json, dump_yaml, to_manifest
 from skiff.api.validation import go_quote
 from skiff.cli import columns
 from skiff.cli.context import UsageError
+from skiff.cli.gotemplate import ExecError, GoTemplate, ParseError
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 
 human_duration = columns.human_duration
@@ -131,6 +133,8 @@ def parse_output(spec: str) -> OutputFormat:
     name, _, arg = spec.partition("=")
     if name in ("", "wide", "yaml", "json", "name") and not arg:
         return OutputFormat(name)
+    if name in ("go-template", "template", "go-template-file", "templatefile"):
+        return _go_template_format(name, arg)
     if name in ("jsonpath-file", "custom-columns-file"):
         try:
             arg = Path(arg).read_text()
@@ -147,6 +151,31 @@ def parse_output(spec: str) -> OutputFormat:
         _check(fmt)
         return fmt
     raise no_printer(spec, _FORMATS)
+
+
+def _go_template_format(name: str, arg: str) -> OutputFormat:
+    """``go-template=T`` / ``template=T`` (kubectl's alias), or the ``-file`` forms whose file is
+    the template as it is (a trailing newline included); parsed now, so that a bad template fails
+    before anything is fetched, in kubectl's words."""
+    if not arg:
+        raise UsageError("error: template format specified but no template given")
+    if name in ("go-template-file", "templatefile"):
+        try:
+            arg = Path(arg).read_text()
+        except OSError as exc:
+            reason = (exc.strerror or str(exc))
+            raise UsageError(f"error: error reading --template {arg}, open {arg}: "
+                             f"{reason[:1].lower()}{reason[1:]}") from None
+    go_template(arg)
+    return OutputFormat("go-template", arg)
+
+
+def go_template(source: str) -> GoTemplate:
+    """A ``-o go-template`` template, or kubectl's ``error parsing template`` error."""
+    try:
+        return GoTemplate.parse(source)
+    except ParseError as exc:
+        raise UsageError(f"error: error parsing template {source}, {exc}") from None
 
 
 def no_printer(spec: str, allowed: Collection[str]) -> UsageError:
@@ -312,8 +341,8 @@ def data_for(objs: Sequence[Message], single: bool, list_kind: ListKind = LIST) 
 
 def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool = False,
                    list_kind: ListKind = LIST) -> str:
-    """yaml / json / name / jsonpath output, exactly as printed (trailing newline included);
-    several objects (or any, unless ``single``) in the ``list_kind`` envelope."""
+    """yaml / json / name / jsonpath / go-template output, exactly as printed (trailing newline
+    included); several objects (or any, unless ``single``) in the ``list_kind`` envelope."""
     if fmt.name == "name":
         return "".join(resource_name(o) + "\n" for o in objs)
     data = data_for(objs, single, list_kind)
@@ -321,6 +350,11 @@ def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool =
         return dump_yaml(data)
     if fmt.name == "json":
         return dump_json(data) + "\n"
+    if fmt.name == "go-template":
+        try:
+            return go_template(fmt.arg).execute(data)
+        except ExecError as exc:
+            raise UsageError(f"error: error executing template {go_quote(fmt.arg)}: {exc}") from None
     try:
         path = JSONPath(fmt.arg)
         if fmt.name == "jsonpath-as-json":
