@@ -378,7 +378,8 @@ class PodSyncer:
             mounts=self.volumes.mounts(pod, container, st.volumes or {}, env=env),
             cpu_limit_millis=cpu.milli_value() if cpu is not None else None,
             memory_limit_bytes=memory.int_value() if memory is not None else None,
-            run_as_user=run_as, stdin=container.stdin, tty=container.tty, attempt=attempt, labels=labels)
+            run_as_user=run_as, stdin=container.stdin, stdin_once=container.stdin_once, tty=container.tty,
+            attempt=attempt, labels=labels)
 
     async def _image(self, pod: core_pb2.Pod, st: PodState, container: core_pb2.Container,
                      delays: list[float]) -> bool:

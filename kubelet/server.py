@@ -1,9 +1,11 @@
-"""The kubelet's gRPC service: a container's logs and exec, and port-forward, which the apiserver relays.
+"""The kubelet's gRPC service: a container's logs, exec and attach, and port-forward, which the apiserver relays.
 
 The apiserver has already checked the pod, its node and the container name; here the kubelet
 finds the container instance (the current one, or with ``previous`` the one before it) in its
 runtime and streams: log chunks as the runtime produces them, and exec's stdin/stdout/stderr in
-both directions until the command exits with its code. One server serves every node the process
+both directions until the command exits with its code. An attach (``ExecStart.attach``) takes the
+same stream to the container's main process instead (``runtime.attach``), on the terminal the
+container was started with, until that process exits. One server serves every node the process
 runs (``--nodes N`` with the fake runtime): the pod's node picks the kubelet.
 
 Port-forward is one TCP connection per call: the kubelet asks the runtime for the pod's sandbox,
@@ -107,13 +109,18 @@ class KubeletServicer(node_pb2_grpc.KubeletServicer):
         start = first.start
         try:
             pod, runtime = self._pod(start.namespace, start.pod)
-            info = await find_container(runtime, pod, start.container or pod.spec.containers[0].name)
-            session = await runtime.exec_stream(info.id, list(start.command), stdin=start.stdin, tty=start.tty)
+            name = start.container or pod.spec.containers[0].name
+            info = await find_container(runtime, pod, name)
+            if start.attach:
+                session = await runtime.attach(info.id, stdin=start.stdin, tty=_container_tty(pod, name))
+            else:
+                session = await runtime.exec_stream(info.id, list(start.command), stdin=start.stdin, tty=start.tty)
         except errors.StatusError as exc:
             await _abort(context, exc)
             return
         except Exception as exc:  # noqa: BLE001 - RuntimeFailure and the like
-            await _abort(context, errors.InternalError(f"exec failed: {exc}"))
+            verb = "attach" if start.attach else "exec"
+            await _abort(context, errors.InternalError(f"{verb} failed: {exc}"))
             return
         pump = asyncio.get_running_loop().create_task(_pump_stdin(request_iterator, session))
         try:
@@ -181,6 +188,12 @@ class _ContextFrames:
 
     async def close_write(self) -> None:
         await self.context.write(pb.PortForwardFrame(close_write=True))
+
+
+def _container_tty(pod: core_pb2.Pod, name: str) -> bool:
+    """Whether the container runs on a terminal: an attach gets the terminal the container was
+    started with (whatever the client asked), as Kubernetes' kubelet decides it from the spec."""
+    return any(c.tty for c in (*pod.spec.containers, *pod.spec.init_containers) if c.name == name)
 
 
 async def _pump_stdin(requests: AsyncIterator[pb.ExecRequest], session: Any) -> None:

@@ -16,8 +16,10 @@ As in Kubernetes, clients never dial a kubelet themselves. For each call the api
 
 A kubelet that cannot be reached is ServiceUnavailable naming the node; an error the kubelet
 itself answers (with its ``skiff-reason``) passes through unchanged. Each call is counted in
-``apiserver_request_total`` like the other verbs: ``GET pods/log``, ``CONNECT pods/exec`` and
-``CONNECT pods/portforward`` (one per forwarded connection).
+``apiserver_request_total`` like the other verbs: ``GET pods/log``, ``CONNECT pods/exec``,
+``CONNECT pods/attach`` (an Exec stream whose start has ``attach``: the container's main process,
+refused for a completed pod as kubectl attach words it) and ``CONNECT pods/portforward`` (one per
+forwarded connection).
 """
 
 from __future__ import annotations
@@ -96,14 +98,24 @@ def _relayed_error(exc: grpc.aio.AioRpcError, target: Target) -> errors.StatusEr
     return errors.from_grpc(exc.code(), exc.details() or str(exc.code()), reason)
 
 
+@dataclass
+class _Call:
+    """What one proxied call is counted as; an Exec stream turns out to be ``pods/attach`` once its
+    start has been read."""
+
+    verb: str
+    resource: str
+
+
 @contextlib.asynccontextmanager
-async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[None]:
+async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[_Call]:
     """One proxied call: timed and counted in apiserver_request_total with its final code; a
     StatusError becomes the gRPC status of the one error table, anything unexpected a logged 500."""
     start = time.perf_counter()
     code = 200
+    call = _Call(verb, resource)
     try:
-        yield
+        yield call
     except errors.StatusError as exc:
         code = exc.code
         await _abort(context, exc)
@@ -114,11 +126,11 @@ async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[Non
         raise
     except Exception as exc:  # noqa: BLE001 - the boundary: log, answer 500, keep serving
         code = 500
-        log.exception("%s %s failed", verb, resource)
+        log.exception("%s %s failed", call.verb, call.resource)
         await _abort(context, errors.InternalError(f"Internal error occurred: {type(exc).__name__}: {exc}"))
     finally:
-        metrics.REQUESTS.labels(verb, resource, str(code)).inc()
-        metrics.REQUEST_DURATION.labels(verb, resource).observe(time.perf_counter() - start)
+        metrics.REQUESTS.labels(call.verb, call.resource, str(code)).inc()
+        metrics.REQUEST_DURATION.labels(call.verb, call.resource).observe(time.perf_counter() - start)
 
 
 class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
@@ -155,12 +167,14 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
 
     async def Exec(self, request_iterator: AsyncIterator[pb.ExecRequest],
                    context: Any) -> AsyncIterator[pb.ExecResponse]:
-        async with _boundary("CONNECT", "pods/exec", context):
+        async with _boundary("CONNECT", "pods/exec", context) as call:
             start = await _first_start(request_iterator)
+            if start.attach:
+                call.resource = "pods/attach"
             pod, target = await self.resolve(start.namespace, start.pod, start.container)
             if pod.status.phase in ("Succeeded", "Failed"):
-                raise errors.BadRequest(
-                    f"cannot exec into a container in a completed pod; current phase is {pod.status.phase}")
+                doing = "attach a container" if start.attach else "exec into a container"
+                raise errors.BadRequest(f"cannot {doing} in a completed pod; current phase is {pod.status.phase}")
             upstream = pb.ExecStart()
             upstream.CopyFrom(start)
             upstream.namespace = start.namespace or "default"
@@ -206,7 +220,7 @@ async def _first_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
         raise errors.BadRequest("exec: the stream ended before naming a pod and a command") from None
     if first.WhichOneof("input") != "start":
         raise errors.BadRequest("exec: the first message must name the pod, container and command")
-    if not first.start.command:
+    if not first.start.command and not first.start.attach:
         raise errors.BadRequest("you must specify at least one command for the container")
     return first.start
 

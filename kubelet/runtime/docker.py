@@ -23,10 +23,10 @@ freed by removing the leftover.
 Threads and streams: the ``docker`` package is synchronous, so plain calls run on a private thread
 pool (not asyncio's small default executor — ``docker stop`` with a 30 s grace holds a thread for
 30 s, and a node deleting many pods at once must not starve every other call). Streaming — logs
-with ``follow`` and interactive exec — does not hold threads at all: :class:`_EngineStreams`
-speaks HTTP to the engine's socket with asyncio (:mod:`kubelet.http1`: chunked log bodies, the
-hijacked exec connection) and demultiplexes Docker's 8-byte stream frames when the container has
-no TTY.
+with ``follow``, interactive exec, attach and the container wait behind it — does not hold threads
+at all: :class:`_EngineStreams` speaks HTTP to the engine's socket with asyncio
+(:mod:`kubelet.http1`: chunked log bodies, the hijacked exec and attach connections) and
+demultiplexes Docker's 8-byte stream frames when the container has no TTY.
 """
 
 from __future__ import annotations
@@ -347,6 +347,9 @@ class DockerRuntime:
             "working_dir": config.working_dir or None,
             "user": str(config.run_as_user) if config.run_as_user is not None else None,
             "stdin_open": config.stdin, "tty": config.tty,
+            # docker-py writes StdinOnce (and AttachStdin) = stdin_open unless ``detach``, and has no
+            # other way to set it: detach is how a stdin container gets StdinOnce=false.
+            "detach": config.stdin and not config.stdin_once,
             "host_config": api.create_host_config(**self._host_config(sandbox.id, config)),
         }
         name = object_name(labels[LABEL_POD_NAMESPACE], labels[LABEL_POD_NAME], config.name, config.attempt,
@@ -485,6 +488,27 @@ class DockerRuntime:
         reader, writer = await self._streams.exec_start(exec_id, tty=tty)
         return DockerExecSession(self, exec_id, reader, writer, tty=tty)
 
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> DockerAttachSession:
+        """``docker attach`` without the logs: the engine's hijacked ``/containers/{id}/attach``.
+
+        The container's own Tty decides the framing (the engine sends a TTY container's output raw,
+        as one stream), whatever ``tty`` the client asked for; stdin is attached only when asked
+        and the container keeps it open (OpenStdin). The engine closes the container's stdin when
+        an attach's stdin ends only for StdinOnce containers without a TTY; otherwise it ends that
+        attach's output instead, so there :meth:`DockerAttachSession.close_stdin` sends nothing and
+        the output goes on until the process exits."""
+        del tty  # the container's TTY decides (see above)
+        data = await self._inspect(container_id)
+        if not data["State"].get("Running"):
+            raise RuntimeFailure(f"container {container_id[:12]} is not running")
+        config = data["Config"]
+        container_tty = bool(config.get("Tty"))
+        stdin = stdin and bool(config.get("OpenStdin"))
+        query = {"stream": "1", "stdin": "1" if stdin else "0", "stdout": "1", "stderr": "1"}
+        reader, writer = await self._streams.attach(data["Id"], query)
+        return DockerAttachSession(self, data["Id"], reader, writer, tty=container_tty, stdin=stdin,
+                                   eof_on_close=bool(config.get("StdinOnce")) and not container_tty)
+
     async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
                    timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
         data = await self._inspect(container_id)
@@ -498,12 +522,11 @@ class DockerRuntime:
                 yield chunk
 
 
-class DockerExecSession:
-    """An exec on a hijacked engine connection (see the interface's ExecSession)."""
+class _HijackedSession:
+    """Stdin and output on a hijacked engine connection (an exec's start, a container's attach)."""
 
-    def __init__(self, runtime: DockerRuntime, exec_id: str, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, *, tty: bool) -> None:
-        self.exec_id = exec_id
+    def __init__(self, runtime: DockerRuntime, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 *, tty: bool) -> None:
         self._runtime = runtime
         self._reader = reader
         self._writer = writer
@@ -514,16 +537,34 @@ class DockerExecSession:
         await self._writer.drain()
 
     async def close_stdin(self) -> None:
-        """Half-close the connection: the engine closes the command's stdin."""
+        """Half-close the connection: the engine ends the stdin it copies to."""
         if self._writer.can_write_eof() and not self._writer.is_closing():
             self._writer.write_eof()
 
     async def output(self) -> AsyncIterator[tuple[str, bytes]]:
         try:
-            async for item in _demux(http1.until_close(self._reader), tty=self._tty):
+            async for item in _demux(self._raw_output(), tty=self._tty):
                 yield item
         finally:
             await self.close()
+
+    def _raw_output(self) -> AsyncIterator[bytes]:
+        return http1.until_close(self._reader)
+
+    async def close(self) -> None:
+        if not self._writer.is_closing():
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+
+
+class DockerExecSession(_HijackedSession):
+    """An exec on a hijacked engine connection (see the interface's ExecSession)."""
+
+    def __init__(self, runtime: DockerRuntime, exec_id: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, *, tty: bool) -> None:
+        super().__init__(runtime, reader, writer, tty=tty)
+        self.exec_id = exec_id
 
     async def wait(self) -> int:
         """The exit code, once the engine reports the command ended."""
@@ -538,11 +579,89 @@ class DockerExecSession:
     async def resize(self, width: int, height: int) -> None:
         await self._runtime._engine("exec_resize", self.exec_id, height=height, width=width)
 
+
+ATTACH_DRAIN_S = 2.0
+"""How long an attach's output may still come once the engine reports the container stopped."""
+
+
+class DockerAttachSession(_HijackedSession):
+    """An attach to a container's main process (see ``DockerRuntime.attach``).
+
+    The engine ends an attach's connection when the process exits, with one exception: an attach
+    that it registered just after the exit is never ended. So the output also ends when nothing
+    more comes :data:`ATTACH_DRAIN_S` after the engine's ``wait`` says the container stopped (the
+    engine closes attached streams before it marks the container stopped, so what is still due
+    is already on its way then). That ``wait``, on a connection of its own, is also :meth:`wait`.
+    """
+
+    def __init__(self, runtime: DockerRuntime, container_id: str, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, *, tty: bool, stdin: bool, eof_on_close: bool) -> None:
+        super().__init__(runtime, reader, writer, tty=tty)
+        self.container_id = container_id
+        self._stdin = stdin
+        self._eof_on_close = eof_on_close
+        self._exit: asyncio.Future[int] | None = None
+        self._exited()  # from now on: the exit this attach will see
+
+    async def write_stdin(self, data: bytes) -> None:
+        """Feed the process's stdin; nothing is sent when stdin is not attached (or was closed)."""
+        if self._stdin:
+            await super().write_stdin(data)
+
+    async def close_stdin(self) -> None:
+        """Detach this client's stdin. Only a StdinOnce container without a TTY gets EOF (the
+        connection is half-closed); for any other the engine would end this attach's output too,
+        so nothing is sent and later writes are dropped."""
+        if not self._stdin:
+            return
+        self._stdin = False
+        if self._eof_on_close:
+            await super().close_stdin()
+
+    def _exited(self) -> asyncio.Future[int]:
+        if self._exit is None or self._exit.cancelled():
+            self._exit = asyncio.ensure_future(self._runtime._streams.wait(self.container_id))
+            self._exit.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return self._exit
+
+    async def _raw_output(self) -> AsyncIterator[bytes]:
+        exited = self._exited()
+        while True:
+            read = asyncio.ensure_future(self._reader.read(http1.READ_SIZE))
+            try:
+                if not exited.done():
+                    either: set[asyncio.Future[Any]] = {read, exited}
+                    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if not read.done():
+                    # Stopped: what is still due comes now or never. No answer from wait: read on.
+                    stopped = not exited.cancelled() and exited.exception() is None
+                    await asyncio.wait({read}, timeout=ATTACH_DRAIN_S if stopped else None)
+                    if not read.done():
+                        return
+            finally:
+                read.cancel()
+            data = read.result()
+            if not data:
+                return
+            yield data
+
+    async def wait(self) -> int:
+        """The container's exit code once it has stopped (its wait, condition not-running)."""
+        return await asyncio.shield(self._exited())
+
+    async def resize(self, width: int, height: int) -> None:
+        """Resize the container's TTY (nothing to do without one)."""
+        if not self._tty:
+            return
+        try:
+            await self._runtime._engine("resize", self.container_id, height=height, width=width)
+        except docker.errors.NotFound as exc:
+            raise RuntimeFailure(f"container {self.container_id[:12]} not found") from exc
+
     async def close(self) -> None:
-        if not self._writer.is_closing():
-            self._writer.close()
-            with contextlib.suppress(OSError):
-                await self._writer.wait_closed()
+        if self._exit is not None and not self._exit.done():
+            self._exit.cancel()
+        await super().close()
 
 
 async def _body_chunks(reader: asyncio.StreamReader, headers: dict[str, str]) -> AsyncIterator[bytes]:
@@ -614,6 +733,28 @@ class _EngineStreams:
         body = json.dumps({"Detach": False, "Tty": tty}).encode()
         _, _, reader, writer = await self._request("POST", f"/exec/{exec_id}/start", body=body, upgrade=True)
         return reader, writer
+
+    async def attach(self, container_id: str, query: dict[str, str],
+                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        path = f"/containers/{container_id}/attach?{urllib.parse.urlencode(query)}"
+        _, _, reader, writer = await self._request("POST", path, upgrade=True)
+        return reader, writer
+
+    async def wait(self, container_id: str) -> int:
+        """The exit code once the container is not running (at once when it is not)."""
+        path = f"/containers/{container_id}/wait?condition=not-running"
+        _, headers, reader, writer = await self._request("POST", path)
+        try:
+            body = await http1.read_body(reader, headers)
+        except (asyncio.IncompleteReadError, ValueError, ConnectionError) as exc:
+            raise RuntimeFailure(f"docker wait {container_id[:12]}: bad response from the engine") from exc
+        finally:
+            writer.close()
+        try:
+            return int(json.loads(body)["StatusCode"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RuntimeFailure(f"docker wait {container_id[:12]}: {_engine_message(body.decode(errors='replace'))}",
+                                 ) from exc
 
     async def logs(self, container_id: str, query: dict[str, str], *, tty: bool,
                    ) -> AsyncGenerator[tuple[str, bytes], None]:

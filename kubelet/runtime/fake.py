@@ -19,11 +19,17 @@ Containers are RUNNING from ``start_container`` until stopped. Tests steer them:
   ``exec_sync`` / ``exec_stream`` return; every exec is recorded in ``exec_calls``.
 - ``write_log(container_id, text)`` records log lines that ``logs()`` serves (follow waits for
   more lines until the container exits).
+- ``attach`` connects to a container's "main process": one started with ``stdin`` acts as a tiny
+  shell on it — each line written is echoed to every attached client and to the log, a line
+  ``exit N`` ends the container with code N, and the end of its stdin (a client closing it when the
+  container has ``stdin_once``) ends it with 0, as ``cat`` would. Output ends when the container
+  exits (``finish``, a stop, a scripted exit); ``wait`` gives its exit code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import zlib
@@ -43,6 +49,7 @@ from kubelet.runtime.interface import (
     terminated_reason,
 )
 from kubelet.runtime.labels import container_labels, sandbox_labels
+from skiff.aio import wait_for
 from skiff.api.timestamps import rfc3339_micro
 
 FAKE_POD_CIDR = IPv4Network("10.233.0.0/16")
@@ -69,6 +76,13 @@ class _FakeContainer:
     info: ContainerInfo
     sandbox_id: str
     logs: list[tuple[float, str]] = field(default_factory=list)
+    stdin: bool = False
+    stdin_once: bool = False
+    stdin_open: bool = True
+    """False once a client closed the stdin of a ``stdin_once`` container."""
+    pending: bytes = b""
+    """What was written to its stdin since the last newline."""
+    attached: list[FakeAttachSession] = field(default_factory=list)
 
 
 class FakeExecSession:
@@ -92,6 +106,60 @@ class FakeExecSession:
 
     async def wait(self) -> int:
         return self.result.exit_code
+
+    async def resize(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+
+class FakeAttachSession:
+    """One client attached to a fake container's main process (see the module docstring)."""
+
+    POLL_S = 0.2
+    """How often a waiting reader re-checks for a scripted exit that fell due on the clock."""
+
+    def __init__(self, runtime: FakeRuntime, container: _FakeContainer, *, stdin: bool, tty: bool) -> None:
+        self.runtime = runtime
+        self.container = container
+        self.stdin = stdin
+        self.tty = tty
+        self.stdin_closed = False
+        self.size: tuple[int, int] | None = None
+        self.chunks: list[bytes] = []
+
+    def _deliver(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def _running(self) -> bool:
+        return self.runtime._current(self.container).state is State.RUNNING
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self.stdin and not self.stdin_closed:
+            self.runtime._feed(self.container, data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin and not self.stdin_closed:
+            self.stdin_closed = True
+            self.runtime._stdin_closed(self.container)
+
+    async def output(self) -> AsyncIterator[tuple[str, bytes]]:
+        try:
+            while True:
+                while self.chunks:
+                    yield "stdout", self.chunks.pop(0)
+                if not self._running():
+                    return
+                with contextlib.suppress(TimeoutError):  # output and exits both notify the runtime
+                    await wait_for(self.runtime._changed.wait(), self.POLL_S)
+        finally:
+            if self in self.container.attached:
+                self.container.attached.remove(self)
+
+    async def wait(self) -> int:
+        while self._running():
+            with contextlib.suppress(TimeoutError):
+                await wait_for(self.runtime._changed.wait(), self.POLL_S)
+        code = self.runtime._current(self.container).exit_code
+        return code if code is not None else 0
 
     async def resize(self, width: int, height: int) -> None:
         self.size = (width, height)
@@ -187,7 +255,8 @@ class FakeRuntime:
         info = ContainerInfo(id=container_id, name=config.name, pod_uid=sandbox.pod_uid, attempt=config.attempt,
                              state=State.RUNNING, image=config.image, image_id=f"fake://{config.image}",
                              started_at=self.clock(), labels=labels)
-        self._containers[container_id] = _FakeContainer(info=info, sandbox_id=sandbox.id)
+        self._containers[container_id] = _FakeContainer(info=info, sandbox_id=sandbox.id, stdin=config.stdin,
+                                                        stdin_once=config.stdin_once)
         self._notify()
         return container_id
 
@@ -261,6 +330,44 @@ class FakeRuntime:
             raise RuntimeFailure(f"container {container_id} is not running")
         self.exec_calls.append((container_id, list(command)))
         return self.exec_results.get(info.name, self.exec_result)
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> FakeAttachSession:
+        container = self._get(container_id)
+        if self._current(container).state is not State.RUNNING:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        session = FakeAttachSession(self, container, stdin=stdin and container.stdin, tty=tty)
+        container.attached.append(session)
+        return session
+
+    def _feed(self, container: _FakeContainer, data: bytes) -> None:
+        """Stdin of the fake main process: echo whole lines; ``exit N`` ends it."""
+        if not container.stdin_open or self._current(container).state is not State.RUNNING:
+            return
+        *lines, container.pending = (container.pending + data).split(b"\n")
+        for line in lines:
+            words = line.decode(errors="replace").split()
+            if words[:1] == ["exit"]:
+                code = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+                self._end(container, code, terminated_reason(code), "", self.clock())
+                return
+            self._print(container, line + b"\n")
+
+    def _print(self, container: _FakeContainer, data: bytes) -> None:
+        for session in container.attached:
+            session._deliver(data)
+        container.logs.extend((self.clock(), line) for line in data.decode(errors="replace").splitlines())
+        self._notify()
+
+    def _stdin_closed(self, container: _FakeContainer) -> None:
+        """A client closed its stdin: the process sees EOF only with ``stdin_once`` (then exits 0)."""
+        if not container.stdin_once or not container.stdin_open:
+            return
+        container.stdin_open = False
+        if container.pending:
+            self._print(container, container.pending)
+            container.pending = b""
+        if self._current(container).state is State.RUNNING:
+            self._end(container, 0, terminated_reason(0), "", self.clock())
 
     def write_log(self, container_id: str, text: str) -> None:
         """Record output of the container, one log line per line of ``text``."""

@@ -85,7 +85,11 @@ class ContainerConfig:
     memory_limit_bytes: int | None = None
     run_as_user: int | None = None
     stdin: bool = False
+    """Keep the main process's stdin open for ``attach`` (the container's ``stdin: true``)."""
+    stdin_once: bool = False
+    """Close that stdin once the first attached client detaches (``stdinOnce: true``)."""
     tty: bool = False
+    """Run the main process on a terminal (``tty: true``): one output stream, resizable."""
     attempt: int = 0
     """How many times this container has been started before (restartCount)."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -199,6 +203,15 @@ class ContainerRuntime(Protocol):
 
     async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ExecSession:
         """Start an interactive command in the container (skiffctl exec)."""
+        ...
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
+        """Connect to the container's running main process (skiffctl attach, run -i): ``write_stdin``
+        feeds its stdin (only when it was started with ``stdin``; ``stdin`` False sends nothing),
+        ``output`` gives what it prints from now on (one "stdout" stream when it runs on a tty) and
+        ends when the process exits, ``wait`` gives its exit code, ``resize`` resizes its tty.
+        ``close_stdin`` detaches this client's stdin: the process sees EOF only when it was
+        started with ``stdin_once``. Several clients may attach at once; each sees the output."""
         ...
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,

@@ -192,6 +192,13 @@ class RunOptions:
     """``--command``: the words after ``--`` replace the image's entrypoint."""
     image_pull_policy: str = ""
     """The container's imagePullPolicy, when given."""
+    stdin: bool = False
+    """``-i``: the container keeps its stdin open (``stdin: true``)."""
+    stdin_once: bool = False
+    """Its stdin closes when the first attached client detaches (``stdinOnce: true``: ``-i`` without
+    ``--leave-stdin-open``)."""
+    tty: bool = False
+    """``-t``: the container runs on a terminal (``tty: true``)."""
 
 
 def pod(name: str, *, image: str, options: RunOptions = RunOptions(), namespace: str = "") -> core_pb2.Pod:
@@ -205,6 +212,9 @@ def pod(name: str, *, image: str, options: RunOptions = RunOptions(), namespace:
         container["ports"] = [{"containerPort": options.port}]
     if options.image_pull_policy:
         container["imagePullPolicy"] = options.image_pull_policy
+    for key, on in (("stdin", options.stdin), ("stdinOnce", options.stdin_once), ("tty", options.tty)):
+        if on:
+            container[key] = True
     doc = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": _meta(name, namespace, options.labels or {"run": name}),

@@ -15,6 +15,7 @@ from types import ModuleType
 
 from skiff.cli.commands import (
     admin,
+    attach,
     cp,
     create,
     delete,
@@ -42,7 +43,7 @@ from skiff.cli.flags import request_timeout
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
-                                     scale, rollout, wait, events, logs, portforward, cp, schedule, info, admin]
+                                     scale, rollout, wait, events, logs, attach, portforward, cp, schedule, info, admin]
 
 
 class _Parser(argparse.ArgumentParser):

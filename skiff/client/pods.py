@@ -6,7 +6,8 @@ All are calls on the apiserver's ``PodProxy`` service over the Client's own conn
   open until the container stops or the caller stops iterating);
 - :func:`exec` runs a command in a container, feeds it ``stdin`` (an async iterable of byte
   chunks, forwarded as it is read), hands output to the ``stdout`` / ``stderr`` callbacks as it
-  arrives, and returns the command's exit code;
+  arrives, and returns the command's exit code; :func:`attach` does the same with the container's
+  main process (the same Exec stream, its start marked ``attach``);
 - :func:`port_forward` carries one TCP connection (an asyncio stream pair, e.g. a connection
   ``skiffctl port-forward`` accepted) to a port of the pod, until both directions are closed.
 
@@ -86,7 +87,27 @@ async def exec(client: Client, pod: str, command: Sequence[str], *, namespace: s
     """Run ``command`` in the pod's container; returns its exit code."""
     start = pb.ExecStart(namespace=namespace, pod=pod, container=container, command=list(command),
                          stdin=stdin is not None, tty=tty)
-    call = _stub(client).Exec(_requests(start, stdin, terminal_size if tty else None))
+    return await _session(client, start, stdin, terminal_size, stdout, stderr)
+
+
+async def attach(client: Client, pod: str, *, namespace: str = "default", container: str = "",
+                 stdin: AsyncIterable[bytes] | None = None, tty: bool = False,
+                 terminal_size: tuple[int, int] | None = None, stdout: Sink, stderr: Sink) -> int:
+    """Attach to the main process of the pod's container (``kubectl attach``): ``stdin`` goes to it
+    (when it was started with ``stdin: true``), its output from now on to the callbacks, until it
+    exits; returns its exit code."""
+    start = pb.ExecStart(namespace=namespace, pod=pod, container=container, stdin=stdin is not None, tty=tty,
+                         attach=True)
+    return await _session(client, start, stdin, terminal_size, stdout, stderr)
+
+
+async def _session(client: Client, start: pb.ExecStart, stdin: AsyncIterable[bytes] | None,
+                   terminal_size: tuple[int, int] | None, stdout: Sink, stderr: Sink) -> int:
+    """One Exec stream (an exec or an attach) to its end; the exit code. The stream is read to its
+    end after the exit code (which the server sends last), so the call completes rather than being
+    cancelled (the apiserver counts it as a 200, not a 499)."""
+    call = _stub(client).Exec(_requests(start, stdin, terminal_size if start.tty else None))
+    code: int | None = None
     try:
         async for response in call:
             which = response.WhichOneof("output")
@@ -95,12 +116,15 @@ async def exec(client: Client, pod: str, command: Sequence[str], *, namespace: s
             elif which == "stderr":
                 stderr(response.stderr)
             elif which == "exit_code":
-                return response.exit_code
+                code = response.exit_code
     except grpc.aio.AioRpcError as exc:
-        raise _error(exc, client.server) from None
+        if code is None:
+            raise _error(exc, client.server) from None
     finally:
         call.cancel()
-    raise errors.InternalError("the exec stream ended without the command's exit code")
+    if code is None:
+        raise errors.InternalError("the exec stream ended without the command's exit code")
+    return code
 
 
 # ---- port-forward ----

@@ -15,6 +15,7 @@ import pytest
 
 from apiserver.server import metrics
 from skiff.api import errors
+from skiff.api.v1 import core_pb2
 from skiff.client import pods
 from skiff.client.client import Client
 from tests.support.cluster import eventually
@@ -201,3 +202,18 @@ async def test_since_time_is_checked_and_passed_on_to_the_kubelet(setup: Setup) 
     assert len(setup.kubelet.servicer.log_requests) == requests + 1
     with pytest.raises(errors.BadRequest, match="^at most one of `sinceTime` or `sinceSeconds` may be specified$"):
         await _read(pods.logs(setup.client, "web", since_time="2026-11-27T16:53:07Z", since_seconds=5))
+
+
+async def test_attach_to_a_completed_pod_is_refused_in_kubectls_words(setup: Setup) -> None:
+    await _bound_pod(setup, "done", "c")
+    pod = await setup.client.get(core_pb2.Pod, "done", namespace="default")
+    pod.status.phase = "Succeeded"
+    await setup.client.update_status(pod)
+    refused = metrics.REQUESTS.labels("CONNECT", "pods/attach", "400")._value.get()
+    with pytest.raises(errors.BadRequest) as caught:
+        await pods.attach(setup.client, "done", stdout=print, stderr=print)  # no command needed
+    assert caught.value.message == "cannot attach a container in a completed pod; current phase is Succeeded"
+    await eventually(lambda: _true(metrics.REQUESTS.labels("CONNECT", "pods/attach", "400")._value.get()
+                                   == refused + 1), what="the refused attach counted")
+    with pytest.raises(errors.BadRequest, match="cannot exec into a container in a completed pod"):
+        await pods.exec(setup.client, "done", ["true"], stdout=print, stderr=print)

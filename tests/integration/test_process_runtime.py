@@ -36,6 +36,7 @@ from kubelet.runtime.interface import (
     State,
 )
 from kubelet.runtime.process import ProcessRuntime, proc_start_ticks
+from kubelet.runtime.process.attach import socket_path
 
 ROOT = os.geteuid() == 0
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -241,6 +242,9 @@ async def test_exit_codes_and_reasons(runtime: ProcessRuntime) -> None:
                                                                args=[], env=[]))
     with pytest.raises(RuntimeFailure, match="needs a command"):
         await runtime.start_container(sandbox, ContainerConfig(name="x", image="nginx", command=[], args=[], env=[]))
+    only_args = await exited(runtime, await runtime.start_container(sandbox, ContainerConfig(
+        name="a", image="busybox", command=[], args=["sh", "-c", "exit 5"], env=[PATH_ENV])))
+    assert only_args.exit_code == 5  # args alone run as an image without ENTRYPOINT runs them
     pause = await runtime.start_container(sandbox, ContainerConfig(name="p", image="registry.k8s.io/pause:3.9",
                                                                    command=[], args=[], env=[PATH_ENV]))
     assert (await runtime.container_info(pause)).state is State.RUNNING
@@ -400,3 +404,136 @@ async def test_a_reused_pid_is_not_mistaken_for_the_container(runtime: ProcessRu
     finally:
         bystander.kill()
         bystander.wait()
+
+
+# -- attach -----------------------------------------------------------------------------------
+
+
+async def read_until(output: AsyncIterator[tuple[str, bytes]], want: bytes, seen: dict[str, bytes] | None = None,
+                     timeout: float = 10.0) -> dict[str, bytes]:
+    """Read the session's output into ``seen`` (per stream) until ``want`` is in one stream."""
+    seen = {"stdout": b"", "stderr": b""} if seen is None else seen
+    async with asyncio.timeout(timeout):
+        while not any(want in text for text in seen.values()):
+            stream, chunk = await anext(output)
+            seen[stream] += chunk
+    return seen
+
+
+async def rest(output: AsyncIterator[tuple[str, bytes]], timeout: float = 10.0) -> dict[str, bytes]:
+    """Everything left of the output, which must end within ``timeout``."""
+    seen = {"stdout": b"", "stderr": b""}
+    async with asyncio.timeout(timeout):
+        async for stream, chunk in output:
+            seen[stream] += chunk
+    return seen
+
+
+def test_attach_socket_path_falls_back_to_a_short_one(tmp_path: Path) -> None:
+    assert socket_path(Path("/var/lib/skiff/runtime/containers/0123"), "0123") == Path(
+        "/var/lib/skiff/runtime/containers/0123/attach.sock")
+    long_dir = Path("/" + "d" * 120)
+    fallback = socket_path(long_dir, "0123456789abcdef")
+    assert fallback.name == "skiff-attach-0123456789abcdef.sock" and len(str(fallback)) <= 107
+
+
+async def test_attach_feeds_stdin_and_stdin_once_closes_it(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("cat", f"{BUSYBOX} cat; echo bye >&2", stdin=True,
+                                                    stdin_once=True))
+    session = await runtime.attach(cid, stdin=True, tty=False)
+    output = session.output()
+    await session.write_stdin(b"hello\n")
+    seen = await read_until(output, b"hello\n")
+    assert seen == {"stdout": b"hello\n", "stderr": b""}
+    assert (await runtime.container_info(cid)).state is State.RUNNING
+    await session.close_stdin()  # the first stdin client with stdinOnce: cat gets EOF
+    seen = await rest(output)
+    assert seen == {"stdout": b"", "stderr": b"bye\n"}  # stdout and stderr stay apart
+    assert await session.wait() == 0
+    info = await runtime.container_info(cid)
+    assert (info.state, info.exit_code) == (State.EXITED, 0)
+    assert await log_text(runtime, cid) == b"hello\nbye\n"
+    state = runtime._state(cid)
+    await runtime.remove_container(cid)
+    assert not Path(state["attach_socket"]).exists()
+
+
+async def test_attach_to_a_tty_container_resize_and_stdin_once(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("tty", (
+        f"read a; {BUSYBOX} stty size; {BUSYBOX} cat; echo cat-got-eof; exit 3"), stdin=True, stdin_once=True,
+        tty=True))
+    session = await runtime.attach(cid, stdin=True, tty=True)
+    output = session.output()
+    await session.resize(100, 40)
+    await session.write_stdin(b"x\n")
+    seen = await read_until(output, b"40 100")
+    await session.write_stdin(b"y\n")
+    seen = await read_until(output, b"y\r\ny\r\n", seen)  # the terminal's echo, then cat's
+    await session.close_stdin()  # on a tty: ^D
+    seen["stdout"] += (await rest(output))["stdout"]
+    assert seen["stderr"] == b""  # a tty has one stream
+    assert b"40 100\r\n" in seen["stdout"] and seen["stdout"].endswith(b"cat-got-eof\r\n")
+    assert await session.wait() == 3
+    logged = await log_text(runtime, cid)
+    assert b"40 100\r\n" in logged and logged.endswith(b"cat-got-eof\r\n")
+
+
+async def test_attach_clients_share_output_and_a_detach_keeps_stdin_open(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    cid = await runtime.start_container(sandbox, sh("echo", "while read l; do echo echo-$l; done; echo eof",
+                                                    stdin=True))
+    first = await runtime.attach(cid, stdin=True, tty=False)
+    watcher = await runtime.attach(cid, stdin=False, tty=False)
+    first_out, watcher_out = first.output(), watcher.output()
+    await watcher.write_stdin(b"dropped\n")  # attached without stdin: nothing is sent
+    await first.write_stdin(b"one\n")
+    assert (await read_until(first_out, b"echo-one\n"))["stdout"] == b"echo-one\n"
+    assert (await read_until(watcher_out, b"echo-one\n"))["stdout"] == b"echo-one\n"
+
+    await first.close_stdin()  # no stdinOnce: the process keeps its stdin
+    await first_out.aclose()  # detaches
+    state = runtime._state(cid)
+    with socket.socket(socket.AF_UNIX) as rude:  # a client that leaves mid-frame
+        rude.connect(state["attach_socket"])
+        rude.sendall(b"H\x00\x00\x00\x40{\"stdin\"")
+    restarted = ProcessRuntime(runtime.root_dir, node_name="node-a", node_ip="192.0.2.99")  # a new kubelet
+    second = await restarted.attach(cid, stdin=True, tty=False)
+    second_out = second.output()
+    await second.write_stdin(b"two\n")
+    assert (await read_until(second_out, b"echo-two\n"))["stdout"] == b"echo-two\n"
+    assert (await read_until(watcher_out, b"echo-two\n"))["stdout"] == b"echo-two\n"
+    assert (await runtime.container_info(cid)).state is State.RUNNING
+
+    await runtime.stop_container(cid, 5)
+    assert (await rest(watcher_out))["stdout"] == b""
+    assert await watcher.wait() == 143 and await second.wait() == 143
+    assert await log_text(runtime, cid) == b"echo-one\necho-two\n"
+
+
+async def test_attach_to_exited_containers_without_stdin_and_to_old_shims(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    ticker = await runtime.start_container(sandbox, sh("tick", "while true; do echo tick; sleep 0.05; done"))
+    session = await runtime.attach(ticker, stdin=True, tty=True)  # the container has neither
+    output = session.output()
+    await session.write_stdin(b"nowhere\n")  # dropped
+    await session.resize(80, 24)  # no tty: nothing
+    await read_until(output, b"tick\n")
+    await runtime.stop_container(ticker, 5)
+    await rest(output)
+    assert await session.wait() == 143
+
+    done = await runtime.start_container(sandbox, sh("done", "exit 4"))
+    await exited(runtime, done)
+    ended = await runtime.attach(done, stdin=True, tty=False)
+    assert await rest(ended.output()) == {"stdout": b"", "stderr": b""}
+    assert await ended.wait() == 4
+
+    old = await runtime.start_container(sandbox, sh("old", "sleep 30"))
+    state_file = runtime.root_dir / "containers" / old / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["attach_socket"]  # as recorded for a shim from before attach
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(RuntimeFailure, match="attach is not supported for this container"):
+        await runtime.attach(old, stdin=False, tty=False)

@@ -201,3 +201,68 @@ async def test_logs_follow_until_exit(fake: FakeRuntime) -> None:
     fake.finish(cid, 0)
     await asyncio.wait_for(task, 2)
     assert got == [b"before\n", b"after\n"]
+
+
+# ---- attach: the fake main process ----
+
+async def _started_with_stdin(fake: FakeRuntime, *, stdin_once: bool = True) -> str:
+    sandbox = await fake.run_sandbox(sandbox_config())
+    config = ContainerConfig(name="app", image="busybox", command=[], args=[], env=[], stdin=True,
+                             stdin_once=stdin_once)
+    return await fake.start_container(sandbox, config)
+
+
+async def _read(session: object, count: int) -> list[bytes]:
+    out: list[bytes] = []
+    async for _, data in session.output():  # type: ignore[attr-defined]
+        out.append(data)
+        if len(out) == count:
+            break
+    return out
+
+
+async def test_attach_echoes_stdin_lines_to_every_client_and_the_log(fake: FakeRuntime) -> None:
+    cid = await _started_with_stdin(fake)
+    first = await fake.attach(cid, stdin=True, tty=False)
+    watcher = await fake.attach(cid, stdin=False, tty=False)
+    await first.write_stdin(b"hel")
+    await first.write_stdin(b"lo\nworld\n")
+    await watcher.write_stdin(b"ignored\n")  # attached without stdin: nothing goes in
+    assert await _read(first, 2) == [b"hello\n", b"world\n"]
+    assert await _read(watcher, 2) == [b"hello\n", b"world\n"]
+    assert [line async for line in fake.logs(cid)] == [b"hello\n", b"world\n"]
+
+
+async def test_attach_ends_with_the_container(fake: FakeRuntime) -> None:
+    cid = await _started_with_stdin(fake)
+    session = await fake.attach(cid, stdin=True, tty=False)
+    await session.write_stdin(b"exit 3\n")
+    assert [chunk async for chunk in session.output()] == []
+    assert await session.wait() == 3
+    info = await fake.container_info(cid)
+    assert (info.state, info.exit_code, info.reason) == (State.EXITED, 3, "Error")
+    with pytest.raises(RuntimeFailure, match="is not running"):
+        await fake.attach(cid, stdin=False, tty=False)
+
+
+async def test_closing_stdin_is_eof_only_with_stdin_once(fake: FakeRuntime) -> None:
+    cid = await _started_with_stdin(fake, stdin_once=False)
+    session = await fake.attach(cid, stdin=True, tty=False)
+    await session.close_stdin()
+    assert (await fake.container_info(cid)).state is State.RUNNING  # detached; it still runs
+    once = await _started_with_stdin(fake)
+    session = await fake.attach(once, stdin=True, tty=False)
+    await session.write_stdin(b"no newline")
+    await session.close_stdin()
+    assert [chunk async for chunk in session.output()] == [("stdout", b"no newline")]
+    assert await session.wait() == 0
+
+
+async def test_attach_output_ends_when_the_container_is_finished(fake: FakeRuntime) -> None:
+    cid = await _started_with_stdin(fake)
+    session = await fake.attach(cid, stdin=False, tty=True)
+    reader = asyncio.create_task(_read(session, 99))
+    await asyncio.sleep(0.01)
+    fake.finish(cid, 0)
+    assert await asyncio.wait_for(reader, 5) == []
+    assert await session.wait() == 0

@@ -18,9 +18,11 @@ Modules:
 - ``namespaces``: what the shim does to join the pod's netns and set up the container's mounts.
 - ``logfile``: the CRI log format of a container's ``log``: the shim's writer, the runtime's parser.
 - ``exec``: exec through ``nsenter``, and the streaming exec session.
+- ``attach``: the shim's attach socket (wire format, the shim's server, the runtime's session).
 - ``__main__``: ``python -m kubelet.runtime.process shim <dir>``, how the runtime starts a shim.
 """
 
+from kubelet.runtime.process.attach import ProcessAttachSession
 from kubelet.runtime.process.cgroups import Cgroups
 from kubelet.runtime.process.exec import ProcessExecSession
 from kubelet.runtime.process.host import proc_start_ticks
@@ -29,5 +31,5 @@ from kubelet.runtime.process.network import PodNet, PodNetwork
 from kubelet.runtime.process.runtime import ProcessRuntime
 from kubelet.runtime.process.shim import shim_main
 
-__all__ = ["Cgroups", "PodNet", "PodNetwork", "ProcessExecSession", "ProcessRuntime", "parse_log_line",
-           "proc_start_ticks", "shim_main"]
+__all__ = ["Cgroups", "PodNet", "PodNetwork", "ProcessAttachSession", "ProcessExecSession", "ProcessRuntime",
+           "parse_log_line", "proc_start_ticks", "shim_main"]

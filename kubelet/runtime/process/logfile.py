@@ -3,8 +3,9 @@
 Each line is ``<RFC3339 time> <stream> <F|P> <text>``: the time the shim read the output, ``stdout``
 or ``stderr``, and ``F`` for a full line (the container wrote a newline, which is not stored) or
 ``P`` for a part of one (a line longer than ``MAX_LOG_LINE``, or output without a final newline).
-The shim appends whole lines only, one at a time under a lock, since the command's stdout and stderr
-are pumped by two threads; a reader may still see the last line half written.
+The shim feeds the output in chunks as it reads them (so that attached clients get them at once, see
+``attach``) and appends whole lines only, one at a time; a reader may still see the last line half
+written. A line is cut as ``readline(MAX_LOG_LINE)`` would cut it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import IO
 
 from skiff.api.timestamps import epoch_seconds, rfc3339_micro
 
@@ -48,11 +48,30 @@ class LogWriter:
     def __init__(self, path: Path) -> None:
         self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the shim
         self._lock = threading.Lock()
+        self._pending: dict[str, bytes] = {}
 
-    def pump(self, stream: str, pipe: IO[bytes]) -> None:
-        for chunk in iter(lambda: pipe.readline(MAX_LOG_LINE), b""):
-            full = chunk.endswith(b"\n")
-            text = chunk[:-1] if full else chunk
-            line = f"{rfc3339_micro(time.time())} {stream} {'F' if full else 'P'} ".encode() + text + b"\n"
-            with self._lock:
-                self._file.write(line)
+    def feed(self, stream: str, data: bytes) -> None:
+        """Output as read from ``stream``: its complete lines go to the log, the rest waits."""
+        pending = self._pending.get(stream, b"") + data
+        while True:
+            cut = pending.find(b"\n", 0, MAX_LOG_LINE)
+            if cut >= 0:
+                self._write(stream, pending[:cut], full=True)
+                pending = pending[cut + 1:]
+            elif len(pending) >= MAX_LOG_LINE:
+                self._write(stream, pending[:MAX_LOG_LINE], full=False)
+                pending = pending[MAX_LOG_LINE:]
+            else:
+                break
+        self._pending[stream] = pending
+
+    def end(self, stream: str) -> None:
+        """``stream`` is closed: what is left of its last line goes to the log as a part."""
+        pending = self._pending.pop(stream, b"")
+        if pending:
+            self._write(stream, pending, full=False)
+
+    def _write(self, stream: str, text: bytes, *, full: bool) -> None:
+        line = f"{rfc3339_micro(time.time())} {stream} {'F' if full else 'P'} ".encode() + text + b"\n"
+        with self._lock:
+            self._file.write(line)

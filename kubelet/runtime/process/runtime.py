@@ -1,16 +1,19 @@
 """ProcessRuntime: each container's command runs as a host process (the embedded default).
 
 No images. The image name is only recorded: ``image_present`` is always true and ``pull_image``
-does nothing, so ErrImagePull / ErrImageNeverPull never happen here. A container needs a
-command. An empty one means "the image's entrypoint", which this runtime cannot know, so it fails
+does nothing, so ErrImagePull / ErrImageNeverPull never happen here. A container runs its
+``command`` followed by its ``args``. Without a command it runs its ``args`` alone, as an image
+without an ENTRYPOINT (busybox's) runs them (``skiffctl run t --image=busybox -- sh -c ...``);
+with neither, the image's own entrypoint would run, which this runtime cannot know, so it fails
 with RuntimeFailure. The one exception is a ``pause`` image, which runs ``sleep infinity``.
 
 The runtime composes the other modules of this package: a sandbox is a record on disk (``state``)
 plus, as root and unless hostNetwork, a network namespace on the bridge (``network``); a container
 is a record, its cgroups (``cgroups``) and a shim that runs the command (``shim``); ``exec`` and
-``logs`` go through ``exec`` and the shim's ``log`` file (``logfile``). What it knows of sandboxes
-and containers it reads from the files, so a NEW ProcessRuntime on the same ``root_dir`` (a
-restarted kubelet) adopts everything.
+``logs`` go through ``exec`` and the shim's ``log`` file (``logfile``), ``attach`` through the
+shim's attach socket (``attach``; a container whose shim predates attach has none, and attaching
+to it raises RuntimeFailure). What it knows of sandboxes and containers it reads from the files,
+so a NEW ProcessRuntime on the same ``root_dir`` (a restarted kubelet) adopts everything.
 
 A container is running while its process (the pid, with the same /proc start time) or its shim
 lives, and there is no ``exit.json``. So it still reads as running between the process's end and
@@ -47,6 +50,8 @@ from kubelet.runtime.interface import (
     terminated_reason,
 )
 from kubelet.runtime.labels import container_labels, sandbox_labels
+from kubelet.runtime.process import attach
+from kubelet.runtime.process.attach import ProcessAttachSession
 from kubelet.runtime.process.cgroups import Cgroups
 from kubelet.runtime.process.exec import ProcessExecSession, exec_process
 from kubelet.runtime.process.host import alive, is_root, proc_start_ticks
@@ -166,23 +171,29 @@ class ProcessRuntime:
                                           memory_bytes=config.memory_limit_bytes)
         if config.mounts and not self.root:
             log.warning("container %s: mounts are not applied without root", config.name)
+        socket_path = str(attach.socket_path(directory, container_id))
         state: dict[str, Any] = {
             "id": container_id, "sandbox_id": sandbox.id, "pod_uid": record["pod_uid"], "name": config.name,
             "attempt": config.attempt, "image": config.image, "env": dict(config.env),
             "cwd": config.working_dir or "/", "uid": config.run_as_user, "netns": record["netns"],
-            "mount_ns": self.root, "cgroups": [str(p) for p in cgroup_dirs],
+            "mount_ns": self.root, "cgroups": [str(p) for p in cgroup_dirs], "attach_socket": socket_path,
+            "stdin": config.stdin, "stdin_once": config.stdin_once, "tty": config.tty,
             "labels": container_labels(_sandbox(record), config, node_name=self.node_name)}
         spec = {"argv": argv, "env": state["env"], "cwd": state["cwd"], "uid": config.run_as_user,
                 "netns_path": f"/run/netns/{record['netns']}" if record["netns"] else None,
                 "mount_ns": self.root, "cgroup_procs": [str(p / "cgroup.procs") for p in cgroup_dirs],
                 "mounts": [{"host_path": m.host_path, "container_path": m.container_path,
-                            "read_only": m.read_only} for m in config.mounts] if self.root else []}
+                            "read_only": m.read_only} for m in config.mounts] if self.root else [],
+                "attach_socket": socket_path, "stdin": config.stdin, "stdin_once": config.stdin_once,
+                "tty": config.tty}
         write_json(directory / "spec.json", spec)
         try:
             started = await self._spawn_shim(container_id, directory)
         except RuntimeFailure:
             Cgroups.remove(cgroup_dirs)
             shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(socket_path)
             raise
         state.update(started)
         write_json(directory / "state.json", state)
@@ -234,6 +245,9 @@ class ProcessRuntime:
             await asyncio.sleep(POLL_S)
         Cgroups.remove(dirs)
         self._shims.pop(container_id, None)
+        if state.get("attach_socket"):  # the shim removes it; not if it was killed
+            with contextlib.suppress(OSError):
+                os.unlink(state["attach_socket"])
         shutil.rmtree(directory, ignore_errors=True)
 
     async def list_containers(self, pod_uid: str | None = None) -> list[ContainerInfo]:
@@ -294,13 +308,36 @@ class ProcessRuntime:
         return ProcessExecSession(await exec_process(self._nsenter, self._state(container_id), command,
                                                      stdin=stdin, merge=False))
 
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ProcessAttachSession:
+        """Attach through the container's shim (see ``attach`` for what the session does). ``tty`` is
+        the container's own, whatever is asked; ``stdin`` on a container without one is no error
+        (its writes are dropped); an exited container gives a session without output."""
+        state = self._state(container_id)
+        path = state.get("attach_socket")
+        if not path:
+            raise RuntimeFailure("attach is not supported for this container")
+
+        async def recorded_exit() -> int:
+            while self._running(state):
+                await asyncio.sleep(POLL_S)
+            code = self._info(state).exit_code
+            return 137 if code is None else code
+
+        if self._running(state):
+            try:
+                return await attach.connect(path, stdin=stdin, recorded_exit=recorded_exit)
+            except attach.AttachUnavailable as err:
+                if self._running(state):
+                    raise RuntimeFailure(f"cannot attach to container {container_id}: {err}") from err
+        return ProcessAttachSession.ended(recorded_exit)
+
     async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
                    timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
         state = self._state(container_id)
         path = self._container_dir / container_id / "log"
         data = path.read_bytes() if path.exists() else b""
         complete = data.rfind(b"\n") + 1  # the shim may be mid-line
-        lines = [parsed for raw in data[:complete].splitlines() if (parsed := parse_log_line(raw)) is not None]
+        lines = [parsed for raw in data[:complete].split(b"\n") if (parsed := parse_log_line(raw)) is not None]
         selected = [p for p in lines if since is None or p[0] >= since]
         if tail is not None:
             selected = selected[-tail:] if tail > 0 else []
@@ -328,12 +365,12 @@ class ProcessRuntime:
 
 
 def _argv(config: ContainerConfig) -> list[str]:
-    if config.command:
+    if config.command or config.args:
         return [*config.command, *config.args]
     image = config.image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     if image in PAUSE_IMAGE_NAMES:
         return ["sleep", "infinity"]
-    raise RuntimeFailure("process runtime needs a command: the image entrypoint is unknown")
+    raise RuntimeFailure("process runtime needs a command or args: the image's entrypoint is unknown")
 
 
 def _sandbox(record: dict[str, Any]) -> Sandbox:

@@ -114,6 +114,12 @@ Global___LogsChunk: _TypeAlias = LogsChunk  # noqa: Y015
 class ExecStart(_message.Message):
     """The first ExecRequest of a stream carries `start`; later ones carry stdin bytes, a stdin
     close, or a terminal resize.
+
+    With `attach` (kubectl attach, kubectl run -i) no command runs: the stream is connected to the
+    container's main process instead — stdin goes to the process (the container must have been
+    started with `stdin: true`), its output from then on comes back, and `exit_code` ends the stream
+    once the process has exited. `tty` then says the client wants the container's terminal (which
+    it has only with `tty: true`).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -124,6 +130,7 @@ class ExecStart(_message.Message):
     COMMAND_FIELD_NUMBER: _builtins.int
     STDIN_FIELD_NUMBER: _builtins.int
     TTY_FIELD_NUMBER: _builtins.int
+    ATTACH_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     pod: _builtins.str
     container: _builtins.str
@@ -131,6 +138,8 @@ class ExecStart(_message.Message):
     """the client will send stdin (kubectl exec -i)"""
     tty: _builtins.bool
     """allocate a terminal (kubectl exec -t); stderr is then merged into stdout"""
+    attach: _builtins.bool
+    """attach to the main process instead of running `command`"""
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -142,10 +151,11 @@ class ExecStart(_message.Message):
         command: _abc.Iterable[_builtins.str] | None = ...,
         stdin: _builtins.bool = ...,
         tty: _builtins.bool = ...,
+        attach: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "container", b"container", "namespace", b"namespace", "pod", b"pod", "stdin", b"stdin", "tty", b"tty"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attach", b"attach", "command", b"command", "container", b"container", "namespace", b"namespace", "pod", b"pod", "stdin", b"stdin", "tty", b"tty"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

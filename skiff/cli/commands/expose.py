@@ -4,6 +4,15 @@
 ARGS...]`` is kubectl's pod generator: labels default to ``run=NAME``, the words after ``--`` are
 the container's args (its command with ``--command``).
 
+``run -i [-t] [--rm] [-q]`` (or ``--attach``, which ``-i`` turns on) is kubectl 1.32's attached
+run: ``-i`` gives the container ``stdin: true`` and ``stdinOnce: true`` (not with
+``--leave-stdin-open``), ``-t`` ``tty: true``. The pod is created (nothing printed), run waits up
+to ``--pod-running-timeout`` (1m0s) for it to be Running and Ready and attaches as ``skiffctl
+attach`` does — or prints its log when it has already ended or the attach fails. With
+``--restart=Never`` / ``OnFailure`` it then waits for the pod to end: a Failed pod is ``pod
+NS/NAME terminated (Error)`` and the container's exit code. ``--rm`` deletes the pod at the end
+(``pod "NAME" deleted``, unless ``-q``), before that error is printed, as kubectl's deferred removal.
+
 ``expose TYPE NAME`` / ``expose TYPE/NAME`` reads the object from the server, as kubectl does, and
 takes what the flags leave open from it: the selector (a Deployment's or ReplicaSet's
 matchLabels, a Service's selector, a Pod's labels), the ports (every container port, or the
@@ -13,43 +22,74 @@ Service's ports) and the labels. Both print and dry-run through ``create.emit``.
 from __future__ import annotations
 
 import argparse
+from typing import cast
 
 from google.protobuf.message import Message
 
+from skiff.api import errors, kinds
+from skiff.api.v1 import core_pb2
 from skiff.cli import generators
+from skiff.cli.commands.attach import ATTACH_POD_TIMEOUT, COMPLETED, attach_container, attach_to
 from skiff.cli.commands.create import (
     accept_command_tail,
     add_generator_flags,
+    create_generated,
     emit,
     generated_namespace,
     generator_error,
     one_name,
     require,
 )
+from skiff.cli.commands.logs import print_log
 from skiff.cli.context import Context, UsageError
-from skiff.cli.resources import parse_targets
+from skiff.cli.flags import duration_flag
+from skiff.cli.following import TIMED_OUT, Until, follow
+from skiff.cli.resources import Target, parse_targets
+from skiff.client.client import Unreachable
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
 EXPOSABLE = ("Deployment", "ReplicaSet", "Service", "Pod")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 
 
+def _restart_policy(a: argparse.Namespace) -> str:
+    """``--restart`` (an empty one: OnFailure with ``-i``, else Always), as kubectl's getRestartPolicy."""
+    restart = a.restart or ("OnFailure" if a.stdin else "Always")
+    if restart not in RESTART_POLICIES:
+        raise UsageError(f"error: invalid restart policy: {a.restart}")
+    return str(restart)
+
+
 def _pod(ctx: Context) -> Message:
     a = ctx.args
     name = one_name(ctx)
     require(ctx, "image")
-    if a.restart not in RESTART_POLICIES:
-        raise UsageError(f"error: invalid restart policy: {a.restart}")
     options = generators.RunOptions(
-        restart=a.restart,
+        restart=_restart_policy(a),
         labels=generators.parse_key_values(a.labels or ""),
         env=generators.parse_env(a.env),
         port=a.port,
         args=a.command,
         use_command=a.use_command,
         image_pull_policy=a.image_pull_policy or "",
+        stdin=a.stdin,
+        stdin_once=a.stdin and not a.leave_stdin_open,
+        tty=a.tty,
     )
     return generators.pod(name, image=a.image, options=options, namespace=generated_namespace(ctx))
+
+
+def _attaching(a: argparse.Namespace) -> bool:
+    """``--attach``, which defaults to ``-i``; with kubectl's Validate checks of -t, --rm and --dry-run."""
+    attach = a.stdin if a.attach is None else a.attach
+    if a.tty and not a.stdin:
+        raise UsageError("error: -i/--stdin is required for containers with -t/--tty=true")
+    if a.rm and not attach:
+        raise UsageError("error: --rm should only be used for attached containers")
+    if attach and a.dry_run not in ("", "none"):
+        raise UsageError("error: --dry-run=[server|client] can't be used with attached containers options "
+                         "(--attach, --stdin, or --tty)")
+    return bool(attach)
 
 
 async def run_run(ctx: Context) -> int:
@@ -59,7 +99,97 @@ async def run_run(ctx: Context) -> int:
         obj = _pod(ctx)
     except generators.GeneratorError as exc:
         raise generator_error(exc) from None
-    return await emit(ctx, obj)
+    if not _attaching(ctx.args):
+        return await emit(ctx, obj)
+    timeout = duration_flag(ctx.args.pod_running_timeout, "--pod-running-timeout")
+    if timeout <= 0:
+        raise UsageError("error: --pod-running-timeout must be higher than zero")
+    pod = cast(core_pb2.Pod, await create_generated(ctx, obj))
+    outcome: tuple[int, str] = (0, "")
+    try:
+        outcome = await _run_attached(ctx, pod, timeout)
+    finally:
+        if ctx.args.rm:
+            await _remove(ctx, pod)
+    code, message = outcome
+    if message:
+        ctx.warn(message)
+    return code
+
+
+# ---- run --attach: kubectl run.go's handleAttachPod, waitForPod and exit code ----
+
+def _running_and_ready(pod: Message | None) -> bool:
+    """podRunningAndReady, which also stops at a completed pod (ErrPodCompleted)."""
+    if pod is None:
+        return True
+    assert isinstance(pod, core_pb2.Pod)
+    phase = pod.status.phase
+    ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
+    return phase in COMPLETED or (phase == "Running" and ready)
+
+
+def _completed(pod: Message | None) -> bool:
+    return pod is None or cast(core_pb2.Pod, pod).status.phase in COMPLETED
+
+
+def _succeeded(pod: Message | None) -> bool:
+    return pod is None or cast(core_pb2.Pod, pod).status.phase == "Succeeded"
+
+
+async def _wait_for_pod(ctx: Context, pod: core_pb2.Pod, until: Until, timeout: float) -> core_pb2.Pod:
+    """The pod once ``until`` holds (kubectl's waitForPod), else kubectl's timeout or NotFound error."""
+    target = Target(kinds.of(core_pb2.Pod), pod.metadata.namespace, pod.metadata.name)
+    try:
+        found = await follow(ctx.client, target, until, timeout=timeout)
+    except TimeoutError:
+        raise UsageError(f"error: {TIMED_OUT}") from None
+    if found is None:
+        raise errors.NotFound(f'pods "{pod.metadata.name}" not found')
+    return cast(core_pb2.Pod, found)
+
+
+async def _run_attached(ctx: Context, pod: core_pb2.Pod, timeout: float) -> tuple[int, str]:
+    """Wait for the pod to run, attach (or print the log of a pod that already ended, or that
+    cannot be attached to), then — for Never and OnFailure, unless --leave-stdin-open — wait for it to
+    end: the exit code and the error to print."""
+    a = ctx.args
+    name = pod.metadata.name
+    pod = await _wait_for_pod(ctx, pod, _running_and_ready, timeout)
+    if pod.status.phase in COMPLETED:
+        await print_log(ctx, pod, attach_container(ctx, pod, "", quiet=a.quiet).name)
+    else:
+        try:
+            await attach_to(ctx, pod, stdin=a.stdin, tty=a.tty, quiet=a.quiet)
+        except (errors.StatusError, Unreachable) as exc:
+            ctx.warn(f"warning: couldn't attach to pod/{name}, falling back to streaming logs: {exc}")
+            await print_log(ctx, pod, attach_container(ctx, pod, "", quiet=a.quiet).name)
+    restart = pod.spec.restart_policy
+    if a.leave_stdin_open or restart not in ("Never", "OnFailure"):
+        return 0, ""
+    pod = await _wait_for_pod(ctx, pod, _completed if restart == "Never" else _succeeded, timeout)
+    namespaced = f"{pod.metadata.namespace}/{name}"
+    if pod.status.phase == "Succeeded":
+        return 0, ""
+    if pod.status.phase != "Failed":
+        return 1, f"error: pod {namespaced} left in phase {pod.status.phase}"
+    statuses = pod.status.container_statuses
+    terminated = statuses[0].state.terminated if statuses and statuses[0].state.HasField("terminated") else None
+    if terminated is None or terminated.exit_code == 0:
+        return 1, f"error: pod {namespaced} failed with unknown exit code"
+    # kubectl prints an exit error as it is (no "error: "), the termination message on its own line.
+    message = f"pod {namespaced} terminated ({terminated.reason})"
+    return terminated.exit_code, f"{message}\n{terminated.message}" if terminated.message else message
+
+
+async def _remove(ctx: Context, pod: core_pb2.Pod) -> None:
+    """--rm: delete the pod (not waiting, a missing one ignored), ``pod "NAME" deleted`` unless -q."""
+    try:
+        await ctx.client.delete(core_pb2.Pod, pod.metadata.name, namespace=pod.metadata.namespace)
+    except errors.NotFound:
+        return
+    if not ctx.args.quiet:
+        ctx.print(f'pod "{pod.metadata.name}" deleted')
 
 
 def _expose_options(ctx: Context) -> generators.ExposeOptions:
@@ -89,6 +219,16 @@ async def run_expose(ctx: Context) -> int:
     return await emit(ctx, service, verb="exposed")
 
 
+def _bool_flag(text: str) -> bool:
+    """A Go bool flag's value (``--attach=false``)."""
+    value = text.strip().lower()
+    if value in ("1", "t", "true"):
+        return True
+    if value in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid argument "{text}": strconv.ParseBool: parsing "{text}": invalid syntax')
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``run`` and ``expose`` to skiffctl."""
     p = sub.add_parser("run", help="run a particular image in a pod")
@@ -101,6 +241,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--command", dest="use_command", action="store_true",
                    help="use the words after -- as the command instead of args")
     p.add_argument("--image-pull-policy", help="the container's imagePullPolicy")
+    p.add_argument("-i", "--stdin", action="store_true",
+                   help="keep stdin open on the container in the pod, even if nothing is attached")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a TTY for the container in the pod")
+    p.add_argument("--attach", nargs="?", const=True, default=None, type=_bool_flag,
+                   help="wait for the pod to start running, then attach to it as 'skiffctl attach' would "
+                        "(default: true with -i); with --restart=Never the container's exit code is returned")
+    p.add_argument("--rm", action="store_true",
+                   help="delete the pod after it exits (only when attaching: --attach or -i)")
+    p.add_argument("--leave-stdin-open", action="store_true",
+                   help="with -i, leave stdin open after the first attach completes")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress prompt messages")
+    p.add_argument("--pod-running-timeout", default=ATTACH_POD_TIMEOUT,
+                   help="how long to wait until the pod is running (like 5s, 2m, or 3h, higher than zero)")
     add_generator_flags(p)
     accept_command_tail(p)
     p.set_defaults(run=run_run)

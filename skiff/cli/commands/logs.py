@@ -36,11 +36,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import stat
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO, cast
@@ -289,6 +290,15 @@ async def _stream(ctx: Context, source: LogSource, request: LogRequest) -> None:
             _emit(ctx, source, line)
 
 
+async def print_log(ctx: Context, pod: core_pb2.Pod, container: str) -> None:
+    """A container's log as it is, on stdout (what ``run --attach`` shows of a pod it could not
+    attach to)."""
+    chunks = _open(ctx, LogSource(pod, container), LogRequest())
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            write_bytes(ctx.out, chunk)
+
+
 async def _stream_or_report(ctx: Context, source: LogSource, request: LogRequest) -> None:
     """One of several followed streams: with ``--ignore-errors`` its failure is a line on stdout
     (as kubectl writes it into the shared output) and the others go on."""
@@ -366,6 +376,42 @@ def raw_terminal(fd: int) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+SessionOpener = Callable[..., Awaitable[int]]
+"""``pods.exec`` or ``pods.attach`` with the pod, container (and command) already bound; the local
+side adds ``stdin``, ``tty``, ``terminal_size``, ``stdout`` and ``stderr``."""
+
+
+@dataclass(frozen=True)
+class LocalStreams:
+    """The local end of an exec or attach (kubectl's StreamOptions.SetupTTY): stdin's descriptor when
+    it is forwarded (``-i``), and whether that is a real terminal, put in raw mode (``-t``)."""
+
+    stdin_fd: int | None
+    raw: bool
+
+    @classmethod
+    def setup(cls, ctx: Context, *, stdin: bool, tty: bool, quiet: bool = False) -> LocalStreams:
+        """``-t`` needs ``-i`` and a terminal on stdin; without one, kubectl's warning (unless quiet)."""
+        stdin_fd = sys.stdin.fileno() if stdin else None
+        raw = bool(tty and stdin_fd is not None)
+        if raw and not os.isatty(stdin_fd):  # type: ignore[arg-type]
+            if not quiet:
+                ctx.warn("Unable to use a TTY - input is not a terminal or the right kind of file")
+            raw = False
+        return cls(stdin_fd, raw)
+
+    async def run(self, ctx: Context, session: SessionOpener) -> int:
+        """The session to its end: stdin forwarded as it is read, output written as it comes, the
+        terminal raw meanwhile; the remote side's exit code."""
+        fd = self.stdin_fd
+        size = os.get_terminal_size(fd) if self.raw and fd is not None else None
+        with raw_terminal(fd) if self.raw and fd is not None else contextlib.nullcontext():
+            return await session(
+                stdin=stdin_chunks(fd) if fd is not None else None, tty=self.raw,
+                terminal_size=(size.columns, size.lines) if size else None,
+                stdout=lambda data: write_bytes(ctx.out, data), stderr=lambda data: write_bytes(ctx.err, data))
+
+
 async def run_exec(ctx: Context) -> int:
     args = ctx.args
     command = list(args.command)
@@ -373,18 +419,10 @@ async def run_exec(ctx: Context) -> int:
         raise UsageError("error: you must specify at least one command for the container")
     pod = await find_pod(ctx, args.target, EXEC_POD_TIMEOUT)
     container = args.container or default_container(ctx, pod)
-    stdin_fd = sys.stdin.fileno() if args.stdin else None
-    use_tty = bool(args.tty and stdin_fd is not None)
-    if use_tty and not os.isatty(stdin_fd):  # type: ignore[arg-type]
-        ctx.warn("Unable to use a TTY - input is not a terminal or the right kind of file")
-        use_tty = False
-    size = os.get_terminal_size(stdin_fd) if use_tty and stdin_fd is not None else None
-    with raw_terminal(stdin_fd) if use_tty and stdin_fd is not None else contextlib.nullcontext():
-        code = await pods.exec(
-            ctx.client, pod.metadata.name, command, namespace=pod.metadata.namespace or ctx.namespace,
-            container=container, stdin=stdin_chunks(stdin_fd) if stdin_fd is not None else None, tty=use_tty,
-            terminal_size=(size.columns, size.lines) if size else None,
-            stdout=lambda data: write_bytes(ctx.out, data), stderr=lambda data: write_bytes(ctx.err, data))
+    streams = LocalStreams.setup(ctx, stdin=args.stdin, tty=args.tty)
+    code = await streams.run(ctx, functools.partial(
+        pods.exec, ctx.client, pod.metadata.name, command, namespace=pod.metadata.namespace or ctx.namespace,
+        container=container))
     if code != 0:
         ctx.warn(f"command terminated with exit code {code}")
     return code
