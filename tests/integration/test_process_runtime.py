@@ -276,6 +276,17 @@ async def test_exec_sync_output_env_and_timeout(runtime: ProcessRuntime) -> None
     assert slow.exit_code == -1 and time.monotonic() - began < 5
 
 
+@pytest.mark.skipif(not ROOT, reason="UTS namespaces need root")
+async def test_a_pod_has_its_hostname_and_a_host_network_pod_the_nodes(runtime: ProcessRuntime) -> None:
+    sleeper = ContainerConfig(name="app", image="busybox", command=[BUSYBOX, "sleep", "30"], args=[], env=[PATH_ENV])
+    own = await runtime.start_container(await pod(runtime), sleeper)
+    shared = await runtime.start_container(await pod(runtime, host_network=True), sleeper)
+    assert (await runtime.exec_sync(own, [BUSYBOX, "hostname"], timeout=5)).output == b"p\n"
+    assert (await runtime.exec_sync(shared, [BUSYBOX, "hostname"], timeout=5)).output == \
+        f"{socket.gethostname()}\n".encode()
+    assert socket.gethostname() != "p"  # the container's name did not leak to the host
+
+
 async def test_exec_stream_with_stdin(runtime: ProcessRuntime) -> None:
     sandbox = await pod(runtime)
     cid = await runtime.start_container(sandbox, sh("app", "sleep 30"))

@@ -21,7 +21,8 @@ def exec_argv(nsenter: str, state: dict[str, Any], command: list[str]) -> list[s
     """The argv that runs ``command`` in the container of ``state`` (its state.json record)."""
     if not alive(state["pid"], state["ticks"]):
         raise RuntimeFailure(f"container {state['id']} is not running")
-    flags = (["-n"] if state["netns"] else []) + (["-m"] if state["mount_ns"] else [])
+    flags = ((["-n"] if state["netns"] else []) + (["-m"] if state["mount_ns"] else [])
+             + (["-u"] if state.get("uts_ns") else []))
     if not flags and state["uid"] is None:
         return list(command)
     user = ["-S", str(state["uid"]), "-G", "0"] if state["uid"] is not None else []

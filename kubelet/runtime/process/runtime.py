@@ -113,6 +113,7 @@ class ProcessRuntime:
         sandbox_id = secrets.token_hex(8)
         record: dict[str, Any] = {"id": sandbox_id, "pod_uid": config.pod_uid, "ip": self.node_ip, "netns": None,
                                   "veth": None, "ready": True, "created_at": time.time(),
+                                  "hostname": None if config.host_network else (config.hostname or config.name)[:63],
                                   "labels": sandbox_labels(config, node_name=self.node_name)}
         if self.root and not config.host_network:
             try:
@@ -172,16 +173,19 @@ class ProcessRuntime:
         if config.mounts and not self.root:
             log.warning("container %s: mounts are not applied without root", config.name)
         socket_path = str(attach.socket_path(directory, container_id))
+        hostname = record.get("hostname") if self.root else None  # a UTS namespace needs root
         state: dict[str, Any] = {
             "id": container_id, "sandbox_id": sandbox.id, "pod_uid": record["pod_uid"], "name": config.name,
             "attempt": config.attempt, "image": config.image, "env": dict(config.env),
             "cwd": config.working_dir or "/", "uid": config.run_as_user, "netns": record["netns"],
-            "mount_ns": self.root, "cgroups": [str(p) for p in cgroup_dirs], "attach_socket": socket_path,
+            "mount_ns": self.root, "uts_ns": bool(hostname), "cgroups": [str(p) for p in cgroup_dirs],
+            "attach_socket": socket_path,
             "stdin": config.stdin, "stdin_once": config.stdin_once, "tty": config.tty,
             "labels": container_labels(_sandbox(record), config, node_name=self.node_name)}
         spec = {"argv": argv, "env": state["env"], "cwd": state["cwd"], "uid": config.run_as_user,
                 "netns_path": f"/run/netns/{record['netns']}" if record["netns"] else None,
-                "mount_ns": self.root, "cgroup_procs": [str(p / "cgroup.procs") for p in cgroup_dirs],
+                "mount_ns": self.root, "hostname": hostname,
+                "cgroup_procs": [str(p / "cgroup.procs") for p in cgroup_dirs],
                 "mounts": [{"host_path": m.host_path, "container_path": m.container_path,
                             "read_only": m.read_only} for m in config.mounts] if self.root else [],
                 "attach_socket": socket_path, "stdin": config.stdin, "stdin_once": config.stdin_once,
