@@ -128,8 +128,12 @@ class OutputFormat:
         return self.name in ("", "wide")
 
 
-def parse_output(spec: str) -> OutputFormat:
-    """``-o`` as a format; file forms are read here; unknown formats fail as kubectl fails."""
+def parse_output(spec: str, template: str = "") -> OutputFormat:
+    """``-o`` as a format; file forms are read here; unknown formats fail as kubectl fails.
+    ``template`` is kubectl's ``--template``: the argument of ``-o go-template`` (the format it
+    implies when ``-o`` is not given), ``-o jsonpath`` and their file forms."""
+    if template and "=" not in spec:
+        spec = f"{spec or 'go-template'}={template}"
     name, _, arg = spec.partition("=")
     if name in ("", "wide", "yaml", "json", "name") and not arg:
         return OutputFormat(name)

@@ -47,6 +47,10 @@ def test_go_template_on_one_object_and_on_a_list(plane: ControlPlane, ns: str, t
     template.write_text("{{range .items}}{{.metadata.name}}\n{{end}}")
     assert plane.ctl("get", "cm", "-l", "suite=gt", "-n", ns, "-o", f"go-template-file={template}").stdout == \
         "alpha\nbeta\n"
+    implied = plane.ctl("get", "cm", "alpha", "-n", ns, "--template", "{{.metadata.name}}")  # -o go-template
+    flagged = plane.ctl("get", "cm", "-l", "suite=gt", "-n", ns, "-o", "go-template-file", "--template", str(template))
+    path = plane.ctl("get", "cm", "alpha", "-n", ns, "-o", "jsonpath", "--template", "{.metadata.name}")
+    assert (implied.stdout, flagged.stdout, path.stdout) == ("alpha", "alpha\nbeta\n", "alpha")
 
 
 def test_go_template_errors(plane: ControlPlane, ns: str) -> None:

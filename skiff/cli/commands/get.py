@@ -135,7 +135,7 @@ def _sorted(objs: list[Message], sort_by: str, fmt: OutputFormat) -> list[Messag
 
 async def run_get(ctx: Context) -> int:
     args = ctx.args
-    fmt = parse_output(args.output)
+    fmt = parse_output(args.output, args.template)
     if args.filename:
         return await _get_files(ctx, fmt)
     requests = _targets(args.targets)
@@ -253,6 +253,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output", default="",
                    help="wide | yaml | json | name | jsonpath=TEMPLATE | jsonpath-as-json=TEMPLATE | "
                         "jsonpath-file=FILE | custom-columns=SPEC | custom-columns-file=FILE")
+    p.add_argument("--template", default="",
+                   help="the template of -o go-template|go-template-file|jsonpath|jsonpath-file (go-template "
+                        "when -o is not given)")
     p.add_argument("-l", "--selector", default="", help="label selector (=, ==, !=, in, notin, exists, !key)")
     p.add_argument("--field-selector", default="", help="field selector (metadata.name=x, status.phase!=Running)")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="list across all namespaces")
