@@ -177,10 +177,10 @@ def test_set_image_and_env() -> None:
     assert scale.set_images(d, {"app": "nginx:2"}) and not scale.set_images(d, {"*": "nginx:2"})
     with pytest.raises(label.VerbError, match='unable to find container named "db"'):
         scale.set_images(d, {"db": "x"})
-    assert scale.set_env(d, {"A": "1", "B": "2"}, [], "*")
-    assert scale.set_env(d, {"A": "3"}, ["B"], "app")
-    assert [(e.name, e.value) for e in d.spec.template.spec.containers[0].env] == [("A", "3")]
-    assert not scale.set_env(d, {"A": "3"}, [], "*")
+    app = d.spec.template.spec.containers[0]
+    scale.update_env(app, [core_pb2.EnvVar(name="A", value="1"), core_pb2.EnvVar(name="B", value="2")], [])
+    scale.update_env(app, [core_pb2.EnvVar(name="C", value="0"), core_pb2.EnvVar(name="A", value="3")], ["B"])
+    assert [(e.name, e.value) for e in app.env] == [("A", "3"), ("C", "0")]  # A keeps its place, C is appended
 
 
 # ---- rollout status ----
