@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,12 +84,41 @@ def parse_targets(targets: list[str], *, verb: str = "get") -> list[tuple[kinds.
     return out
 
 
+URL_ATTEMPTS = 3
+"""kubectl reads a URL up to three times while the server answers 5xx, a second apart."""
+URL_TIMEOUT_S = 30.0
+
+
+def read_url(url: str, *, attempts: int = URL_ATTEMPTS, pause: float = 1.0) -> str:
+    """A manifest at an http(s) URL, as kubectl's readHttpWithRetries reads it: 200 is the text,
+    a 5xx is tried again, anything else is ``unable to read URL "U", server reported 404 Not
+    Found, status code=404``; a connection that fails is ``Get "U": <why>``."""
+    attempt = 1
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # noqa: S310 - http(s) only
+                return bytes(response.read()).decode()
+        except urllib.error.HTTPError as exc:
+            if 500 <= exc.code < 600 and attempt < attempts:
+                attempt += 1
+                time.sleep(pause)
+                continue
+            raise UsageError(f'error: unable to read URL "{url}", server reported {exc.code} {exc.reason}, '
+                             f"status code={exc.code}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise UsageError(f'error: Get "{url}": {reason}') from None
+
+
 def read_sources(paths: list[str], recursive: bool) -> list[tuple[str, str]]:
-    """(source name, text) for each -f argument: a file, a directory, or - for stdin."""
+    """(source name, text) for each -f argument: a file, a directory, an http(s) URL, or - for stdin."""
     out: list[tuple[str, str]] = []
     for path in paths:
         if path == "-":
             out.append(("STDIN", sys.stdin.read()))
+            continue
+        if path.startswith(("http://", "https://")):
+            out.append((path, read_url(path)))
             continue
         p = Path(path)
         if p.is_dir():
