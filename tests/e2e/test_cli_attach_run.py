@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cli import skiffctl
 from tests.support.node import Node
 from tests.support.processes import BIN
 from tests.support.waiting import OutputLines, wait_until
@@ -118,7 +119,7 @@ def test_run_interactive_failure_is_the_containers_exit_code(node: Node, ns: str
     assert pod["status"]["phase"] == "Succeeded"
 
 
-def test_run_flag_errors_in_kubectls_words(node: Node, ns: str) -> None:
+def test_run_flag_errors_in_kubectls_words(node: Node, ns: str, capsys: pytest.CaptureFixture[str]) -> None:
     cases = {
         ("-t",): "error: -i/--stdin is required for containers with -t/--tty=true\n",
         ("--rm",): "error: --rm should only be used for attached containers\n",
@@ -127,6 +128,6 @@ def test_run_flag_errors_in_kubectls_words(node: Node, ns: str) -> None:
         ("-i", "--attach=false", "--rm"): "error: --rm should only be used for attached containers\n",
     }
     for flags, message in cases.items():
-        r = node.ctl("run", "t", "--image=busybox", *flags, "-n", ns, check=False)
-        assert (r.returncode, r.stderr) == (1, message), flags
+        code, _, err = skiffctl(["run", "t", "--image=busybox", *flags, "-n", ns, "-s", node.plane.server], capsys)
+        assert (code, err) == (1, message), flags
     assert node.ctl("get", "pods", "-n", ns).stdout == ""

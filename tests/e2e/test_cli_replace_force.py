@@ -16,8 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from tests.support.cli import skiffctl
 from tests.support.plane_client import create, get_json
 from tests.support.processes import ControlPlane
 from tests.support.samples import sample
@@ -78,7 +80,8 @@ def test_force_waits_for_the_deletion_until_its_timeout(plane: ControlPlane, ns:
     assert get_json(plane, ns, "pod/p")["metadata"]["deletionTimestamp"]  # not created again
 
 
-def test_kubectls_errors_for_flags_force_does_not_go_with(plane: ControlPlane, ns: str, tmp_path: Path) -> None:
+def test_kubectls_errors_for_flags_force_does_not_go_with(plane: ControlPlane, ns: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     manifest = write(tmp_path, configmap("x", v="1"))
     for flags, error in [
         (["--force", "--dry-run=client"], "error: --dry-run can not be used when --force is set"),
@@ -89,8 +92,8 @@ def test_kubectls_errors_for_flags_force_does_not_go_with(plane: ControlPlane, n
         (["--force", "--cascade=bogus"],
          'error: invalid cascade value (bogus). Must be "background", "foreground", or "orphan"'),
     ]:
-        result = plane.ctl("replace", *flags, "-f", manifest, "-n", ns, check=False)
-        assert (result.returncode, result.stdout, result.stderr) == (1, "", error + "\n"), flags
+        result = skiffctl(["replace", *flags, "-f", manifest, "-n", ns, "-s", plane.server], capsys)  # in-process
+        assert result == (1, "", error + "\n"), flags
     assert plane.ctl("get", "configmap", "x", "-n", ns, check=False).returncode == 1  # nothing was sent
 
 
