@@ -97,12 +97,15 @@ class _Dumper(yaml.SafeDumper):
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_GO_YAML_BOOLS = frozenset({"y", "Y", "n", "N"})
+"""Strings go-yaml reads as booleans (YAML 1.1) that PyYAML's resolver reads as strings: kubectl
+quotes them, so they are quoted here too."""
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     if "\n" in data:
         return dumper.represent_scalar(_STR_TAG, data, style="|")
-    if not data or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG:
+    if not data or data in _GO_YAML_BOOLS or dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG:
         return dumper.represent_scalar(_STR_TAG, data, style='"')
     return dumper.represent_scalar(_STR_TAG, data)
 

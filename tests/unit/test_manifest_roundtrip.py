@@ -442,3 +442,8 @@ def test_event_round_trips_every_field() -> None:
     assert isinstance(event, core_pb2.Event)
     assert_same(_expected_for(doc), manifest.to_manifest(event))
     assert_same(doc, manifest.to_manifest(event))
+
+
+def test_yaml_quotes_the_strings_go_yaml_would_read_as_other_types() -> None:
+    text = manifest.dump_yaml({"a": "y", "b": "N", "c": "yes", "d": "1", "e": "", "f": "plain"})
+    assert text == 'a: "y"\nb: "N"\nc: "yes"\nd: "1"\ne: ""\nf: plain\n'  # as kubectl (go-yaml v2) prints them
