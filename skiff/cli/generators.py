@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from google.protobuf.message import Message
 
-from skiff.api import codec, kinds
+from skiff.api import codec, kinds, patch
 from skiff.api.manifest import ManifestError, from_manifest, to_manifest
 from skiff.api.v1 import apps_pb2, batch_pb2, core_pb2, meta_pb2
 from skiff.api.validation import go_quote, is_env_var_name
@@ -199,29 +199,246 @@ class RunOptions:
     ``--leave-stdin-open``)."""
     tty: bool = False
     """``-t``: the container runs on a terminal (``tty: true``)."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """``--annotations``: the pod's annotations."""
+    privileged: bool = False
+    """``--privileged``: the container's ``securityContext.privileged: true``."""
+    overrides: str = ""
+    """``--overrides``: JSON patched into the generated pod (the last step, as kubectl's Overrider)."""
+    override_type: str = "merge"
+    """``--override-type``: how ``overrides`` applies: ``merge`` (RFC 7386), ``strategic`` or ``json`` (RFC 6902)."""
 
 
 def pod(name: str, *, image: str, options: RunOptions = RunOptions(), namespace: str = "") -> core_pb2.Pod:
-    """``run NAME --image=IMG ...``: a bare Pod, as kubectl's run generator builds it."""
+    """``run NAME --image=IMG ...``: a bare Pod, as kubectl's run generator builds it, ``--overrides``
+    applied last; ``namespace`` is written after the override, as kubectl sets it (with -n) then."""
     container: dict[str, Any] = {"name": name, "image": image, "resources": {}}
     if options.args:
         container["command" if options.use_command else "args"] = list(options.args)
     if options.env:
         container["env"] = [{"name": k, "value": v} for k, v in options.env]
-    if options.port is not None and options.port >= 0:
+    if options.port is not None:
         container["ports"] = [{"containerPort": options.port}]
     if options.image_pull_policy:
         container["imagePullPolicy"] = options.image_pull_policy
     for key, on in (("stdin", options.stdin), ("stdinOnce", options.stdin_once), ("tty", options.tty)):
         if on:
             container[key] = True
-    doc = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": _meta(name, namespace, options.labels or {"run": name}),
+    if options.privileged:
+        container["securityContext"] = {"privileged": True}
+    meta = _meta(name, "", options.labels or {"run": name})
+    if options.annotations:
+        meta["annotations"] = dict(options.annotations)
+    doc: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
         "spec": {"containers": [container], "dnsPolicy": "ClusterFirst", "restartPolicy": options.restart},
         "status": {},
     }
-    return _load(doc)  # type: ignore[return-value]
+    if options.overrides:
+        doc = override(doc, options.overrides, options.override_type)
+    if namespace:
+        doc["metadata"]["namespace"] = namespace
+    return _load_overridden(doc)  # type: ignore[return-value]
+
+
+OVERRIDE_TYPES = ("json", "merge", "strategic")
+_GO_VERSION_KIND = ('struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+                    'Kind string "json:\\"kind,omitempty\\"" }')
+
+
+def _go_type(value: Any) -> str:
+    """The JSON type Go's decoder names in ``cannot unmarshal X into ...``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string" if isinstance(value, str) else "number"
+
+
+def override(doc: dict[str, Any], text: str, override_type: str = "merge") -> Any:
+    """kubectl's Overrider.Apply on the generated object's JSON, with its errors: a JSON merge patch
+    (``Invalid JSON Patch`` unless an object or a list), a strategic merge patch (``invalid JSON
+    document`` unless an object or null) or a JSON patch (Go's decoding errors)."""
+    if override_type not in OVERRIDE_TYPES:
+        raise GeneratorError(f"invalid override type: {override_type}")
+    target = {**doc, "metadata": {**doc["metadata"], "creationTimestamp": None}}
+    try:
+        body = json.loads(text)
+    except ValueError:
+        if override_type == "json":
+            raise GeneratorError(go_json_syntax_error(text)) from None
+        body = _INVALID
+    if override_type == "merge":
+        if not isinstance(body, dict | list):
+            raise GeneratorError("Invalid JSON Patch")
+        result = patch.merge_patch(target, body)
+    elif override_type == "strategic":
+        if body is None:
+            return doc
+        if not isinstance(body, dict):
+            raise GeneratorError("invalid JSON document")
+        result = _patch(patch.strategic_merge_patch, target, body)
+    else:
+        if body is None:
+            return doc
+        if not isinstance(body, list):
+            raise GeneratorError(f"json: cannot unmarshal {_go_type(body)} into Go value of type jsonpatch.Patch")
+        for op in body:
+            if op is not None and not isinstance(op, dict):
+                raise GeneratorError(f"json: cannot unmarshal {_go_type(op)} into Go value of type "
+                                     "jsonpatch.Operation")
+        result = _patch(patch.json_patch, target, [op for op in body if op is not None])
+    if not isinstance(result, dict):
+        raise GeneratorError(f"couldn't get version/kind; json parse error: json: cannot unmarshal "
+                             f"{_go_type(result)} into Go value of type {_GO_VERSION_KIND}")
+    return result
+
+
+_INVALID = object()
+
+
+def _patch(apply: Any, target: Any, body: Any) -> Any:
+    try:
+        return apply(target, body)
+    except patch.PatchError as exc:
+        raise GeneratorError(str(exc)) from None
+
+
+def _load_overridden(doc: dict[str, Any]) -> Message:
+    """A generated object after ``--overrides``, decoded as kubectl's universal decoder does: unknown
+    fields dropped, an unregistered version named as in kubectl, and the structs Go always marshals
+    (metadata, spec, status, each container's resources, a Service's status.loadBalancer) present."""
+    api_version, kind_name = doc.get("apiVersion"), doc.get("kind")
+    if isinstance(api_version, str) and isinstance(kind_name, str):
+        try:
+            kinds.by_gvk(api_version, kind_name)
+        except kinds.UnknownKind:
+            raise GeneratorError(f'no kind "{kind_name}" is registered for version "{api_version}" in scheme '
+                                 '"pkg/scheme/scheme.go:28"') from None
+    for key in ("metadata", "spec", "status"):
+        if not isinstance(doc.get(key), dict):
+            doc[key] = {}
+    doc["metadata"].pop("creationTimestamp", None)
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in doc["spec"].get(key) or ():
+            if isinstance(container, dict) and container.get("resources") is None:
+                container["resources"] = {}
+    if kind_name == "Service":
+        doc["status"].setdefault("loadBalancer", {})
+    try:
+        return from_manifest(doc, unknown_fields=[])
+    except ManifestError as exc:
+        raise GeneratorError(str(exc)) from None
+
+
+_GO_SCAN_WORDS = {"t": "true", "f": "false", "n": "null"}
+
+
+def _go_char(char: str) -> str:
+    return "'\\''" if char == "'" else "'\"'" if char == '"' else f"'{char}'"
+
+
+def go_json_syntax_error(text: str) -> str:
+    """The message of Go's encoding/json for a syntax error in ``text`` (``invalid character 'b'
+    looking for beginning of object key string``, ``unexpected end of JSON input``)."""
+    pos = 0
+
+    class _Stop(Exception):
+        pass
+
+    def fail(context: str) -> None:
+        if pos >= len(text):
+            raise _Stop("unexpected end of JSON input")
+        raise _Stop(f"invalid character {_go_char(text[pos])} {context}")
+
+    def skip() -> None:
+        nonlocal pos
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+
+    def string() -> None:
+        nonlocal pos
+        pos += 1
+        while pos < len(text) and text[pos] != '"':
+            if text[pos] < " ":
+                fail("in string literal")
+            pos += 2 if text[pos] == "\\" else 1
+        if pos >= len(text):
+            fail("")
+        pos += 1
+
+    def value() -> None:
+        nonlocal pos
+        skip()
+        char = text[pos] if pos < len(text) else ""
+        if char == "{":
+            pos += 1
+            skip()
+            if pos < len(text) and text[pos] == "}":
+                pos += 1
+                return
+            while True:
+                skip()
+                if pos >= len(text) or text[pos] != '"':
+                    fail("looking for beginning of object key string")
+                string()
+                skip()
+                if pos >= len(text) or text[pos] != ":":
+                    fail("after object key")
+                pos += 1
+                value()
+                skip()
+                if pos < len(text) and text[pos] == ",":
+                    pos += 1
+                    continue
+                if pos < len(text) and text[pos] == "}":
+                    pos += 1
+                    return
+                fail("after object key:value pair")
+        elif char == "[":
+            pos += 1
+            skip()
+            if pos < len(text) and text[pos] == "]":
+                pos += 1
+                return
+            while True:
+                value()
+                skip()
+                if pos < len(text) and text[pos] == ",":
+                    pos += 1
+                    continue
+                if pos < len(text) and text[pos] == "]":
+                    pos += 1
+                    return
+                fail("after array element")
+        elif char == '"':
+            string()
+        elif char in _GO_SCAN_WORDS:
+            word = _GO_SCAN_WORDS[char]
+            for expected in word[1:]:
+                pos += 1
+                if pos < len(text) and text[pos] != expected:
+                    fail(f"in literal {word} (expecting {_go_char(expected)})")
+            pos += 1
+        elif char and (char == "-" or char.isdigit()):
+            match = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?").match(text, pos)
+            if match is None or match.end() == pos + (char == "-"):
+                pos += 1
+                fail("in numeric literal")
+            pos = match.end() if match else pos
+        else:
+            fail("looking for beginning of value")
+
+    try:
+        value()
+        skip()
+        if pos < len(text):
+            fail("after top-level value")
+    except _Stop as stop:
+        return str(stop)
+    return "unexpected end of JSON input"
 
 
 def parse_key_values(text: str) -> dict[str, str]:

@@ -2,7 +2,12 @@
 
 ``run NAME --image=IMG [--restart=Never] [--labels=...] [--env=K=V] [--port=P] [--command] [--
 ARGS...]`` is kubectl's pod generator: labels default to ``run=NAME``, the words after ``--`` are
-the container's args (its command with ``--command``).
+the container's args (its command with ``--command``). ``--annotations=K=V`` (repeatable, the
+value kept whole) annotate the pod, ``--privileged`` sets the container's
+``securityContext.privileged``, ``--overrides=JSON`` patches the generated pod last (kubectl's
+Overrider: ``--override-type=merge`` by default, ``strategic`` or ``json``, with its errors), and
+``--expose`` (which needs ``--port``) also creates kubectl's ClusterIP Service for the pod through
+expose's generator: created after the pod, printed before it, as kubectl does.
 
 ``run -i [-t] [--rm] [-q]`` (or ``--attach``, which ``-i`` turns on) is kubectl 1.32's attached
 run: ``-i`` gives the container ``stdin: true`` and ``stdinOnce: true`` (not with
@@ -22,7 +27,8 @@ Service's ports) and the labels. Both print and dry-run through ``create.emit``.
 from __future__ import annotations
 
 import argparse
-from typing import cast
+import re
+from typing import Any, cast
 
 from google.protobuf.message import Message
 
@@ -31,6 +37,7 @@ from skiff.api.v1 import core_pb2
 from skiff.cli import generators
 from skiff.cli.commands.attach import ATTACH_POD_TIMEOUT, COMPLETED, attach_container, attach_to
 from skiff.cli.commands.create import (
+    _save_config,
     accept_command_tail,
     add_generator_flags,
     create_generated,
@@ -44,6 +51,7 @@ from skiff.cli.commands.logs import print_log
 from skiff.cli.context import Context, UsageError
 from skiff.cli.flags import duration_flag
 from skiff.cli.following import TIMED_OUT, Until, follow
+from skiff.cli.printers import result_text
 from skiff.cli.resources import Target, parse_targets
 from skiff.client.client import Unreachable
 
@@ -60,23 +68,103 @@ def _restart_policy(a: argparse.Namespace) -> str:
     return str(restart)
 
 
+def _go_atoi(text: str) -> int:
+    """Go's strconv.Atoi, with its errors, the result kept to an int32 as kubectl converts it."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise UsageError(f'error: strconv.Atoi: parsing "{text}": invalid syntax')
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise UsageError(f'error: strconv.Atoi: parsing "{text}": value out of range')
+    return (value + 2**31) % 2**32 - 2**31
+
+
+def _annotations(items: list[str]) -> dict[str, str]:
+    """``--annotations`` (kubectl's ParsePairs): each one KEY=VALUE, the value kept whole (commas too)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"error: invalid annotations format: {item}")
+        out[key] = value
+    return out
+
+
 def _pod(ctx: Context) -> Message:
     a = ctx.args
     name = one_name(ctx)
     require(ctx, "image")
+    annotations = _annotations(a.annotations)
     options = generators.RunOptions(
         restart=_restart_policy(a),
         labels=generators.parse_key_values(a.labels or ""),
         env=generators.parse_env(a.env),
-        port=a.port,
+        port=_port(a),
         args=a.command,
         use_command=a.use_command,
         image_pull_policy=a.image_pull_policy or "",
         stdin=a.stdin,
         stdin_once=a.stdin and not a.leave_stdin_open,
         tty=a.tty,
+        annotations=annotations,
+        privileged=a.privileged,
+        overrides=a.overrides or "",
+        override_type=a.override_type,
     )
     return generators.pod(name, image=a.image, options=options, namespace=generated_namespace(ctx))
+
+
+def _port(a: argparse.Namespace) -> int | None:
+    """``--port`` (a string in kubectl): required by ``--expose``, else Go's Atoi error."""
+    if a.expose and not a.port:
+        raise UsageError("error: --port must be set when exposing a service\n"
+                         "See 'skiffctl run -h' for help and examples")
+    return _go_atoi(a.port) if a.port else None
+
+
+def _service(ctx: Context, pod: core_pb2.Pod) -> core_pb2.Service:
+    """``--expose``: kubectl's ClusterIP Service for the pod, through expose's generator: named as the
+    pod, selecting the generated labels (``run=NAME`` by default, --overrides not seen), labelled only
+    with ``--labels``, one TCP port ``--port`` to the same target port."""
+    labels = generators.parse_key_values(ctx.args.labels or "")
+    name = one_name(ctx)
+    target = generators.Exposable(name=name, labels=labels, selector=labels or {"run": name},
+                                  ports=[(_go_atoi(ctx.args.port), "TCP")])
+    return generators.expose(target, generators.ExposeOptions(), namespace=pod.metadata.namespace)
+
+
+async def _emit_exposed(ctx: Context, pod: core_pb2.Pod, service: core_pb2.Service) -> int:
+    """kubectl's order: the pod is created, then the Service; the Service is printed first (a lone
+    ``---`` after it with -o yaml, besides the printer's own separator before the pod), then the pod.
+    A Service that cannot be created is reported after the pod."""
+    a = ctx.args
+    yaml_out = a.output == "yaml"
+    if a.dry_run == "client":
+        await emit(ctx, service)
+        if yaml_out:
+            ctx.print("---\n---")
+        return await emit(ctx, pod)
+    created = await _create_pod(ctx, pod)
+    try:
+        await emit(ctx, service)
+    except (errors.StatusError, Unreachable) as exc:
+        _print_pod(ctx, created)
+        raise exc from None
+    if yaml_out:
+        ctx.print("---\n---")
+    _print_pod(ctx, created)
+    return 0
+
+
+async def _create_pod(ctx: Context, pod: core_pb2.Pod) -> Message:
+    """Create the pod as ``emit`` does (``--save-config``, ``--dry-run=server``), printing nothing yet."""
+    if ctx.args.save_config:
+        _save_config(pod, ctx.namespace)
+    return await ctx.client.create(pod, namespace=ctx.namespace, dry_run=ctx.args.dry_run == "server")
+
+
+def _print_pod(ctx: Context, created: Message) -> None:
+    output = ctx.args.output if ctx.args.output in ("yaml", "json", "name") else ""
+    ctx.print(result_text(created, "created", output=output, dry_run=ctx.args.dry_run))
 
 
 def _attaching(a: argparse.Namespace) -> bool:
@@ -95,22 +183,31 @@ def _attaching(a: argparse.Namespace) -> bool:
 async def run_run(ctx: Context) -> int:
     if ctx.args.use_command and not ctx.args.command:
         raise UsageError("error: --command was specified without a command (after --)")
+    attaching = _attaching(ctx.args)  # kubectl's Validate, before the pod is built and --overrides applied
     try:
         obj = _pod(ctx)
     except generators.GeneratorError as exc:
         raise generator_error(exc) from None
-    if not _attaching(ctx.args):
-        return await emit(ctx, obj)
+    service = _service(ctx, cast(core_pb2.Pod, obj)) if ctx.args.expose else None
+    if not attaching:
+        if service is None:
+            return await emit(ctx, obj)
+        return await _emit_exposed(ctx, cast(core_pb2.Pod, obj), service)
     timeout = duration_flag(ctx.args.pod_running_timeout, "--pod-running-timeout")
     if timeout <= 0:
         raise UsageError("error: --pod-running-timeout must be higher than zero")
     pod = cast(core_pb2.Pod, await create_generated(ctx, obj))
+    created: list[Message] = [pod]
     outcome: tuple[int, str] = (0, "")
     try:
+        if service is not None:
+            await emit(ctx, service)
+            created.append(service)
         outcome = await _run_attached(ctx, pod, timeout)
     finally:
         if ctx.args.rm:
-            await _remove(ctx, pod)
+            for done in created:
+                await _remove(ctx, done)
     code, message = outcome
     if message:
         ctx.warn(message)
@@ -182,14 +279,17 @@ async def _run_attached(ctx: Context, pod: core_pb2.Pod, timeout: float) -> tupl
     return terminated.exit_code, f"{message}\n{terminated.message}" if terminated.message else message
 
 
-async def _remove(ctx: Context, pod: core_pb2.Pod) -> None:
-    """--rm: delete the pod (not waiting, a missing one ignored), ``pod "NAME" deleted`` unless -q."""
+async def _remove(ctx: Context, obj: Message) -> None:
+    """--rm: delete the pod (and the --expose Service), not waiting, a missing one ignored; kubectl's
+    ``pod "NAME" deleted`` unless -q."""
+    meta: Any = obj.metadata  # type: ignore[attr-defined]
+    kind = kinds.of(obj)
     try:
-        await ctx.client.delete(core_pb2.Pod, pod.metadata.name, namespace=pod.metadata.namespace)
+        await ctx.client.delete(kind.message, meta.name, namespace=meta.namespace)
     except errors.NotFound:
         return
     if not ctx.args.quiet:
-        ctx.print(f'pod "{pod.metadata.name}" deleted')
+        ctx.print(f'{kind.kind.lower()} "{meta.name}" deleted')
 
 
 def _expose_options(ctx: Context) -> generators.ExposeOptions:
@@ -237,7 +337,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--restart", default="Always", help="the pod's restartPolicy: Always, OnFailure or Never")
     p.add_argument("-l", "--labels", help="comma-separated labels (default run=NAME)")
     p.add_argument("--env", action="append", default=[], help="environment variable K=V; repeatable")
-    p.add_argument("--port", type=int, help="the port the container exposes")
+    p.add_argument("--port", help="the port the container exposes")
     p.add_argument("--command", dest="use_command", action="store_true",
                    help="use the words after -- as the command instead of args")
     p.add_argument("--image-pull-policy", help="the container's imagePullPolicy")
@@ -254,6 +354,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-q", "--quiet", action="store_true", help="suppress prompt messages")
     p.add_argument("--pod-running-timeout", default=ATTACH_POD_TIMEOUT,
                    help="how long to wait until the pod is running (like 5s, 2m, or 3h, higher than zero)")
+    p.add_argument("--annotations", action="append", default=[], metavar="KEY=VALUE",
+                   help="an annotation to apply to the pod; repeatable")
+    p.add_argument("--privileged", nargs="?", const=True, default=False, type=_bool_flag,
+                   help="run the container in privileged mode")
+    p.add_argument("--expose", nargs="?", const=True, default=False, type=_bool_flag,
+                   help="also create a ClusterIP service for the pod (requires --port)")
+    p.add_argument("--overrides", help="an inline JSON override for the generated pod")
+    p.add_argument("--override-type", default="merge",
+                   help="how --overrides applies: json, merge (the default) or strategic")
     add_generator_flags(p)
     accept_command_tail(p)
     p.set_defaults(run=run_run)
