@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import socket
 from pathlib import Path
@@ -22,7 +23,7 @@ from kubelet.kubelet import Kubelet, KubeletSettings
 from kubelet.node import NodeSettings, parse_pairs, parse_taints
 from kubelet.runtime.interface import ContainerRuntime
 from kubelet.server import KubeletServicer
-from skiff.api.v1 import core_pb2, node_pb2_grpc
+from skiff.api.v1 import core_pb2, metrics_pb2, node_pb2_grpc
 from skiff.client.client import Client
 from skiff.lifecycle import listen, run_daemon, serve_until_stopped
 
@@ -46,6 +47,14 @@ def make_runtime(kind: str, *, root_dir: Path, node_name: str, node_ip: str, ind
     return FakeRuntime(node_ip=node_ip, node_name=node_name)
 
 
+def node_stats(kubelets: list[Kubelet], node_name: str) -> metrics_pb2.NodeUsage | None:
+    """The named node's latest usage; with no name, the only node's (None for several, or none)."""
+    for k in kubelets:
+        if k.settings.node_name == node_name or (not node_name and len(kubelets) == 1):
+            return k.stats.usage()
+    return None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="skiff kubelet", description="Run pods on this node.")
     p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
@@ -64,6 +73,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--crash-loop-backoff-initial", type=float, default=10.0)
     p.add_argument("--crash-loop-backoff-max", type=float, default=300.0)
     p.add_argument("--node-status-update-frequency", type=float, default=10.0)
+    p.add_argument("--housekeeping-interval", type=float, default=10.0,
+                   help="seconds between resource usage samples (the window of skiffctl top)")
     p.add_argument("--v", type=int, default=0)
     a = p.parse_args(argv)
     if a.nodes > 1 and a.runtime != "fake":
@@ -82,7 +93,7 @@ def _settings(a: argparse.Namespace, index: int, port: int) -> KubeletSettings:
     if a.capacity:
         node.capacity = parse_pairs(a.capacity)
     return KubeletSettings(node=node, root_dir=root, backoff_initial=a.crash_loop_backoff_initial,
-                           backoff_max=a.crash_loop_backoff_max)
+                           backoff_max=a.crash_loop_backoff_max, stats_period=a.housekeeping_interval)
 
 
 async def run(a: argparse.Namespace) -> None:
@@ -97,7 +108,8 @@ async def run(a: argparse.Namespace) -> None:
         return None
 
     server = grpc.aio.server()
-    node_pb2_grpc.add_KubeletServicer_to_server(KubeletServicer(lookup), server)
+    node_pb2_grpc.add_KubeletServicer_to_server(KubeletServicer(lookup, functools.partial(node_stats, kubelets)),
+                                                server)
     port = listen(server, f"{a.bind_address}:{a.port}")
     await server.start()
     if a.metrics_port:

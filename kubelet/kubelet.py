@@ -5,7 +5,8 @@ workers; probe results come back as wake-ups (and, for a failed liveness or star
 kill request); the node agent registers the Node and keeps its Lease and Ready condition. At
 start, before syncing anything, the kubelet looks at what its runtime already runs: pods that
 still exist are adopted as they are (a kubelet restart does not restart pods), and what belongs
-to pods that are gone is removed.
+to pods that are gone is removed. A stats sampler (:mod:`kubelet.stats`) measures the node's and
+its pods' resource usage every ``stats_period`` seconds for ``Kubelet.Stats`` and the resource metrics.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from kubelet.podsync import PodSyncer, SyncSettings
 from kubelet.podworkers import PodWorkers
 from kubelet.probe_manager import ProbeManager
 from kubelet.runtime.interface import LABEL_NODE, ContainerRuntime
+from kubelet.stats import DEFAULT_PERIOD_S, StatsSampler
 from kubelet.status import StatusManager
 from kubelet.volumes import VolumeManager
 from skiff.aio import cancel_and_wait
@@ -45,6 +48,8 @@ class KubeletSettings:
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
     relist_period: float = 1.0
+    stats_period: float = DEFAULT_PERIOD_S
+    """How often resource usage is sampled (``--housekeeping-interval``): the window of ``skiffctl top``."""
 
     @property
     def node_name(self) -> str:
@@ -79,6 +84,9 @@ class Kubelet:
         self.pods: Informer[core_pb2.Pod] = Informer(client, core_pb2.Pod,
                                                      field_selector=f"spec.nodeName={settings.node_name}")
         self.pods.add_handlers(self._pod_changed, lambda old, new: self._pod_changed(new), self._pod_gone)
+        runtime_clock = getattr(runtime, "clock", None)  # the fake runtime's usage accrues on its clock
+        self.stats = StatsSampler(runtime, settings.node_name, self.pods.store.list, period=settings.stats_period,
+                                  clock=runtime_clock if callable(runtime_clock) else time.time)
 
     # ---- handlers ----
 
@@ -127,8 +135,10 @@ class Kubelet:
             for pod in self.pods.store.list():
                 self.workers.update(pod)
             self.workers.start()
+            self.stats.start()
             await asyncio.Event().wait()
         finally:
+            await self.stats.stop()
             await cancel_and_wait([informer])
             await self.workers.stop()
             await self.probes.stop()

@@ -14,6 +14,10 @@ relays bytes both ways with :func:`skiff.client.pods.relay` until both sides hav
 that refuses (or a pod without a sandbox) ends the call with an error in the words of
 Kubernetes' kubelet, ``error forwarding port 80 to pod <sandbox>, uid <uid>: dial tcp
 10.88.0.5:80: connect: connection refused``; a connection the pod resets simply ends.
+
+``Stats`` answers the node's latest resource usage (:mod:`kubelet.stats`). Its request names no
+node, so a caller of a process that serves several nodes names one in the ``skiff-node-name``
+metadata (:data:`NODE_METADATA_KEY`); without it, a process serving one node answers for that node.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import grpc
 from kubelet.runtime.interface import ContainerInfo, ContainerRuntime, Sandbox
 from skiff.aio import wait_for
 from skiff.api import errors
+from skiff.api.metrics import NODE_METADATA_KEY
 from skiff.api.timestamps import epoch_seconds
-from skiff.api.v1 import core_pb2, node_pb2_grpc
+from skiff.api.v1 import core_pb2, metrics_pb2, node_pb2_grpc
 from skiff.api.v1 import node_pb2 as pb
 from skiff.client.pods import relay
 
@@ -39,6 +44,10 @@ DIAL_TIMEOUT_S = 10.0
 """How long dialing a pod's port may take before the connection is given up (``i/o timeout``)."""
 
 PodLookup = Callable[[str, str], tuple[core_pb2.Pod, ContainerRuntime] | None]
+StatsLookup = Callable[[str], metrics_pb2.NodeUsage | None]
+"""A node's latest usage by node name ("": the only node of the process); None: no such node."""
+
+"""The request metadata that names the node a ``Stats`` call asks about."""
 
 
 async def _abort(context: Any, exc: errors.StatusError) -> None:
@@ -70,8 +79,9 @@ def _waiting_reason(pod: core_pb2.Pod, name: str) -> str:
 
 
 class KubeletServicer(node_pb2_grpc.KubeletServicer):
-    def __init__(self, lookup: PodLookup) -> None:
+    def __init__(self, lookup: PodLookup, stats: StatsLookup | None = None) -> None:
         self.lookup = lookup
+        self.stats = stats
 
     def _pod(self, namespace: str, name: str) -> tuple[core_pb2.Pod, ContainerRuntime]:
         found = self.lookup(namespace or "default", name)
@@ -132,6 +142,15 @@ class KubeletServicer(node_pb2_grpc.KubeletServicer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
 
+    async def Stats(self, request: metrics_pb2.StatsRequest, context: Any) -> metrics_pb2.NodeUsage:
+        node = dict(context.invocation_metadata() or ()).get(NODE_METADATA_KEY, "")
+        usage = self.stats(node) if self.stats is not None else None
+        if usage is None:
+            await _abort(context, errors.NotFound(f'node "{node}" is not served here' if node or self.stats is None
+                                                  else "this kubelet serves several nodes: name one in the "
+                                                  f"{NODE_METADATA_KEY} metadata"))
+        assert usage is not None
+        return usage
 
     async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardFrame], context: Any) -> None:
         first = await context.read()

@@ -22,12 +22,15 @@ from prometheus_client import start_http_server
 
 from apiserver.encryption import EncryptionConfigError, describe, identity_config, load_encryption_config
 from apiserver.registry.api import Registry
+from apiserver.server.metrics_api import MetricsServicer
 from apiserver.server.podproxy import PodProxyServicer
 from apiserver.server.resources import ResourcesServicer
 from apiserver.server.schedulerproxy import SchedulerProxyServicer
 from apiserver.server.workers import default_workers, is_worker, supervise
 from apiserver.storage.etcd import EtcdStorage
 from skiff.api.v1 import (
+    metrics_pb2,
+    metrics_pb2_grpc,
     node_pb2,
     node_pb2_grpc,
     resources_pb2,
@@ -117,10 +120,12 @@ class APIServer:
         resources_pb2_grpc.add_ResourcesServicer_to_server(ResourcesServicer(self.registry), server)
         node_pb2_grpc.add_PodProxyServicer_to_server(PodProxyServicer(self.registry), server)
         scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerProxyServicer(self.registry), server)
+        metrics_pb2_grpc.add_MetricsServicer_to_server(MetricsServicer(self.registry), server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         names = (resources_pb2.DESCRIPTOR.services_by_name["Resources"].full_name,
                  node_pb2.DESCRIPTOR.services_by_name["PodProxy"].full_name,
                  scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].full_name,
+                 metrics_pb2.DESCRIPTOR.services_by_name["Metrics"].full_name,
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
         self.port = listen(server, f"{s.bind_address}:{s.port}")

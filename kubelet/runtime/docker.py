@@ -27,6 +27,12 @@ with ``follow``, interactive exec, attach and the container wait behind it — d
 at all: :class:`_EngineStreams` speaks HTTP to the engine's socket with asyncio
 (:mod:`kubelet.http1`: chunked log bodies, the hijacked exec and attach connections) and
 demultiplexes Docker's 8-byte stream frames when the container has no TTY.
+
+``container_stats`` is one ``GET /containers/{id}/stats?stream=false&one-shot=true``: CPU time is
+``cpu_stats.cpu_usage.total_usage`` (nanoseconds), the working set ``memory_stats.usage`` minus
+``stats.inactive_file`` (cgroup v2) or ``stats.total_inactive_file`` (v1), as cAdvisor computes it
+(``docker stats`` subtracts ``cache`` on v1 instead). A container that is not running has empty
+``memory_stats``: None.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ from kubelet.runtime.interface import (
     LABEL_POD_UID,
     ContainerConfig,
     ContainerInfo,
+    ContainerStats,
     ExecResult,
     ImageError,
     RuntimeFailure,
@@ -156,6 +163,18 @@ def _finished(started: float | None, state: dict[str, Any]) -> float | None:
 
 def object_name(namespace: str, pod: str, container: str, attempt: int, uid: str) -> str:
     return f"skiff_{namespace}_{pod}_{container}_{attempt}_{uid.replace('-', '')[:8]}"
+
+
+def stats_from_engine(data: dict[str, Any]) -> ContainerStats | None:
+    """ContainerStats from the engine's stats document; None for a container that is not running."""
+    memory = data.get("memory_stats") or {}
+    if "usage" not in memory or str(data.get("read", "")).startswith("0001-"):
+        return None
+    stats = memory.get("stats") or {}
+    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))  # v1 has both; v2 only the latter
+    total_ns = ((data.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0)
+    return ContainerStats(cpu_usage_seconds=int(total_ns) / 1e9,
+                          memory_working_set_bytes=max(0, int(memory["usage"]) - int(inactive)))
 
 
 def pause_rootfs_tar(busybox: str = BUSYBOX_PATH) -> bytes:
@@ -449,6 +468,15 @@ class DockerRuntime:
             started_at=started, finished_at=_finished(started, data["State"]) if state is State.EXITED else None,
             labels=labels,
         )
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        api = await self.api()
+        one_shot = None if docker.utils.version_lt(api.api_version, "1.41") else True  # older: two cycles, ~1 s
+        try:
+            data = await self._engine("stats", container_id, stream=False, one_shot=one_shot)
+        except (RuntimeFailure, docker.errors.NotFound):
+            return None
+        return stats_from_engine(data)
 
     # ---- exec and logs --------------------------------------------------------------------
 

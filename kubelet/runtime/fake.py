@@ -24,6 +24,10 @@ Containers are RUNNING from ``start_container`` until stopped. Tests steer them:
   ``exit N`` ends the container with code N, and the end of its stdin (a client closing it when the
   container has ``stdin_once``) ends it with 0, as ``cat`` would. Output ends when the container
   exits (``finish``, a stop, a scripted exit); ``wait`` gives its exit code.
+- ``usage[container name] = FakeUsage(cpu_nano_cores=250_000_000, memory_bytes=64 << 20)`` is what
+  ``container_stats`` reports for every running container of that name (default: nothing used):
+  CPU time accrues at that rate on ``clock`` since the container's start, so the kubelet's rate
+  over a window timed by the same clock is exactly ``cpu_nano_cores``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ipaddress import IPv4Network
 from kubelet.runtime.interface import (
     ContainerConfig,
     ContainerInfo,
+    ContainerStats,
     ExecResult,
     ImageError,
     RuntimeFailure,
@@ -69,6 +74,14 @@ class FakeBehavior:
     """End as OOMKilled with exit code 137 (``after`` seconds past the start)."""
     start_error: str = ""
     """When set, ``start_container`` raises RuntimeFailure with this message."""
+
+
+@dataclass(frozen=True)
+class FakeUsage:
+    """What every running container with a given name uses (see the module docstring)."""
+
+    cpu_nano_cores: int = 0
+    memory_bytes: int = 0
 
 
 @dataclass
@@ -180,6 +193,7 @@ class FakeRuntime:
         self.missing_images: set[str] = set()
         self.pulls: list[str] = []
         self.behavior: dict[str, FakeBehavior] = {}
+        self.usage: dict[str, FakeUsage] = {}
         self.exec_result = ExecResult(0, b"")
         self.exec_results: dict[str, ExecResult] = {}
         self.exec_calls: list[tuple[str, list[str]]] = []
@@ -272,6 +286,18 @@ class FakeRuntime:
 
     async def container_info(self, container_id: str) -> ContainerInfo:
         return self._current(self._get(container_id))
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        container = self._containers.get(container_id)
+        if container is None:
+            return None
+        info = self._current(container)
+        if info.state is not State.RUNNING or info.started_at is None:
+            return None
+        usage = self.usage.get(info.name, FakeUsage())
+        elapsed = max(0.0, self.clock() - info.started_at)
+        return ContainerStats(cpu_usage_seconds=usage.cpu_nano_cores * elapsed / 1e9,
+                              memory_working_set_bytes=usage.memory_bytes)
 
     def finish(self, container_id: str, exit_code: int, reason: str = "", message: str = "") -> None:
         """End a running container now (reason defaults to Completed / Error by exit code)."""

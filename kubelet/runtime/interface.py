@@ -132,6 +132,18 @@ def terminated_reason(exit_code: int, *, oom: bool = False) -> str:
 
 
 @dataclass(frozen=True)
+class ContainerStats:
+    """What a running container has used: for ``skiffctl top`` (the kubelet turns the cumulative CPU
+    time into a rate between two samples) and the kubelet's resource metrics."""
+
+    cpu_usage_seconds: float
+    """CPU time used since the container started, all cores together."""
+    memory_working_set_bytes: int
+    """Memory in use minus what the kernel can reclaim at once (usage - inactive_file), as cAdvisor
+    and the kubelet define the working set."""
+
+
+@dataclass(frozen=True)
 class ExecResult:
     exit_code: int
     output: bytes
@@ -212,6 +224,10 @@ class ContainerRuntime(Protocol):
         ends when the process exits, ``wait`` gives its exit code, ``resize`` resizes its tty.
         ``close_stdin`` detaches this client's stdin: the process sees EOF only when it was
         started with ``stdin_once``. Several clients may attach at once; each sees the output."""
+        ...
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The container's usage now; None when it is not running or the runtime cannot tell."""
         ...
 
     def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,

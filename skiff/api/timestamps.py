@@ -23,7 +23,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
-__all__ = ["epoch_seconds", "parse_rfc3339", "rfc3339", "rfc3339_micro"]
+__all__ = ["epoch_seconds", "go_duration", "parse_rfc3339", "rfc3339", "rfc3339_micro"]
 
 Moment = datetime | float | None
 
@@ -67,3 +67,30 @@ def epoch_seconds(text: str) -> float | None:
     """Unix seconds of an RFC 3339 stamp; None when empty or malformed."""
     parsed = parse_rfc3339(text)
     return parsed.timestamp() if parsed is not None else None
+
+
+def go_duration(nanoseconds: int) -> str:
+    """Go's ``time.Duration.String()``: ``10s``, ``20.064s``, ``1m30s``, ``1h0m0s``, ``500ms``, ``0s``."""
+    sign, left = ("-" if nanoseconds < 0 else ""), abs(nanoseconds)
+    if left < 1_000_000_000:
+        if left == 0:
+            return "0s"
+        if left < 1000:
+            return f"{sign}{left}ns"
+        unit, scale = ("µs", 1000) if left < 1_000_000 else ("ms", 1_000_000)
+        return sign + _with_fraction(left, scale) + unit
+    seconds = left // 1_000_000_000
+    text = _with_fraction(left % 60_000_000_000, 1_000_000_000) + "s"
+    minutes = seconds // 60
+    if minutes:
+        text = f"{minutes % 60}m" + text
+        if minutes // 60:
+            text = f"{minutes // 60}h" + text
+    return sign + text
+
+
+def _with_fraction(value: int, scale: int) -> str:
+    """``value / scale`` with the fraction's trailing zeros dropped (Go's fmtFrac)."""
+    whole, fraction = divmod(value, scale)
+    digits = str(fraction).rjust(len(str(scale)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)

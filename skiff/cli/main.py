@@ -16,6 +16,7 @@ from types import ModuleType
 from skiff.cli.commands import (
     admin,
     attach,
+    completion,
     cp,
     create,
     delete,
@@ -35,6 +36,7 @@ from skiff.cli.commands import (
     rollout,
     scale,
     schedule,
+    top,
     wait,
 )
 from skiff.cli.context import Context
@@ -43,7 +45,8 @@ from skiff.cli.flags import request_timeout
 
 # The order is the order of `skiffctl -h`.
 COMMAND_MODULES: list[ModuleType] = [create, expose, get, files, delete, describe, edit, patch, diff, label, nodes,
-                                     scale, rollout, wait, events, logs, attach, portforward, cp, schedule, info, admin]
+                                     scale, rollout, wait, events, logs, attach, portforward, cp, schedule, info, top,
+                                     admin, completion]
 
 
 class _Parser(argparse.ArgumentParser):

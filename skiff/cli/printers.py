@@ -53,11 +53,14 @@ def _pad(cell: str, width: int) -> str:
     return cell.ljust(max(width + 3, 6))
 
 
-def _format_rows(rows: Sequence[Sequence[str]], widths: Sequence[int]) -> list[str]:
+def _format_rows(rows: Sequence[Sequence[str]], widths: Sequence[int], *, pad_last: bool = False) -> list[str]:
     lines = []
     for row in rows:
         if not row:
             lines.append("")
+            continue
+        if pad_last:
+            lines.append("".join(_pad(cell, widths[i]) for i, cell in enumerate(row)))
             continue
         head = "".join(_pad(cell, widths[i]) for i, cell in enumerate(row[:-1]))
         lines.append((head + row[-1]).rstrip())
@@ -75,10 +78,13 @@ def _widths(rows: Sequence[Sequence[str]], start: Sequence[int] = ()) -> list[in
     return widths
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows under headers, padded as kubectl's tabwriter pads them (no headers when empty)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, pad_last: bool = False) -> str:
+    """Rows under headers, padded as kubectl's tabwriter pads them (no headers when empty).
+
+    ``pad_last``: every cell ends in a tab, as kubectl top's printer writes them, so the last
+    column is padded too (the lines keep their trailing spaces)."""
     all_rows = [list(headers), *rows] if headers else list(rows)
-    return "\n".join(_format_rows(all_rows, _widths(all_rows)))
+    return "\n".join(_format_rows(all_rows, _widths(all_rows), pad_last=pad_last))
 
 
 class TableWriter:

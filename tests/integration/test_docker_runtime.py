@@ -443,3 +443,21 @@ async def test_an_attach_that_raced_the_exit_still_ends(runtime: DockerRuntime, 
     assert await rest_of(session.output()) == []
     assert time.monotonic() - started < ATTACH_DRAIN_S + 3
     assert await asyncio.wait_for(session.wait(), DEADLINE_S) == 6
+
+
+async def test_container_stats_of_a_busy_container(runtime: DockerRuntime, sandbox: Sandbox) -> None:
+    busy = await runtime.start_container(sandbox, config("busy", "while :; do :; done", cpu_limit_millis=200))
+    try:
+        first = await runtime.container_stats(busy)
+        assert first is not None and first.memory_working_set_bytes > 0
+
+        async def more_cpu() -> bool:
+            now = await runtime.container_stats(busy)
+            return now is not None and now.cpu_usage_seconds > first.cpu_usage_seconds
+
+        await eventually(more_cpu, "the busy loop to use CPU time")
+        await runtime.stop_container(busy, 0)
+        assert await runtime.container_stats(busy) is None
+    finally:
+        await runtime.remove_container(busy)
+    assert await runtime.container_stats(busy) is None

@@ -1,25 +1,30 @@
 """The kubelet against a real apiserver and etcd, with the fake runtime: node registration and
 lease, a pod's life (Running, crash loop with backoff, terminal phases, init containers, image
-policy), deletion with the final delete, and adoption after a kubelet restart."""
+policy), deletion with the final delete, adoption after a kubelet restart, and the Stats RPC."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from kubelet.kubelet import Kubelet, KubeletSettings
 from kubelet.node import NodeSettings
-from kubelet.runtime.fake import FakeBehavior, FakeRuntime
+from kubelet.runtime.fake import FakeBehavior, FakeRuntime, FakeUsage
 from kubelet.runtime.interface import ContainerConfig, ExecResult, Sandbox
+from kubelet.server import KubeletServicer
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
-from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.api.metrics import NODE_METADATA_KEY
+from skiff.api.v1 import apps_pb2, core_pb2, metrics_pb2, node_pb2_grpc
 from skiff.client.client import Client
+from skiff.lifecycle import listen
 from tests.support.cluster import eventually
 
 NODE = "fake-node"
@@ -406,3 +411,68 @@ async def test_a_finished_pod_is_no_longer_ready_to_start_containers(client: Cli
             c.type == "PodReadyToStartContainers" and c.status == "False" for c in p.status.conditions),
             "Succeeded with its sandbox gone")
         assert {c.type: (c.status, c.reason) for c in p.status.conditions}["Ready"] == ("False", "PodCompleted")
+
+
+class _FrozenClock:
+    """Wall time that moves only when the test says (the fake runtime's clock, which times the stats)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_stats_rpc_answers_the_nodes_and_pods_usage(client: Client, tmp_path: Path) -> None:
+    clock = _FrozenClock()
+    runtime = FakeRuntime(node_name=NODE, clock=clock)
+    runtime.usage["app"] = FakeUsage(cpu_nano_cores=250_000_000, memory_bytes=64 << 20)
+    k = Kubelet(client, runtime, dataclasses.replace(settings(tmp_path), stats_period=0.05))
+    server = grpc.aio.server()
+    node_pb2_grpc.add_KubeletServicer_to_server(
+        KubeletServicer(lambda ns, name: None, lambda node: k.stats.usage() if node in ("", NODE) else None), server)
+    port = listen(server, "127.0.0.1:0")
+    await server.start()
+    task = asyncio.create_task(k.run())
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = node_pb2_grpc.KubeletStub(channel)
+
+    async def stats(node: str = NODE) -> metrics_pb2.NodeUsage:
+        return await stub.Stats(metrics_pb2.StatsRequest(), metadata=((NODE_METADATA_KEY, node),))
+
+    try:
+        await client.create(pod("top-web"))
+        await until(client, "top-web", lambda p: p.status.phase == "Running", "top-web to run")
+
+        async def listed() -> bool:  # before a first window: the pod, without made-up figures
+            usage = await stats()
+            return any(p.name == "top-web" for p in usage.pods)
+
+        await eventually(listed, what="the pod in the stats")
+        early = await stats()
+        assert early.node_name == NODE and early.timestamp == "2027-01-15T08:00:00Z"
+        assert [(p.name, list(p.containers)) for p in early.pods] == [("top-web", [])] and early.cpu_nano_cores == 0
+
+        clock.now += 10
+
+        async def windowed() -> bool:
+            usage = await stats()
+            return usage.window_seconds == 10 and bool(usage.pods and usage.pods[0].containers)
+
+        await eventually(windowed, what="a 10 s window")
+        usage = await stats()
+        [p] = usage.pods
+        assert (p.namespace, p.name) == ("default", "top-web") and p.uid
+        assert [(c.name, c.cpu_nano_cores, c.memory_working_set_bytes) for c in p.containers] == [
+            ("app", 250_000_000, 64 << 20)]
+        assert (usage.cpu_nano_cores, usage.memory_working_set_bytes) == (250_000_000, 64 << 20)
+        assert usage.timestamp == "2027-01-15T08:00:10Z"
+        with pytest.raises(grpc.aio.AioRpcError) as failed:
+            await stats("another-node")
+        assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await channel.close()
+        await server.stop(0)

@@ -35,8 +35,10 @@ from kubelet.runtime.interface import (
     SandboxConfig,
     State,
 )
-from kubelet.runtime.process import ProcessRuntime, proc_start_ticks
+from kubelet.runtime.process import Cgroups, ProcessRuntime, proc_start_ticks
 from kubelet.runtime.process.attach import socket_path
+from kubelet.stats import StatsSampler
+from skiff.api.v1 import core_pb2
 
 ROOT = os.geteuid() == 0
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
@@ -224,10 +226,43 @@ async def test_cpu_limit_is_written(runtime: ProcessRuntime) -> None:
         pytest.skip("cgroups not writable")
     sandbox = await pod(runtime)
     cid = await runtime.start_container(sandbox, sh("cpu", "sleep 30", cpu_limit_millis=250))
-    cgroup = Path(runtime._state(cid)["cgroups"][-1])  # v1: [memory, cpu]; v2: the one cgroup
+    cgroup = Path(runtime._state(cid)["cgroups"][-1])  # v1: [memory, (cpuacct,) cpu]; v2: the one cgroup
     quota = (cgroup / ("cpu.max" if runtime.cgroups.mode == "v2" else "cpu.cfs_quota_us")).read_text()
     assert quota.split()[0] == "25000"
     assert runtime._state(cid)["pid"] in runtime.cgroups.pids([cgroup])
+
+
+async def test_a_busy_container_uses_cpu_and_memory_and_the_sampler_rates_it(runtime: ProcessRuntime) -> None:
+    sandbox = await pod(runtime)
+    # a busy loop, held to a fifth of a core where cgroups apply (the machine is shared)
+    cid = await runtime.start_container(sandbox, sh("busy", "while :; do :; done", cpu_limit_millis=200))
+    first = await runtime.container_stats(cid)
+    assert first is not None and first.memory_working_set_bytes > 0
+
+    async def used_cpu() -> bool:
+        now = await runtime.container_stats(cid)
+        return now is not None and now.cpu_usage_seconds > first.cpu_usage_seconds
+
+    await eventually(used_cpu, what="the busy loop to use CPU time")
+    p = core_pb2.Pod()
+    p.metadata.namespace, p.metadata.name, p.metadata.uid = "default", "busy", sandbox.pod_uid
+    sampler = StatsSampler(runtime, "node-a", lambda: [p])
+    await sampler.sample()
+
+    async def rated() -> bool:
+        await sampler.sample()
+        pods = sampler.usage().pods
+        return bool(pods and pods[0].containers and pods[0].containers[0].cpu_nano_cores > 0)
+
+    await eventually(rated, what="a window with the busy loop's CPU rate")
+    usage = sampler.usage()
+    [busy] = usage.pods[0].containers
+    assert busy.name == "busy" and busy.memory_working_set_bytes > 0
+    if runtime.cgroups.mode != "none":  # the cgroups account it all (no /proc fallback)
+        assert None not in Cgroups.usage([Path(d) for d in runtime._state(cid)["cgroups"]])
+    assert usage.window_seconds > 0 and usage.memory_working_set_bytes > 0  # the host's own figures
+    await runtime.stop_container(cid, 0)
+    assert await runtime.container_stats(cid) is None
 
 
 async def test_exit_codes_and_reasons(runtime: ProcessRuntime) -> None:

@@ -31,3 +31,36 @@ def proc_start_ticks(pid: int, *, zombie: bool = False) -> int | None:
 
 def alive(pid: int | None, ticks: int | None) -> bool:
     return pid is not None and ticks is not None and proc_start_ticks(pid) == ticks
+
+
+def proc_usage(pids: list[int]) -> tuple[float, int]:
+    """(CPU seconds, resident bytes) of these processes from /proc: utime+stime plus what their reaped
+    children used (cutime+cstime), and VmRSS — the fallback when no cgroup accounts a container."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    page = os.sysconf("SC_PAGE_SIZE")
+    cpu, rss = 0.0, 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 (state) of proc(5)
+        cpu += sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime (14-17)
+        rss += int(fields[21]) * page  # rss (24), in pages
+    return cpu, rss
+
+
+def process_group(pgid: int) -> list[int]:
+    """The live processes of a process group (a container's command leads its own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            found.append(int(entry.name))
+    return found

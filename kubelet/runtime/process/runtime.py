@@ -21,6 +21,10 @@ the shim's ``exit.json``; that is at most a few seconds, when an orphaned grandc
 output pipes (see ``shim``). If both died without an ``exit.json`` (the shim was killed), the exit code is
 unknown. It is then reported as 137 / Error with a message saying so. Stopping a container signals
 its process group (SIGTERM, then SIGKILL after the grace period, also to everything in its cgroups).
+
+``container_stats`` reads a running container's usage from its cgroups (see ``cgroups``); what they
+do not account (no cgroups without root, no cpuacct cgroup on v1) comes from /proc: the processes
+in its cgroups, or else its process group (CPU time including reaped children; VmRSS as memory).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import IO, Any
 from kubelet.runtime.interface import (
     ContainerConfig,
     ContainerInfo,
+    ContainerStats,
     ExecResult,
     RuntimeFailure,
     Sandbox,
@@ -54,7 +59,7 @@ from kubelet.runtime.process import attach
 from kubelet.runtime.process.attach import ProcessAttachSession
 from kubelet.runtime.process.cgroups import Cgroups
 from kubelet.runtime.process.exec import ProcessExecSession, exec_process
-from kubelet.runtime.process.host import alive, is_root, proc_start_ticks
+from kubelet.runtime.process.host import alive, is_root, proc_start_ticks, proc_usage, process_group
 from kubelet.runtime.process.logfile import parse_log_line, render
 from kubelet.runtime.process.network import PodNet, PodNetwork
 from kubelet.runtime.process.shim import shim_hello, start_shim
@@ -264,6 +269,19 @@ class ProcessRuntime:
 
     async def container_info(self, container_id: str) -> ContainerInfo:
         return self._info(self._state(container_id))
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        state = read_json(self._container_dir / container_id / "state.json")
+        if state is None or not self._running(state):
+            return None
+        dirs = [Path(p) for p in state["cgroups"]]
+        cpu, memory = Cgroups.usage(dirs)
+        if cpu is None or memory is None:
+            pids = Cgroups.pids(dirs) or (process_group(state["pid"]) if alive(state["pid"], state["ticks"]) else [])
+            proc_cpu, proc_rss = proc_usage(pids)
+            cpu = proc_cpu if cpu is None else cpu
+            memory = proc_rss if memory is None else memory
+        return ContainerStats(cpu_usage_seconds=cpu, memory_working_set_bytes=memory)
 
     def _state(self, container_id: str) -> dict[str, Any]:
         state = read_json(self._container_dir / container_id / "state.json")

@@ -22,33 +22,34 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from skiff.api.v1 import metrics_pb2 as skiff_dot_api_dot_v1_dot_metrics__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17skiff/api/v1/node.proto\x12\x0cskiff.api.v1\"\x8a\x02\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x1a\n\rsince_seconds\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x18\n\x0blimit_bytes\x18\t \x01(\x03H\x02\x88\x01\x01\x12\x12\n\nsince_time\x18\n \x01(\tB\r\n\x0b_tail_linesB\x10\n\x0e_since_secondsB\x0e\n\x0c_limit_bytes\"\x19\n\tLogsChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"{\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\r\n\x05stdin\x18\x05 \x01(\x08\x12\x0b\n\x03tty\x18\x06 \x01(\x08\x12\x0e\n\x06\x61ttach\x18\x07 \x01(\x08\"-\n\x0cTerminalSize\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\"\x96\x01\n\x0b\x45xecRequest\x12(\n\x05start\x18\x01 \x01(\x0b\x32\x17.skiff.api.v1.ExecStartH\x00\x12\x0f\n\x05stdin\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0bstdin_close\x18\x03 \x01(\x08H\x00\x12,\n\x06resize\x18\x04 \x01(\x0b\x32\x1a.skiff.api.v1.TerminalSizeH\x00\x42\x07\n\x05input\"Q\n\x0c\x45xecResponse\x12\x10\n\x06stdout\x18\x01 \x01(\x0cH\x00\x12\x10\n\x06stderr\x18\x02 \x01(\x0cH\x00\x12\x13\n\texit_code\x18\x03 \x01(\x05H\x00\x42\x08\n\x06output\"@\n\x10PortForwardStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\"s\n\x10PortForwardFrame\x12/\n\x05start\x18\x01 \x01(\x0b\x32\x1e.skiff.api.v1.PortForwardStartH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x63lose_write\x18\x03 \x01(\x08H\x00\x42\x07\n\x05\x66rame2\xdd\x01\n\x07Kubelet\x12<\n\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x17.skiff.api.v1.LogsChunk0\x01\x12\x41\n\x04\x45xec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x01\x30\x01\x12Q\n\x0bPortForward\x12\x1e.skiff.api.v1.PortForwardFrame\x1a\x1e.skiff.api.v1.PortForwardFrame(\x01\x30\x01\x32\xde\x01\n\x08PodProxy\x12<\n\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x17.skiff.api.v1.LogsChunk0\x01\x12\x41\n\x04\x45xec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x01\x30\x01\x12Q\n\x0bPortForward\x12\x1e.skiff.api.v1.PortForwardFrame\x1a\x1e.skiff.api.v1.PortForwardFrame(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17skiff/api/v1/node.proto\x12\x0cskiff.api.v1\x1a\x1askiff/api/v1/metrics.proto\"\x8a\x02\n\x0bLogsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\x12\x10\n\x08previous\x18\x05 \x01(\x08\x12\x17\n\ntail_lines\x18\x06 \x01(\x03H\x00\x88\x01\x01\x12\x12\n\ntimestamps\x18\x07 \x01(\x08\x12\x1a\n\rsince_seconds\x18\x08 \x01(\x03H\x01\x88\x01\x01\x12\x18\n\x0blimit_bytes\x18\t \x01(\x03H\x02\x88\x01\x01\x12\x12\n\nsince_time\x18\n \x01(\tB\r\n\x0b_tail_linesB\x10\n\x0e_since_secondsB\x0e\n\x0c_limit_bytes\"\x19\n\tLogsChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"{\n\tExecStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x11\n\tcontainer\x18\x03 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x04 \x03(\t\x12\r\n\x05stdin\x18\x05 \x01(\x08\x12\x0b\n\x03tty\x18\x06 \x01(\x08\x12\x0e\n\x06\x61ttach\x18\x07 \x01(\x08\"-\n\x0cTerminalSize\x12\r\n\x05width\x18\x01 \x01(\r\x12\x0e\n\x06height\x18\x02 \x01(\r\"\x96\x01\n\x0b\x45xecRequest\x12(\n\x05start\x18\x01 \x01(\x0b\x32\x17.skiff.api.v1.ExecStartH\x00\x12\x0f\n\x05stdin\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0bstdin_close\x18\x03 \x01(\x08H\x00\x12,\n\x06resize\x18\x04 \x01(\x0b\x32\x1a.skiff.api.v1.TerminalSizeH\x00\x42\x07\n\x05input\"Q\n\x0c\x45xecResponse\x12\x10\n\x06stdout\x18\x01 \x01(\x0cH\x00\x12\x10\n\x06stderr\x18\x02 \x01(\x0cH\x00\x12\x13\n\texit_code\x18\x03 \x01(\x05H\x00\x42\x08\n\x06output\"@\n\x10PortForwardStart\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0b\n\x03pod\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\"s\n\x10PortForwardFrame\x12/\n\x05start\x18\x01 \x01(\x0b\x32\x1e.skiff.api.v1.PortForwardStartH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12\x15\n\x0b\x63lose_write\x18\x03 \x01(\x08H\x00\x42\x07\n\x05\x66rame2\x9b\x02\n\x07Kubelet\x12<\n\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x17.skiff.api.v1.LogsChunk0\x01\x12\x41\n\x04\x45xec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x01\x30\x01\x12Q\n\x0bPortForward\x12\x1e.skiff.api.v1.PortForwardFrame\x1a\x1e.skiff.api.v1.PortForwardFrame(\x01\x30\x01\x12<\n\x05Stats\x12\x1a.skiff.api.v1.StatsRequest\x1a\x17.skiff.api.v1.NodeUsage2\xde\x01\n\x08PodProxy\x12<\n\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x17.skiff.api.v1.LogsChunk0\x01\x12\x41\n\x04\x45xec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x01\x30\x01\x12Q\n\x0bPortForward\x12\x1e.skiff.api.v1.PortForwardFrame\x1a\x1e.skiff.api.v1.PortForwardFrame(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'skiff.api.v1.node_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LOGSREQUEST']._serialized_start=42
-  _globals['_LOGSREQUEST']._serialized_end=308
-  _globals['_LOGSCHUNK']._serialized_start=310
-  _globals['_LOGSCHUNK']._serialized_end=335
-  _globals['_EXECSTART']._serialized_start=337
-  _globals['_EXECSTART']._serialized_end=460
-  _globals['_TERMINALSIZE']._serialized_start=462
-  _globals['_TERMINALSIZE']._serialized_end=507
-  _globals['_EXECREQUEST']._serialized_start=510
-  _globals['_EXECREQUEST']._serialized_end=660
-  _globals['_EXECRESPONSE']._serialized_start=662
-  _globals['_EXECRESPONSE']._serialized_end=743
-  _globals['_PORTFORWARDSTART']._serialized_start=745
-  _globals['_PORTFORWARDSTART']._serialized_end=809
-  _globals['_PORTFORWARDFRAME']._serialized_start=811
-  _globals['_PORTFORWARDFRAME']._serialized_end=926
-  _globals['_KUBELET']._serialized_start=929
-  _globals['_KUBELET']._serialized_end=1150
-  _globals['_PODPROXY']._serialized_start=1153
-  _globals['_PODPROXY']._serialized_end=1375
+  _globals['_LOGSREQUEST']._serialized_start=70
+  _globals['_LOGSREQUEST']._serialized_end=336
+  _globals['_LOGSCHUNK']._serialized_start=338
+  _globals['_LOGSCHUNK']._serialized_end=363
+  _globals['_EXECSTART']._serialized_start=365
+  _globals['_EXECSTART']._serialized_end=488
+  _globals['_TERMINALSIZE']._serialized_start=490
+  _globals['_TERMINALSIZE']._serialized_end=535
+  _globals['_EXECREQUEST']._serialized_start=538
+  _globals['_EXECREQUEST']._serialized_end=688
+  _globals['_EXECRESPONSE']._serialized_start=690
+  _globals['_EXECRESPONSE']._serialized_end=771
+  _globals['_PORTFORWARDSTART']._serialized_start=773
+  _globals['_PORTFORWARDSTART']._serialized_end=837
+  _globals['_PORTFORWARDFRAME']._serialized_start=839
+  _globals['_PORTFORWARDFRAME']._serialized_end=954
+  _globals['_KUBELET']._serialized_start=957
+  _globals['_KUBELET']._serialized_end=1240
+  _globals['_PODPROXY']._serialized_start=1243
+  _globals['_PODPROXY']._serialized_end=1465
 # @@protoc_insertion_point(module_scope)

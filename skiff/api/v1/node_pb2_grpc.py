@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from skiff.api.v1 import metrics_pb2 as skiff_dot_api_dot_v1_dot_metrics__pb2
 from skiff.api.v1 import node_pb2 as skiff_dot_api_dot_v1_dot_node__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -50,6 +51,11 @@ class KubeletStub:
                 request_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
                 response_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
                 _registered_method=True)
+        self.Stats = channel.unary_unary(
+                '/skiff.api.v1.Kubelet/Stats',
+                request_serializer=skiff_dot_api_dot_v1_dot_metrics__pb2.StatsRequest.SerializeToString,
+                response_deserializer=skiff_dot_api_dot_v1_dot_metrics__pb2.NodeUsage.FromString,
+                _registered_method=True)
 
 
 class KubeletServicer:
@@ -74,6 +80,13 @@ class KubeletServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Stats(self, request, context):
+        """the node's and its pods' latest usage (metrics.proto)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KubeletServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,6 +104,11 @@ def add_KubeletServicer_to_server(servicer, server):
                     servicer.PortForward,
                     request_deserializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
                     response_serializer=skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
+            ),
+            'Stats': grpc.unary_unary_rpc_method_handler(
+                    servicer.Stats,
+                    request_deserializer=skiff_dot_api_dot_v1_dot_metrics__pb2.StatsRequest.FromString,
+                    response_serializer=skiff_dot_api_dot_v1_dot_metrics__pb2.NodeUsage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +193,33 @@ class Kubelet:
             '/skiff.api.v1.Kubelet/PortForward',
             skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.SerializeToString,
             skiff_dot_api_dot_v1_dot_node__pb2.PortForwardFrame.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Stats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/skiff.api.v1.Kubelet/Stats',
+            skiff_dot_api_dot_v1_dot_metrics__pb2.StatsRequest.SerializeToString,
+            skiff_dot_api_dot_v1_dot_metrics__pb2.NodeUsage.FromString,
             options,
             channel_credentials,
             insecure,
