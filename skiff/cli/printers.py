@@ -40,7 +40,7 @@ from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 
 human_duration = columns.human_duration
 
-_FORMATS = ("custom-columns", "custom-columns-file", "go-template", "go-template-file", "json", "jsonpath",
+OUTPUT_FORMATS = ("custom-columns", "custom-columns-file", "go-template", "go-template-file", "json", "jsonpath",
             "jsonpath-as-json", "jsonpath-file", "name", "template", "templatefile", "wide", "yaml")
 
 
@@ -160,7 +160,7 @@ def parse_output(spec: str, template: str = "") -> OutputFormat:
         fmt = OutputFormat(name, arg)
         _check(fmt)
         return fmt
-    raise no_printer(spec, _FORMATS)
+    raise no_printer(spec, OUTPUT_FORMATS)
 
 
 def _go_template_format(name: str, arg: str) -> OutputFormat:

@@ -30,7 +30,7 @@ from typing import Any
 
 from skiff.api import kinds
 from skiff.cli.context import Context, UsageError
-from skiff.cli.printers import _FORMATS as OUTPUT_FORMATS
+from skiff.cli.printers import OUTPUT_FORMATS
 from skiff.client.config import config_path, load_config
 
 NO_SPACE = 1
