@@ -184,7 +184,8 @@ def test_docker_engine_stats_working_set_as_cadvisor() -> None:
     assert stats_from_engine(stopped) is None
 
 
-def test_the_housekeeping_interval_sets_the_sampling_period_and_stats_pick_the_named_node(tmp_path: Path) -> None:
+async def test_the_housekeeping_interval_sets_the_sampling_period_and_stats_pick_the_named_node(
+        tmp_path: Path) -> None:  # async: the Client's gRPC channel needs the running loop
     from kubelet.app import _settings, node_stats, parse_args
     from kubelet.kubelet import Kubelet
     from skiff.client.client import Client
@@ -199,3 +200,4 @@ def test_the_housekeeping_interval_sets_the_sampling_period_and_stats_pick_the_n
     assert node_stats(kubelets, "") is None and node_stats(kubelets, "other") is None
     only = node_stats(kubelets[:1], "")
     assert only is not None and only.node_name == "hollow-0"
+    await client.close()
