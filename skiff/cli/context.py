@@ -13,7 +13,12 @@ from skiff.client.config import ConfigError, ContextNotFound, resolve
 
 
 class UsageError(Exception):
-    """A mistake on the command line; printed as is (``error: ...``), exit 1."""
+    """A mistake on the command line; printed as is (``error: ...``), exit 1. ``output`` is what
+    kubectl writes to stdout before such an error (a failed template's partial output and dump)."""
+
+    def __init__(self, message: str, *, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 @dataclass

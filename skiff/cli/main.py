@@ -39,7 +39,7 @@ from skiff.cli.commands import (
     top,
     wait,
 )
-from skiff.cli.context import Context
+from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import FAILURES, failure_text
 from skiff.cli.flags import request_timeout
 
@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(_run(args))
     except FAILURES as exc:
+        if isinstance(exc, UsageError) and exc.output:
+            sys.stdout.write(exc.output)
+            sys.stdout.flush()
         print(failure_text(exc), file=sys.stderr)
     except KeyboardInterrupt:
         return 130

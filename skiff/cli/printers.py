@@ -35,7 +35,7 @@ from skiff.api.manifest import dump_json, dump_yaml, to_manifest
 from skiff.api.validation import go_quote
 from skiff.cli import columns
 from skiff.cli.context import UsageError
-from skiff.cli.gotemplate import ExecError, GoTemplate, ParseError
+from skiff.cli.gotemplate import ExecError, GoTemplate, ParseError, debug_dump
 from skiff.cli.jsonpath import JSONPath, JSONPathError, relaxed
 
 human_duration = columns.human_duration
@@ -363,8 +363,9 @@ def render_generic(objs: Sequence[Message], fmt: OutputFormat, *, single: bool =
     if fmt.name == "go-template":
         try:
             return go_template(fmt.arg).execute(data)
-        except ExecError as exc:
-            raise UsageError(f"error: error executing template {go_quote(fmt.arg)}: {exc}") from None
+        except ExecError as exc:  # kubectl prints what ran, then a dump for debugging, then the error
+            raise UsageError(f"error: error executing template {go_quote(fmt.arg)}: {exc}",
+                             output=exc.output + debug_dump(fmt.arg, data, exc)) from None
     try:
         path = JSONPath(fmt.arg)
         if fmt.name == "jsonpath-as-json":

@@ -62,5 +62,8 @@ def test_go_template_errors(plane: ControlPlane, ns: str) -> None:
     assert (failing.returncode, failing.stderr.strip()) == (
         1, 'error: error executing template "{{.metadata.name.first}}": template: output:1:11: executing "output" '
            "at <.metadata.name.first>: can't evaluate field first in type interface {}")
+    # stdout has kubectl's dump for debugging the template (what ran before the failure, here nothing)
+    assert failing.stdout.startswith("Error executing template: template: output:1:11: ")
+    assert "\ttemplate was:\n\t\t{{.metadata.name.first}}\n\traw data was:\n" in failing.stdout
     empty = plane.ctl("get", "cm", "alpha", "-n", ns, "-o", "go-template", check=False)
     assert (empty.returncode, empty.stderr.strip()) == (1, "error: template format specified but no template given")
