@@ -246,7 +246,8 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(key, result[key], value)
+            order = patch.get(f"$setElementOrder/{key}")
+            result[key] = _merge_list(key, result[key], value, order if isinstance(order, list) else None)
         else:
             merged = strategic_merge_patch(result.get(key), value)
             if merged is None:
@@ -268,9 +269,12 @@ def _merge_key(field: str, items: list[Any]) -> str | None:
     return None
 
 
-def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
+def _merge_list(field: str, current: list[Any], patch: list[Any], order: list[Any] | None = None) -> list[Any]:
+    """``patch`` merged into ``current``; ``order`` is a ``$setElementOrder/<field>`` directive (the
+    order the client wants, as kubectl apply sends it), else the patch's own order counts."""
     if field in MERGED_SCALAR_LISTS:
-        return current + [v for v in patch if v not in current]
+        merged = current + [v for v in patch if v not in current]
+        return _element_order(merged, order if order is not None else patch, current, lambda v: v)
     key = _merge_key(field, [*patch, *current])
     if key is None or not all(isinstance(v, dict) for v in patch):
         if any(isinstance(v, dict) and v.get("$patch") == "replace" for v in patch):
@@ -292,4 +296,32 @@ def _merge_list(field: str, current: list[Any], patch: list[Any]) -> list[Any]:
             result.append({k: v for k, v in copy.deepcopy(item).items() if k != "$patch"})
         else:
             result[index] = strategic_merge_patch(result[index], item)
-    return result
+    kept = [v for v in result if any(isinstance(c, dict) and c.get(key) == v.get(key) for c in current)]
+    named = order if order is not None else [p for p in patch if "$patch" not in p]
+    return _element_order(result, [n for n in named if isinstance(n, dict)], kept, lambda v: v.get(key))
+
+
+def _element_order(merged: list[Any], patch: list[Any], original: list[Any], ident: Any) -> list[Any]:
+    """The order Kubernetes gives a merged list (strategicpatch's normalizeElementOrder): the
+    elements the patch names in the patch's order, the others in their original order, merged so
+    that an element the patch adds comes before the original elements that follow it. Adding a
+    container ``b`` to ``[a]`` gives ``[b, a]``, as ``kubectl patch`` does."""
+    patch_ids = [ident(p) for p in patch]
+    original_ids = [ident(o) for o in original]
+    named = sorted((m for m in merged if ident(m) in patch_ids), key=lambda m: patch_ids.index(ident(m)))
+    others = [m for m in merged if ident(m) not in patch_ids]
+    out: list[Any] = []
+    i = j = 0
+    while i < len(others) or j < len(named):
+        if j >= len(named) or (i < len(others) and _before(ident(others[i]), ident(named[j]), original_ids)):
+            out.append(others[i])
+            i += 1
+        else:
+            out.append(named[j])
+            j += 1
+    return out
+
+
+def _before(left: Any, right: Any, order: list[Any]) -> bool:
+    """``left`` came before ``right`` in the original list (both must be in it: mergeSortedSlice)."""
+    return left in order and right in order and order.index(left) < order.index(right)

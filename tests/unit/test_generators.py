@@ -256,8 +256,6 @@ CAPTURED = DATA / "run-captured"
 _CAPTURED_ROW = re.compile(r"^\| `(?P<file>[^`]+)` \| `kubectl (?P<cmd>[^`]+)` \|$")
 CAPTURED_ROWS = [(m["file"], shlex.split(m["cmd"])) for line in (CAPTURED / "README.md").read_text().splitlines()
                  if (m := _CAPTURED_ROW.match(line))]
-# skiff's strategic merge puts a patch's new list elements after the existing ones; Go's puts them first.
-KNOWN_DIFFERENT = {"overrides-strategic.yaml"}
 
 
 def _go_yaml_quoting(text: str) -> str:
@@ -273,8 +271,6 @@ def test_the_captured_table_lists_every_captured_file() -> None:
 
 @pytest.mark.parametrize(("filename", "args"), CAPTURED_ROWS, ids=[f for f, _ in CAPTURED_ROWS])
 def test_run_flags_match_captured_kubectl(filename: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    if filename in KNOWN_DIFFERENT:
-        pytest.xfail("strategic merge orders merged list elements differently (skiff/api/patch.py)")
     code, out, err = skiffctl(args, capsys)
     expected = (CAPTURED / filename).read_text()
     if filename.startswith("error-"):
