@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -64,6 +65,24 @@ def test_label_by_selector_and_all(plane: ControlPlane, ns: str) -> None:
     assert plane.ctl("label", "pods", "-l", "app=x", "hot=yes", "-n", ns).stdout == "pod/a labeled\n"
     assert plane.ctl("label", "pods", "--all", "zone=1", "-n", ns).stdout == "pod/a labeled\npod/b labeled\n"
     assert pod_names(plane, ns, "zone=1,hot=yes") == ["a"]
+    assert plane.ctl("label", "pods", "--field-selector", "metadata.name=b", "cold=yes", "-n", ns).stdout == \
+        "pod/b labeled\n"
+    other = plane.new_namespace()
+    create(plane, other, pod("c", labels={"app": "x"}))
+    everywhere = plane.ctl("annotate", "pods", "-A", "-l", "app=x", "seen=1").stdout
+    assert everywhere.splitlines() == ["pod/a annotated", "pod/c annotated"]
+    assert get_json(plane, other, "pod/c")["metadata"]["annotations"] == {"seen": "1"}
+
+
+def test_label_local_changes_the_file_objects_only(plane: ControlPlane, ns: str, tmp_path: Path) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(yaml.safe_dump(sample("ConfigMap", name="local-cm")))
+    out = plane.ctl("label", "--local", "-f", str(manifest), "tier=web", "-o", "yaml").stdout
+    assert yaml.safe_load(out)["metadata"]["labels"] == {"tier": "web"}
+    assert plane.ctl("get", "configmap", "local-cm", "-n", ns, check=False).returncode == 1  # nothing was sent
+    named = plane.ctl("label", "--local", "configmap", "x", "a=b", check=False)
+    assert named.stderr == ("error: can only use local files by -f rsrc.yaml or --filename=rsrc.json when "
+                            "--local=true is set\n")
 
 
 def test_annotate(plane: ControlPlane, ns: str) -> None:

@@ -36,6 +36,7 @@ from skiff.api.validation import is_valid_label_value
 from skiff.cli.commands.files import add_file_flags, namespace_for
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
+from skiff.cli.flags import NO_RESOURCES
 from skiff.cli.printers import output_format, result_text
 from skiff.cli.resources import Target, list_selected, load_files, parse_targets
 
@@ -272,6 +273,27 @@ async def _edit_one(ctx: Context, edit: MapEdit, target: Target, *, single: bool
     ctx.print(result_text(obj, message(edit, before, after), output=args.output, dry_run=args.dry_run))
 
 
+def _edit_local(ctx: Context, edit: MapEdit, resources: list[str]) -> int:
+    """``--local``: change the -f objects here and print them; nothing is sent to the server."""
+    args = ctx.args
+    if resources:
+        raise UsageError("error: can only use local files by -f rsrc.yaml or --filename=rsrc.json when "
+                         "--local=true is set")
+    if args.dry_run == "server":
+        raise UsageError("error: cannot specify --local and --dry-run=server - did you mean --dry-run=client?")
+    if not args.filename:
+        raise UsageError(NO_RESOURCES)
+    for _, obj in load_files(args.filename, args.recursive, verb=edit.field.removesuffix("s")):
+        before = dict(getattr(obj.metadata, edit.field))  # type: ignore[attr-defined]
+        try:
+            edit.apply(obj)
+        except VerbError as exc:
+            raise UsageError(f"error: {exc}") from None
+        after = dict(getattr(obj.metadata, edit.field))  # type: ignore[attr-defined]
+        ctx.print(result_text(obj, message(edit, before, after), output=args.output, dry_run=args.dry_run))
+    return 0
+
+
 def _list(ctx: Context, obj: Message, field: str, values: dict[str, str], *, single: bool) -> None:
     indent = ""
     if not single:
@@ -301,12 +323,15 @@ def _make_run(field: str, what: str) -> Callable[[Context], Awaitable[int]]:
                              f"command: {', '.join(both)}")
         if args.selector and args.all:
             raise UsageError("error: cannot set --all and --selector at the same time")
+        edit = MapEdit(field, new, remove, args.overwrite)
+        if args.local:
+            return _edit_local(ctx, edit, resources)
         targets = await resolve(ctx, resources, verb=what, selector=args.selector, select_all=args.all,
+                                field_selector=args.field_selector, all_namespaces=args.all_namespaces,
                                 filenames=args.filename, recursive=args.recursive)
         if args.resource_version and len(targets) != 1:
             raise UsageError("error: --resource-version may only be used with a single resource")
-        single = len(targets) == 1 and not (args.selector or args.all)
-        edit = MapEdit(field, new, remove, args.overwrite)
+        single = len(targets) == 1 and not (args.selector or args.all or args.field_selector)
         return await report(ctx, targets, lambda t: _edit_one(ctx, edit, t, single=single))
 
     return run
@@ -318,7 +343,11 @@ def _add_parser(sub: argparse._SubParsersAction, verb: str, field: str, what: st
     p.add_argument("args", nargs="*", metavar="TYPE NAME KEY=VAL... KEY-")
     add_file_flags(p, required=False)
     p.add_argument("-l", "--selector", default="")
+    p.add_argument("--field-selector", default="", help="field selector (metadata.name=x, status.phase=Running)")
     p.add_argument("--all", action="store_true")
+    p.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="with a selector or --all: the matching objects of every namespace")
+    p.add_argument("--local", action="store_true", help="with -f: change the file's objects here and print them")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--list", action="store_true", help=f"list the current {field}")
     p.add_argument("--resource-version", default="")
