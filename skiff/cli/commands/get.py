@@ -213,7 +213,8 @@ class _WatchPrinter:
             for obj in objs:
                 text = render_generic([obj], self.fmt, single=True)
                 sep = "---\n" if self.fmt.name == "yaml" and self.printed else ""
-                _write(self.ctx, sep + text + ("" if text.endswith("\n") or self.fmt.name == "jsonpath" else "\n"))
+                as_written = text.endswith("\n") or self.fmt.name in ("jsonpath", "go-template")  # as kubectl
+                _write(self.ctx, sep + text + ("" if as_written else "\n"))
                 self.printed += 1
 
     def _rows(self, rows: list[list[str]], headers: list[str]) -> None:
