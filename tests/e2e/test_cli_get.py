@@ -189,19 +189,6 @@ def test_watch_prints_the_table_then_each_change(plane: ControlPlane, ns: str) -
         proc.wait(10)
 
 
-def test_watch_with_a_go_template_prints_what_the_template_writes(plane: ControlPlane, ns: str) -> None:
-    plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("tpl"))
-    proc = plane.popen("get", "configmaps", "-n", ns, "-w", "-o", 'go-template={{.metadata.name}}={{.data.k}}{{"\\n"}}')
-    try:
-        out = OutputLines(proc)
-        assert out.next() == "tpl=1"
-        plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("tpl", "2"))
-        assert out.next() == "tpl=2"  # no blank line between: the template's own newline is the only one
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_watch_only_with_events(plane: ControlPlane, ns: str) -> None:
     plane.ctl("apply", "-n", ns, "-f", "-", stdin=_cm("old"))
     proc = plane.popen("get", "cm", "-n", ns, "--watch-only", "--output-watch-events")

@@ -429,3 +429,15 @@ def test_watch_yaml_separates_documents() -> None:
     printer.print([pod("b")], "MODIFIED")
     docs = out.getvalue().split("---\n")
     assert len(docs) == 2 and [yaml.safe_load(d)["metadata"]["name"] for d in docs] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("output", "text"), [
+    ("go-template={{.metadata.name}},", "a,b,"),  # as kubectl: only what the template writes
+    ("jsonpath={.metadata.name}", "ab"),
+    ("name", "pod/a\npod/b\n"),
+])
+def test_watch_templates_print_only_what_they_write(output: str, text: str) -> None:
+    printer, out = _watch_printer(output)
+    printer.print([pod("a")])
+    printer.print([pod("b")], "MODIFIED")
+    assert out.getvalue() == text
