@@ -3,13 +3,12 @@ namespace per test so tests do not see each other's objects."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.fake_kubelet import KubeletThread
-from tests.support.processes import ControlPlane
+from tests.support.processes import ControlPlane, running_plane
 
 FAKE_NODE = "e2e-node"
 """The Node of the :func:`kubelet` fixture."""
@@ -17,14 +16,7 @@ FAKE_NODE = "e2e-node"
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd binary not found")
-    cp = ControlPlane()
-    cp.start()
-    try:
-        yield cp
-    finally:
-        cp.stop()
+    yield from running_plane()
 
 
 @pytest.fixture

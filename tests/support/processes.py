@@ -10,8 +10,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.integration.conftest import EtcdProcess
 from tests.support.waiting import wait_until
@@ -102,3 +105,15 @@ class ControlPlane:
         name = f"t{next(_NAMESPACES)}"
         self.ctl("create", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n")
         return name
+
+
+def running_plane() -> Iterator[ControlPlane]:
+    """A started ControlPlane for a fixture to yield from (skipped without the etcd binary), stopped after."""
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd binary not found")
+    cp = ControlPlane()
+    cp.start()
+    try:
+        yield cp
+    finally:
+        cp.stop()

@@ -256,16 +256,9 @@ def test_bash_end_to_end_flag_equals(bash_env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[object]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd binary not found")
-    from tests.support.processes import ControlPlane
+    from tests.support.processes import running_plane
 
-    cp = ControlPlane()
-    cp.start()
-    try:
-        yield cp
-    finally:
-        cp.stop()
+    yield from running_plane()
 
 
 async def test_names_from_a_real_apiserver(plane: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
