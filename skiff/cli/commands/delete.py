@@ -18,37 +18,17 @@ import argparse
 import asyncio
 
 from skiff.api import errors
-from skiff.cli import following
 from skiff.cli.commands.files import add_file_flags
 from skiff.cli.commands.label import add_dry_run, resolve
 from skiff.cli.context import Context, UsageError
+from skiff.cli.deletion import CASCADE, deleted_line, grace_period, wait_gone
 from skiff.cli.failures import error_text
 from skiff.cli.flags import duration_flag
-from skiff.cli.printers import dry_suffix
-from skiff.cli.resources import Target, singular_name
-
-CASCADE = {"background": "Background", "true": "Background", "foreground": "Foreground", "orphan": "Orphan",
-           "false": "Orphan"}
-
+from skiff.cli.resources import Target
 
 IMMEDIATE_WARNING = ("Warning: Immediate deletion does not wait for confirmation that the running resource has "
                      "been terminated. The resource may continue to run on the cluster indefinitely.")
 CLUSTER_SCOPE_WARNING = "Warning: deleting cluster-scoped resources, not scoped to the provided namespace"
-
-
-def grace_period(args: argparse.Namespace) -> int | None:
-    """kubectl's rules: --now is 1 s; 0 without --force becomes 1 (no accidental data loss);
-    --force without a grace period is 0; None leaves the object's own."""
-    grace: int | None = args.grace_period
-    if args.now:
-        if grace is not None and grace >= 0:
-            raise UsageError("error: --now and --grace-period cannot be specified together")
-        grace = 1
-    if grace == 0 and not args.force:
-        grace = 1
-    if args.force and (grace is None or grace < 0):
-        grace = 0
-    return grace if grace is not None and grace >= 0 else None
 
 
 def check_flags(args: argparse.Namespace, grace: int | None) -> None:
@@ -68,14 +48,6 @@ def ignores_not_found(args: argparse.Namespace) -> bool:
     if args.ignore_not_found is not None:
         return bool(args.ignore_not_found)
     return bool(args.all or args.selector or args.field_selector)
-
-
-def deleted_line(target: Target, args: argparse.Namespace, grace: int | None) -> str:
-    """``deployment.apps "web" deleted`` (``force deleted``, `` (dry run)``), or ``deployment.apps/web`` for -o name."""
-    if args.output == "name":
-        return f"{singular_name(target.kind)}/{target.name}"
-    done = "force deleted" if grace == 0 else "deleted"
-    return f'{singular_name(target.kind)} "{target.name}" {done}{dry_suffix(args.dry_run)}'
 
 
 async def run_delete(ctx: Context) -> int:
@@ -117,18 +89,6 @@ async def run_delete(ctx: Context) -> int:
     if args.wait and args.dry_run == "none":
         await asyncio.gather(*(wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
     return 1 if failed else 0
-
-
-async def wait_gone(ctx: Context, target: Target, uid: str, timeout: float) -> None:
-    """Return once the object with ``uid`` no longer exists (one created again under its name does
-    not hold the wait, as kubectl compares uids); ``timeout`` 0 or less waits as long as it takes."""
-    try:
-        await following.follow(ctx.client, target, following.gone(uid),
-                               timeout=timeout if timeout > 0 else None)
-    except errors.NotFound:
-        return
-    except TimeoutError:
-        raise UsageError(f"error: {following.TIMED_OUT} on {target.kind.resource}/{target.name}") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ it is ``unchanged``. ``replace --force`` is kubectl's delete-and-create (replace
 every object of the files is deleted (a missing one is no failure: replace then creates it), each
 deletion is waited for, and the objects are created again — ``configmap "x" deleted``, then
 ``configmap/x replaced``. Its delete flags are delete's (``--cascade``, ``--grace-period``,
-``--wait``, ``--timeout``, with skiff.cli.commands.delete's code) under replace's rules: a grace
+``--wait``, ``--timeout``, with skiff.cli.deletion's code) under replace's rules: a grace
 period or a timeout needs ``--force``, ``--grace-period=0`` is one second, ``--force`` does not
 mean a grace period of 0 (the object's own applies), and ``--force`` refuses ``--dry-run``.
 """
@@ -25,7 +25,8 @@ from google.protobuf.message import Message
 
 from skiff.api import errors, kinds
 from skiff.api.manifest import LAST_APPLIED
-from skiff.cli.applying import _applied_form, apply_object, last_applied_text
+from skiff.cli import deletion
+from skiff.cli.applying import applied_form, apply_object, last_applied_text
 from skiff.cli.context import Context, UsageError
 from skiff.cli.failures import error_text
 from skiff.cli.flags import duration_flag, validate_flag
@@ -81,7 +82,7 @@ def save_config(ctx: Context, obj: Message) -> Message:
         return obj
     saved = type(obj)()
     saved.CopyFrom(obj)
-    text = last_applied_text(_applied_form(obj, namespace_for(ctx, obj)))
+    text = last_applied_text(applied_form(obj, namespace_for(ctx, obj)))
     saved.metadata.annotations[LAST_APPLIED] = text  # type: ignore[attr-defined]
     return saved
 
@@ -146,9 +147,7 @@ async def run_create_from_files(ctx: Context) -> int:
 
 
 async def run_replace(ctx: Context) -> int:
-    from skiff.cli.commands import delete as deleting  # not at the top: delete.py imports this module
-
-    check_replace_flags(ctx.args, deleting.CASCADE)
+    check_replace_flags(ctx.args, deletion.CASCADE)
     if ctx.args.force:
         return await force_replace(ctx)
 
@@ -184,12 +183,10 @@ def check_replace_flags(args: argparse.Namespace, cascades: Collection[str]) -> 
 async def force_replace(ctx: Context) -> int:
     """``replace --force``: delete every object of the files, wait until each is gone, create them
     again. A failed delete stops it before anything is created, as in kubectl."""
-    from skiff.cli.commands import delete as deleting  # not at the top: delete.py imports this module
-
     args = ctx.args
     # replace.go takes delete's flags but not delete's Complete: --force is no grace period of 0 here,
     # and 0 becomes 1 s (so "force deleted" never shows).
-    grace = deleting.grace_period(argparse.Namespace(grace_period=args.grace_period, now=False, force=False))
+    grace = deletion.grace_period(argparse.Namespace(grace_period=args.grace_period, now=False, force=False))
     timeout = duration_flag(args.timeout)
     if timeout <= 0:
         timeout = 0 if args.wait or args.grace_period == 0 else FORCE_REPLACE_WAIT_S
@@ -209,7 +206,7 @@ async def force_replace(ctx: Context) -> int:
         target = Target(kinds.of(obj), namespace, obj.metadata.name, source=source)  # type: ignore[attr-defined]
         try:
             result = await ctx.client.delete(target.kind.message, target.name, namespace=namespace or None,
-                                             propagation_policy=deleting.CASCADE[args.cascade],
+                                             propagation_policy=deletion.CASCADE[args.cascade],
                                              grace_period_seconds=grace)
         except errors.NotFound:
             continue  # replace creates what is not there
@@ -217,11 +214,11 @@ async def force_replace(ctx: Context) -> int:
             failed += 1
             ctx.warn(error_text(exc, when=f'deleting "{source}"'))
             continue
-        ctx.print(deleting.deleted_line(target, args, grace))
+        ctx.print(deletion.deleted_line(target, args, grace))
         deleted.append((target, result.object.metadata.uid))  # type: ignore[attr-defined]
     if failed:
         return 1
-    await asyncio.gather(*(deleting.wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
+    await asyncio.gather(*(deletion.wait_gone(ctx, t, uid, timeout) for t, uid in deleted))
     done: list[tuple[str, Message]] = []
     for obj in to_create:
         try:
