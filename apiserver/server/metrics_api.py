@@ -36,7 +36,7 @@ from typing import Any
 import grpc
 
 from apiserver.registry.api import Registry
-from apiserver.server.podproxy import _boundary, kubelet_endpoint
+from apiserver.server.podproxy import boundary, kubelet_endpoint
 from skiff.api import errors
 from skiff.api.metrics import NODE_METADATA_KEY
 from skiff.api.quantity import Format, Quantity
@@ -100,7 +100,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
 
     async def ListNodeMetrics(self, request: pb.NodeMetricsRequest, context: Any) -> pb.NodeMetricsList:
         response = pb.NodeMetricsList()
-        async with _boundary("GET" if request.name else "LIST", NODE_METRICS, context):
+        async with boundary("GET" if request.name else "LIST", NODE_METRICS, context):
             nodes = self.registry.store("nodes")
             if request.name:
                 found = [await nodes.get("", request.name)]
@@ -117,7 +117,7 @@ class MetricsServicer(metrics_pb2_grpc.MetricsServicer):
 
     async def ListPodMetrics(self, request: pb.PodMetricsRequest, context: Any) -> pb.PodMetricsList:
         response = pb.PodMetricsList()
-        async with _boundary("GET" if request.name else "LIST", POD_METRICS, context):
+        async with boundary("GET" if request.name else "LIST", POD_METRICS, context):
             store = self.registry.store("pods")
             namespace = request.namespace or ("default" if request.name else "")
             if request.name:

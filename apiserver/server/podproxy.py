@@ -108,7 +108,7 @@ class _Call:
 
 
 @contextlib.asynccontextmanager
-async def _boundary(verb: str, resource: str, context: Any) -> AsyncIterator[_Call]:
+async def boundary(verb: str, resource: str, context: Any) -> AsyncIterator[_Call]:
     """One proxied call: timed and counted in apiserver_request_total with its final code; a
     StatusError becomes the gRPC status of the one error table, anything unexpected a logged 500."""
     start = time.perf_counter()
@@ -154,7 +154,7 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
         return pod, Target(chosen, node_name, kubelet_endpoint(node))
 
     async def Logs(self, request: pb.LogsRequest, context: Any) -> AsyncIterator[pb.LogsChunk]:
-        async with _boundary("GET", "pods/log", context):
+        async with boundary("GET", "pods/log", context):
             _check_log_options(request)
             _, target = await self.resolve(request.namespace, request.pod, request.container)
             upstream = pb.LogsRequest()
@@ -167,7 +167,7 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
 
     async def Exec(self, request_iterator: AsyncIterator[pb.ExecRequest],
                    context: Any) -> AsyncIterator[pb.ExecResponse]:
-        async with _boundary("CONNECT", "pods/exec", context) as call:
+        async with boundary("CONNECT", "pods/exec", context) as call:
             start = await _first_start(request_iterator)
             if start.attach:
                 call.resource = "pods/attach"
@@ -186,7 +186,7 @@ class PodProxyServicer(node_pb2_grpc.PodProxyServicer):
 
     async def PortForward(self, request_iterator: AsyncIterator[pb.PortForwardFrame],
                           context: Any) -> AsyncIterator[pb.PortForwardFrame]:
-        async with _boundary("CONNECT", "pods/portforward", context):
+        async with boundary("CONNECT", "pods/portforward", context):
             start = await _first_port_forward(request_iterator)
             pod, target = await self.resolve(start.namespace, start.pod, None)
             if pod.status.phase != "Running":

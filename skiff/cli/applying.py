@@ -28,7 +28,7 @@ def last_applied_text(doc: dict[str, Any]) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
-def _applied_form(obj: Message, namespace: str) -> dict[str, Any]:
+def applied_form(obj: Message, namespace: str) -> dict[str, Any]:
     doc = to_manifest(obj)
     meta = doc.setdefault("metadata", {})
     if namespace:
@@ -68,7 +68,7 @@ async def apply_object(client: Client, obj: Message, *, namespace: str, dry_run:
                        ) -> tuple[str, Message]:
     """Create or patch ``obj``; returns (created|configured|unchanged, the object)."""
     kind = kinds.of(obj)
-    desired = _applied_form(obj, namespace)
+    desired = applied_form(obj, namespace)
     annotation = last_applied_text(desired)
     # As kubectl: the object as it should be carries its own last-applied annotation, so the
     # patch sets the annotation and still removes the other annotations the last apply had.

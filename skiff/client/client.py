@@ -51,7 +51,7 @@ class Unreachable(errors.ServiceUnavailable):
     """No apiserver answers at the address (connection refused, unknown host, timeout)."""
 
 
-def _error(exc: grpc.aio.AioRpcError, server: str) -> errors.StatusError:
+def status_error(exc: grpc.aio.AioRpcError, server: str) -> errors.StatusError:
     reason, details = None, b""
     for key, value in exc.trailing_metadata() or ():
         if key == errors.REASON_METADATA_KEY:
@@ -113,7 +113,7 @@ class Client:
         try:
             return await method(request, timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc, self.server) from None
+            raise status_error(exc, self.server) from None
 
     # ---- reads ----
 
@@ -150,7 +150,7 @@ class Client:
             async for event in call:
                 yield WatchEvent(event.type, cast(M, kinds.unpack(event.object)))
         except grpc.aio.AioRpcError as exc:
-            raise _error(exc, self.server) from None
+            raise status_error(exc, self.server) from None
         finally:
             call.cancel()
 

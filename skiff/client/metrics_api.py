@@ -17,7 +17,7 @@ import grpc
 from skiff.api import errors
 from skiff.api.v1 import metrics_pb2 as pb
 from skiff.api.v1 import metrics_pb2_grpc
-from skiff.client.client import Client, _error
+from skiff.client.client import Client, status_error
 
 
 class MetricsAPINotAvailable(errors.ServiceUnavailable):
@@ -34,7 +34,7 @@ async def _call(client: Client, method: Any, request: Any) -> Any:
         reasons = [v for k, v in exc.trailing_metadata() or () if k == errors.REASON_METADATA_KEY]
         if exc.code() == grpc.StatusCode.UNIMPLEMENTED and not reasons:
             raise MetricsAPINotAvailable() from None
-        raise _error(exc, client.server) from None
+        raise status_error(exc, client.server) from None
 
 
 async def node_metrics(client: Client, name: str = "", *, label_selector: str = "") -> list[pb.NodeMetrics]:

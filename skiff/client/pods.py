@@ -35,7 +35,7 @@ from skiff.aio import cancel_and_wait
 from skiff.api import errors
 from skiff.api.v1 import node_pb2 as pb
 from skiff.api.v1 import node_pb2_grpc
-from skiff.client.client import Client, _error
+from skiff.client.client import Client, status_error
 
 Sink = Callable[[bytes], None]
 CHUNK = 64 * 1024
@@ -64,7 +64,7 @@ async def logs(client: Client, pod: str, *, namespace: str = "default", containe
         async for chunk in call:
             yield chunk.data
     except grpc.aio.AioRpcError as exc:
-        raise _error(exc, client.server) from None
+        raise status_error(exc, client.server) from None
     finally:
         call.cancel()
 
@@ -119,7 +119,7 @@ async def _session(client: Client, start: pb.ExecStart, stdin: AsyncIterable[byt
                 code = response.exit_code
     except grpc.aio.AioRpcError as exc:
         if code is None:
-            raise _error(exc, client.server) from None
+            raise status_error(exc, client.server) from None
     finally:
         call.cancel()
     if code is None:
@@ -220,7 +220,7 @@ async def port_forward(client: Client, pod: str, port: int, *, namespace: str = 
         await call.write(pb.PortForwardFrame(start=pb.PortForwardStart(namespace=namespace, pod=pod, port=port)))
         await relay(reader, writer, _CallFrames(call), as_client=True)
     except grpc.aio.AioRpcError as exc:
-        raise _error(exc, client.server) from None
+        raise status_error(exc, client.server) from None
     finally:
         call.cancel()
         writer.close()

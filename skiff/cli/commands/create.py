@@ -83,7 +83,7 @@ def generated_namespace(ctx: Context) -> str:
     return ctx.namespace if ctx.namespace_explicit else ""
 
 
-def _save_config(obj: Message, namespace: str) -> None:
+def save_generated_config(obj: Message, namespace: str) -> None:
     doc = generators.kubectl_manifest(obj)
     if namespace:
         doc["metadata"]["namespace"] = namespace
@@ -108,7 +108,7 @@ async def emit(ctx: Context, obj: Message, *, verb: str = "created") -> int:
     ``deployment.apps/web created``, ``service/web exposed (dry run)``."""
     namespace = ctx.namespace if kinds.of(obj).namespaced else ""
     if ctx.args.save_config:
-        _save_config(obj, namespace)
+        save_generated_config(obj, namespace)
     if ctx.args.dry_run == "client":
         _print_generated(ctx, obj, verb)
         return 0
@@ -124,7 +124,7 @@ async def create_generated(ctx: Context, obj: Message) -> Message:
     ``run --attach`` reports the session instead."""
     namespace = ctx.namespace if kinds.of(obj).namespaced else ""
     if ctx.args.save_config:
-        _save_config(obj, namespace)
+        save_generated_config(obj, namespace)
     return await ctx.client.create(obj, namespace=namespace or None)
 
 

@@ -37,7 +37,6 @@ from skiff.api.v1 import core_pb2
 from skiff.cli import generators
 from skiff.cli.commands.attach import ATTACH_POD_TIMEOUT, COMPLETED, attach_container, attach_to
 from skiff.cli.commands.create import (
-    _save_config,
     accept_command_tail,
     add_generator_flags,
     create_generated,
@@ -46,6 +45,7 @@ from skiff.cli.commands.create import (
     generator_error,
     one_name,
     require,
+    save_generated_config,
 )
 from skiff.cli.commands.logs import print_log
 from skiff.cli.context import Context, UsageError
@@ -158,7 +158,7 @@ async def _emit_exposed(ctx: Context, pod: core_pb2.Pod, service: core_pb2.Servi
 async def _create_pod(ctx: Context, pod: core_pb2.Pod) -> Message:
     """Create the pod as ``emit`` does (``--save-config``, ``--dry-run=server``), printing nothing yet."""
     if ctx.args.save_config:
-        _save_config(pod, ctx.namespace)
+        save_generated_config(pod, ctx.namespace)
     return await ctx.client.create(pod, namespace=ctx.namespace, dry_run=ctx.args.dry_run == "server")
 
 
