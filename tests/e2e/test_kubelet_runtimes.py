@@ -86,6 +86,21 @@ def _exec(node: Node, ns: str, pod: str, container_name: str, script: str) -> st
     return str(result.stdout) if result.returncode == 0 else ""
 
 
+def test_top_shows_a_busy_containers_usage_through_kubelet_and_apiserver(node: Node, ns: str) -> None:
+    busy = container("spin", "while :; do :; done", "    resources: {limits: {cpu: 100m, memory: 32Mi}}\n")
+    node.apply(pod_yaml("busy", node.name, busy), ns)
+
+    def row() -> list[str]:  # NAME CPU(cores) MEMORY(bytes): once the kubelet has sampled two windows
+        result = node.ctl("top", "pod", "busy", "-n", ns, "--no-headers", check=False)
+        cells = result.stdout.split() if result.returncode == 0 else []
+        return cells if cells and cells[1] != "0m" else []
+
+    name, cpu, memory = node.wait(row, "top to show the busy loop's CPU", timeout=60)
+    assert name == "busy" and cpu.endswith("m") and 0 < int(cpu[:-1]) <= 150 and memory.endswith("Mi")
+    nodes = node.ctl("top", "node", "--no-headers").stdout.split()
+    assert nodes[0] == node.name and nodes[1].endswith("m") and nodes[2].endswith("%")
+
+
 def test_over_the_memory_limit_is_oomkilled(node: Node, ns: str) -> None:
     hog = container("hog", "busybox head -c 300000000 /dev/zero | busybox tail > /dev/null",
                     "    resources: {limits: {memory: 32Mi}}\n")

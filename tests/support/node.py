@@ -33,7 +33,7 @@ class Node:
             [str(BIN / "python"), "-m", "skiff.daemons", "kubelet", "--server", self.plane.server, "--runtime",
              self.runtime, "--node-name", self.name, "--root-dir", str(self.plane.root / "kubelet"), "--port",
              str(free_port()), "--crash-loop-backoff-initial", "1", "--crash-loop-backoff-max", "8",
-             "--node-status-update-frequency", "2"], stdout=log, stderr=log)
+             "--node-status-update-frequency", "2", "--housekeeping-interval", "1"], stdout=log, stderr=log)
         self.wait(lambda: self.json("get", "node", self.name, check=False).get("status", {}).get("conditions"),
                   "the node to register", timeout=30)
 
