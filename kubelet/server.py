@@ -47,8 +47,6 @@ PodLookup = Callable[[str, str], tuple[core_pb2.Pod, ContainerRuntime] | None]
 StatsLookup = Callable[[str], metrics_pb2.NodeUsage | None]
 """A node's latest usage by node name ("": the only node of the process); None: no such node."""
 
-"""The request metadata that names the node a ``Stats`` call asks about."""
-
 
 async def _abort(context: Any, exc: errors.StatusError) -> None:
     context.set_trailing_metadata(((errors.REASON_METADATA_KEY, exc.reason),))
