@@ -200,6 +200,11 @@ async def test_leader_failover(client: Client) -> None:
     task_b = asyncio.create_task(elector_b.run(second.run))
     await client.create(pod("one"))
     await wait_bound(client, ["one"])
+
+    async def counted(scheduler: Any, n: int) -> bool:  # the counter moves once the bind call has returned,
+        return bool(scheduler.scheduled == n)            # which can be after the binding shows in the API
+
+    await eventually(lambda: counted(first, 1), what="the first scheduler to count its bind")
     assert first.scheduled == 1 and second.scheduled == 0
     task_a.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -207,7 +212,8 @@ async def test_leader_failover(client: Client) -> None:
     await eventually(lambda: leads(elector_b), timeout=5, what="b to take over")
     await client.create(pod("two"))
     await wait_bound(client, ["two"])
-    assert second.scheduled == 1
+    await eventually(lambda: counted(second, 1), what="the second scheduler to count its bind")
+    assert second.scheduled == 1 and first.scheduled == 1
     task_b.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task_b
