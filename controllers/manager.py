@@ -24,7 +24,9 @@ from typing import Any, Protocol
 from controllers.deployment.controller import DeploymentController
 from controllers.garbagecollector import GarbageCollector
 from controllers.informers import SharedInformers
+from controllers.job.controller import JobController
 from controllers.replicaset import ReplicaSetController
+from controllers.ttlafterfinished import TTLAfterFinishedController
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
 
@@ -47,6 +49,10 @@ class ManagerSettings:
     """Workers of the Deployment controller."""
     concurrent_gc_syncs: int = 20
     """Workers of each of the garbage collector's two queues."""
+    concurrent_job_syncs: int = 5
+    """Workers of the Job controller (Jobs synced at once; as many again free orphaned pods)."""
+    concurrent_ttl_after_finished_syncs: int = 5
+    """Workers of the TTL-after-finished controller."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -76,6 +82,16 @@ def _deployment(ctx: ControllerContext) -> Runnable:
                                 workers=ctx.settings.concurrent_deployment_syncs)
 
 
+def _job(ctx: ControllerContext) -> Runnable:
+    return JobController(ctx.client, ctx.informers, ctx.recorder("job-controller"),
+                         workers=ctx.settings.concurrent_job_syncs)
+
+
+def _ttl_after_finished(ctx: ControllerContext) -> Runnable:
+    return TTLAfterFinishedController(ctx.client, ctx.informers, ctx.recorder("ttl-after-finished-controller"),
+                                      workers=ctx.settings.concurrent_ttl_after_finished_syncs)
+
+
 def _garbagecollector(ctx: ControllerContext) -> Runnable:
     return GarbageCollector(ctx.client, ctx.informers, ctx.recorder("garbage-collector-controller"),
                             workers=ctx.settings.concurrent_gc_syncs)
@@ -84,6 +100,8 @@ def _garbagecollector(ctx: ControllerContext) -> Runnable:
 CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "deployment": _deployment,
     "replicaset": _replicaset,
+    "job": _job,
+    "ttl-after-finished": _ttl_after_finished,
     "garbagecollector": _garbagecollector,
 }
 

@@ -92,12 +92,13 @@ def is_pod_available(pod: core_pb2.Pod, min_ready_seconds: int, now: float) -> b
 
 
 def pod_from_template(template: core_pb2.PodTemplateSpec, owner: Any,
-                      ref: meta_pb2.OwnerReference | None) -> core_pb2.Pod:
-    """A new pod for ``owner`` from its template (``GetPodFromTemplate``)."""
+                      ref: meta_pb2.OwnerReference | None, generate_name: str = "") -> core_pb2.Pod:
+    """A new pod for ``owner`` from its template (``GetPodFromTemplate``); named ``<owner>-<random>``
+    unless ``generate_name`` says otherwise (an indexed Job's ``<job>-<index>-``)."""
     pod = core_pb2.Pod(api_version="v1", kind="Pod")
     meta = pod.metadata
     meta.namespace = owner.metadata.namespace
-    meta.generate_name = f"{owner.metadata.name}-"
+    meta.generate_name = generate_name or f"{owner.metadata.name}-"
     meta.labels.update(template.metadata.labels)
     meta.annotations.update(template.metadata.annotations)
     meta.finalizers.extend(template.metadata.finalizers)
@@ -139,8 +140,8 @@ class PodControl:
         self.recorder = recorder
 
     async def create_pod(self, template: core_pb2.PodTemplateSpec, owner: Any,
-                         ref: meta_pb2.OwnerReference) -> core_pb2.Pod:
-        pod = pod_from_template(template, owner, ref)
+                         ref: meta_pb2.OwnerReference, generate_name: str = "") -> core_pb2.Pod:
+        pod = pod_from_template(template, owner, ref, generate_name)
         if not pod.metadata.labels:
             raise errors.Invalid("unable to create pods, no labels")
         try:
@@ -226,21 +227,27 @@ def _ref_dict(ref: meta_pb2.OwnerReference) -> dict[str, Any]:
 
 
 async def claim_pods(client: Client, owner: Any, selector: Selector, pods: Sequence[core_pb2.Pod], *,
-                     can_adopt: Callable[[], Awaitable[None]]) -> list[core_pb2.Pod]:
+                     can_adopt: Callable[[], Awaitable[None]], finalizers: Sequence[str] = ()) -> list[core_pb2.Pod]:
     """The pods ``owner`` should manage (:func:`controllers.claim.claim`), adopting and releasing by PATCH.
 
     Both patches carry the pod's uid as a precondition, so a new pod that took a name is never
-    adopted or released in its place.
+    adopted or released in its place. ``finalizers`` (a Job's tracking finalizer) are added on
+    adoption and taken off on release, in the same patch.
     """
     ref = controller_ref(owner)
 
     async def adopt(pod: core_pb2.Pod) -> core_pb2.Pod:
-        patch = {"metadata": {"ownerReferences": [_ref_dict(ref)], "uid": pod.metadata.uid}}
-        return await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
+        meta: dict[str, Any] = {"ownerReferences": [_ref_dict(ref)], "uid": pod.metadata.uid}
+        if finalizers:
+            meta["finalizers"] = list(finalizers)
+        return await client.patch(core_pb2.Pod, pod.metadata.name, {"metadata": meta},
+                                  namespace=pod.metadata.namespace)
 
     async def release(pod: core_pb2.Pod) -> None:
-        patch = {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": ref.uid}], "uid": pod.metadata.uid}}
-        await client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
+        meta: dict[str, Any] = {"ownerReferences": [{"$patch": "delete", "uid": ref.uid}], "uid": pod.metadata.uid}
+        if finalizers:
+            meta["$deleteFromPrimitiveList/finalizers"] = list(finalizers)
+        await client.patch(core_pb2.Pod, pod.metadata.name, {"metadata": meta}, namespace=pod.metadata.namespace)
 
     return await claim(owner, selector, pods, adopt=adopt, release=release, can_adopt=can_adopt)
 

@@ -299,6 +299,21 @@ def default_job_spec(spec: Any) -> None:
     _default_template(spec)
 
 
+MAX_INDEXED_JOB_SIZE = 100_000
+"""An Indexed Job's most completions and parallelism (Kubernetes' maxCompletionsForIndexedJob)."""
+
+
+def _validate_indexed(spec: Any) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not spec.HasField("completions"):
+        errs.append(required("spec.completions", "when completion mode is Indexed"))
+    for field in ("parallelism", "completions"):
+        if spec.HasField(field) and getattr(spec, field) > MAX_INDEXED_JOB_SIZE:
+            errs.append(invalid(f"spec.{field}", getattr(spec, field),
+                                f"must be less than or equal to {MAX_INDEXED_JOB_SIZE} when completion mode is Indexed"))
+    return errs
+
+
 class JobStrategy(Strategy):
     def prepare_for_create(self, obj: Any) -> None:
         super().prepare_for_create(obj)
@@ -321,6 +336,8 @@ class JobStrategy(Strategy):
                 errs += _non_negative(getattr(spec, field), f"spec.{camel}")
         if spec.completion_mode not in ("NonIndexed", "Indexed"):
             errs.append(not_supported("spec.completionMode", spec.completion_mode, ("Indexed", "NonIndexed")))
+        elif spec.completion_mode == "Indexed":
+            errs += _validate_indexed(spec)
         errs += _validate_selector_and_template(spec, restart_policies=JOB_RESTART_POLICIES,
                                                 selector_required=False, empty_selector_for="")
         if spec.HasField("template") and not spec.template.spec.HasField("restart_policy"):

@@ -9,8 +9,9 @@ done, and its error names the operation's place in the list, its op, its path an
 A merge patch replaces lists whole. A strategic merge patch merges the lists that Kubernetes
 marks with a patch merge key — containers by ``name``, ports by ``containerPort``, volume mounts
 by ``mountPath``, conditions by ``type``, ... — element by element, and honours the directives
-``$patch: delete`` (remove the element) and ``$patch: replace``. Lists not in the table are
-replaced, as in Kubernetes.
+``$patch: delete`` (remove the element) and ``$patch: replace``; ``$deleteFromPrimitiveList/<field>``
+removes the values it lists from a list of primitives (how a controller takes one finalizer off).
+Lists not in the table are replaced, as in Kubernetes.
 """
 
 from __future__ import annotations
@@ -240,6 +241,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     if patch.get("$patch") == "delete":
         return None
     result = dict(target) if isinstance(target, dict) else {}
+    _delete_from_primitive_lists(result, patch)
     for key, value in patch.items():
         if key.startswith("$"):
             continue
@@ -255,6 +257,31 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
             else:
                 result[key] = merged
     return result
+
+
+DELETE_FROM_PRIMITIVE_LIST = "$deleteFromPrimitiveList/"
+
+
+def _delete_from_primitive_lists(result: dict[str, Any], patch: dict[str, Any]) -> None:
+    """Apply the patch's ``$deleteFromPrimitiveList/<field>: [values]`` directives to ``result``.
+
+    As in Kubernetes, they are applied before the rest of the patch is merged; a list left empty
+    goes (the API's lists of primitives are ``omitempty``).
+    """
+    for key, values in patch.items():
+        if not key.startswith(DELETE_FROM_PRIMITIVE_LIST):
+            continue
+        field = key.removeprefix(DELETE_FROM_PRIMITIVE_LIST)
+        if not isinstance(values, list):
+            raise PatchError(f"the value of {key} must be a list, got {values!r}")
+        current = result.get(field)
+        if not isinstance(current, list):
+            continue
+        kept = [v for v in current if v not in values]
+        if kept:
+            result[field] = kept
+        else:
+            result.pop(field)
 
 
 def _merge_key(field: str, items: list[Any]) -> str | None:

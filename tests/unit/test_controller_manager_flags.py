@@ -9,8 +9,8 @@ from controllers.manager import enabled_controllers
 
 
 @pytest.mark.parametrize(("selection", "expected"), [
-    (("*",), ["deployment", "replicaset", "garbagecollector"]),
-    (("*", "-garbagecollector"), ["deployment", "replicaset"]),
+    (("*",), ["deployment", "replicaset", "job", "ttl-after-finished", "garbagecollector"]),
+    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "ttl-after-finished"]),
     (("replicaset",), ["replicaset"]),
     (("replicaset", "-replicaset"), []),
     ((), []),
@@ -26,13 +26,13 @@ def test_an_unknown_controller_is_an_error() -> None:
 
 def test_flags_follow_kube_controller_manager() -> None:
     flags = parse_args(["--server", "127.0.0.1:7443", "--leader-elect=false", "--leader-elect-lease-duration", "20",
-                        "--metrics-port", "10257", "--concurrent-replicaset-syncs", "7",
+                        "--metrics-port", "10257", "--concurrent-replicaset-syncs", "7", "--concurrent-job-syncs", "3",
                         "--enable-garbage-collector=false"])
     assert (flags.server, flags.leader_elect, flags.lease_duration, flags.metrics_port) == (
         "127.0.0.1:7443", False, 20.0, 10257)
     assert (flags.lease_namespace, flags.lease_name) == ("kube-system", "kube-controller-manager")
-    assert flags.manager.concurrent_replicaset_syncs == 7
-    assert enabled_controllers(flags.manager.controllers) == ["deployment", "replicaset"]
+    assert (flags.manager.concurrent_replicaset_syncs, flags.manager.concurrent_job_syncs) == (7, 3)
+    assert enabled_controllers(flags.manager.controllers) == ["deployment", "replicaset", "job", "ttl-after-finished"]
     assert parse_args([]).leader_elect is True
 
 
