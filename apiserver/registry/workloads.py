@@ -309,8 +309,8 @@ def _validate_indexed(spec: Any) -> list[FieldError]:
         errs.append(required("spec.completions", "when completion mode is Indexed"))
     for field in ("parallelism", "completions"):
         if spec.HasField(field) and getattr(spec, field) > MAX_INDEXED_JOB_SIZE:
-            errs.append(invalid(f"spec.{field}", getattr(spec, field),
-                                f"must be less than or equal to {MAX_INDEXED_JOB_SIZE} when completion mode is Indexed"))
+            errs.append(invalid(f"spec.{field}", getattr(spec, field), f"must be less than or equal to "
+                                f"{MAX_INDEXED_JOB_SIZE} when completion mode is Indexed"))
     return errs
 
 

@@ -199,6 +199,14 @@ CASES: dict[str, tuple[Doc, str]] = {
     "negative emptyDir sizeLimit (validateVolumeSource's Forbidden)": (
         _pod(volumes=[{"name": "v", "emptyDir": {"sizeLimit": "-1Gi"}}]),
         _POD + "spec.volumes[0].emptyDir.sizeLimit: Forbidden: SizeLimit field must be a valid resource quantity"),
+    "an Indexed job without completions": (
+        _edit("Job", "j", lambda d: (d["spec"].pop("completions", None),
+                                     d["spec"].update(completionMode="Indexed", parallelism=2))),
+        'Job.batch "j" is invalid: spec.completions: Required value: when completion mode is Indexed'),
+    "an Indexed job over 100000 completions": (
+        _edit("Job", "j", lambda d: d["spec"].update(completionMode="Indexed", completions=100001)),
+        'Job.batch "j" is invalid: spec.completions: Invalid value: 100001: must be less than or equal to '
+        "100000 when completion mode is Indexed"),
     "configmap over 1 MiB (field.TooLong on the whole object)": (
         _edit("ConfigMap", "cm", lambda d: d.update(data={"k": "x" * (1024 * 1024 + 1)})),
         'ConfigMap "cm" is invalid: []: Too long: may not be more than 1048576 bytes'),
