@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from controllers.cronjob import CronJobController
 from controllers.deployment.controller import DeploymentController
 from controllers.garbagecollector import GarbageCollector
 from controllers.informers import SharedInformers
@@ -53,6 +54,8 @@ class ManagerSettings:
     """Workers of the Job controller (Jobs synced at once; as many again free orphaned pods)."""
     concurrent_ttl_after_finished_syncs: int = 5
     """Workers of the TTL-after-finished controller."""
+    concurrent_cron_job_syncs: int = 5
+    """Workers of the CronJob controller."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -87,6 +90,11 @@ def _job(ctx: ControllerContext) -> Runnable:
                          workers=ctx.settings.concurrent_job_syncs)
 
 
+def _cronjob(ctx: ControllerContext) -> Runnable:
+    return CronJobController(ctx.client, ctx.informers, ctx.recorder("cronjob-controller"),
+                             workers=ctx.settings.concurrent_cron_job_syncs)
+
+
 def _ttl_after_finished(ctx: ControllerContext) -> Runnable:
     return TTLAfterFinishedController(ctx.client, ctx.informers, ctx.recorder("ttl-after-finished-controller"),
                                       workers=ctx.settings.concurrent_ttl_after_finished_syncs)
@@ -101,6 +109,7 @@ CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "deployment": _deployment,
     "replicaset": _replicaset,
     "job": _job,
+    "cronjob": _cronjob,
     "ttl-after-finished": _ttl_after_finished,
     "garbagecollector": _garbagecollector,
 }

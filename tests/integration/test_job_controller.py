@@ -5,7 +5,9 @@ UpdateStatus, so the counting can be followed step by step — every finished po
 once (also by a controller started afresh), its tracking finalizer taken off once counted, a pod
 deleted before it succeeded counted as failed and replaced, orphans adopted with the finalizer,
 and a deleted Job's pods released so the garbage collector's deletes go through. The
-TTL-after-finished controller deletes a finished Job once its ``ttlSecondsAfterFinished`` passed.
+TTL-after-finished controller deletes a finished Job once its ``ttlSecondsAfterFinished`` passed;
+the CronJob controller (its wall clock moved by the test) starts each due run once, follows it to
+completion and keeps only its history limit of finished Jobs.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from controllers.cronjob import CronJobController
 from controllers.informers import SharedInformers
 from controllers.job.controller import JobController
 from controllers.manager import ControllerManager, ManagerSettings
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
-from skiff.api.timestamps import rfc3339
+from skiff.api.timestamps import epoch_seconds, rfc3339
 from skiff.api.v1 import batch_pb2, core_pb2
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -243,3 +246,82 @@ async def test_a_finished_job_is_deleted_once_its_ttl_passed(client: Client) -> 
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await informers.stop()
+
+
+async def test_a_cronjob_starts_each_due_run_once_and_keeps_its_history(client: Client) -> None:
+    created = await client.create(from_manifest({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick", "namespace": "default"},
+        "spec": {"schedule": "*/5 * * * *", "successfulJobsHistoryLimit": 1,
+                 "jobTemplate": {"metadata": {"labels": {"run": "tick"}},
+                                 "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [
+                                     {"name": "main", "image": "busybox"}]}}}}}}))
+    born = epoch_seconds(created.metadata.creation_timestamp)
+    assert born is not None
+    first_run = (int(born) // 300 + 1) * 300  # the first */5 minute after creation
+    wall = [first_run + 1.0]
+    informers = SharedInformers(client)
+    recorder = EventRecorder(client, "cronjob-controller")
+    controller = CronJobController(client, informers, recorder, workers=1, wall_clock=lambda: wall[0])
+    recorder.start()
+    informers.start()
+    task: asyncio.Task[None] | None = None
+    try:
+        await informers.wait_for_sync(10)
+        task = asyncio.create_task(controller.run())
+
+        async def jobs() -> list[batch_pb2.Job]:
+            return (await client.list(batch_pb2.Job, namespace="default", label_selector="run=tick")).items
+
+        async def runs(count: int) -> bool:
+            return len(await jobs()) == count
+
+        await eventually(lambda: runs(1), what="the first run's Job")
+        [first] = await jobs()
+        assert first.metadata.name == f"tick-{first_run // 60}"
+        assert first.metadata.annotations["batch.kubernetes.io/cronjob-scheduled-timestamp"] == rfc3339(first_run)
+        assert [(r.kind, r.uid) for r in first.metadata.owner_references] == [("CronJob", created.metadata.uid)]
+
+        async def recorded() -> bool:
+            status = (await client.get(batch_pb2.CronJob, "tick", namespace="default")).status
+            return [a.name for a in status.active] == [first.metadata.name] and \
+                status.last_schedule_time == rfc3339(first_run)
+
+        await eventually(recorded, what="the run in status.active and lastScheduleTime")
+        controller.enqueue(created)  # a second look at the same time starts nothing
+        await asyncio.sleep(0.2)
+        assert len(await jobs()) == 1
+        # The run completes; the next one comes five minutes later, and history keeps only the newest.
+        first.status.start_time = rfc3339(first_run)
+        first.status.completion_time = rfc3339(first_run + 2)
+        first.status.conditions.add(type="Complete", status="True", last_transition_time=rfc3339(first_run + 2))
+        await client.update_status(first)
+
+        async def saw_it_complete() -> bool:
+            status = (await client.get(batch_pb2.CronJob, "tick", namespace="default")).status
+            return not status.active and status.last_successful_time == rfc3339(first_run + 2)
+
+        await eventually(saw_it_complete, what="the completed run out of status.active")
+        wall[0] = first_run + 301.0
+        controller.enqueue(created)
+        await eventually(lambda: runs(2), what="the second run's Job")
+        second = next(j for j in await jobs() if j.metadata.name != first.metadata.name)
+        assert second.metadata.name == f"tick-{first_run // 60 + 5}"
+        second.status.start_time = rfc3339(first_run + 301)
+        second.status.conditions.add(type="Complete", status="True", last_transition_time=rfc3339(first_run + 303))
+        await client.update_status(second)
+
+        async def first_collected() -> bool:
+            names = {j.metadata.name for j in await jobs() if not j.metadata.deletion_timestamp}
+            return names == {second.metadata.name}
+
+        await eventually(first_collected, what="the older completed Job deleted (history limit 1)")
+        reasons = [e.reason for e in (await client.list(core_pb2.Event, namespace="default")).items
+                   if e.involved_object.name == "tick"]
+        assert reasons.count("SuccessfulCreate") == 2 and "SawCompletedJob" in reasons and "SuccessfulDelete" in reasons
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await informers.stop()
+        await recorder.stop()

@@ -9,8 +9,8 @@ from controllers.manager import enabled_controllers
 
 
 @pytest.mark.parametrize(("selection", "expected"), [
-    (("*",), ["deployment", "replicaset", "job", "ttl-after-finished", "garbagecollector"]),
-    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "ttl-after-finished"]),
+    (("*",), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "garbagecollector"]),
+    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished"]),
     (("replicaset",), ["replicaset"]),
     (("replicaset", "-replicaset"), []),
     ((), []),
@@ -32,7 +32,8 @@ def test_flags_follow_kube_controller_manager() -> None:
         "127.0.0.1:7443", False, 20.0, 10257)
     assert (flags.lease_namespace, flags.lease_name) == ("kube-system", "kube-controller-manager")
     assert (flags.manager.concurrent_replicaset_syncs, flags.manager.concurrent_job_syncs) == (7, 3)
-    assert enabled_controllers(flags.manager.controllers) == ["deployment", "replicaset", "job", "ttl-after-finished"]
+    assert enabled_controllers(flags.manager.controllers) == [
+        "deployment", "replicaset", "job", "cronjob", "ttl-after-finished"]
     assert parse_args([]).leader_elect is True
 
 

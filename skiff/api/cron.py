@@ -1,0 +1,153 @@
+"""Cron schedules as Kubernetes reads a CronJob's ``spec.schedule`` (robfig/cron's standard parser).
+
+Five fields — minute, hour, day of month, month, day of week — each ``*`` (or ``?``), a value, a
+range ``a-b``, any of those with a step (``*/15``, ``1-30/2``, ``5/10`` = ``5-max/10``), or a
+comma list of them; months and weekdays also by name (``JAN``, ``mon``); Sunday is 0. The
+descriptors ``@yearly``/``@annually``, ``@monthly``, ``@weekly``, ``@daily``/``@midnight``,
+``@hourly`` and ``@every <duration>`` are accepted, and a ``CRON_TZ=``/``TZ=`` prefix names the
+time zone. When both day fields are restricted a day matching either runs (cron's rule); when
+either is ``*`` both must match.
+
+:meth:`Schedule.next` gives the first activation strictly after a moment, working on the wall
+clock of the schedule's zone (UTC unless one is named), as robfig does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from skiff.api.strconv import atoi
+
+DESCRIPTORS = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
+_MONTHS = {name: i + 1 for i, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))}
+_DAYS = {name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
+# (low, high, names) per field: minute, hour, day of month, month, day of week.
+_BOUNDS: tuple[tuple[int, int, dict[str, int]], ...] = (
+    (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _DAYS))
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SEARCH_YEARS = 5
+
+
+class CronError(ValueError):
+    """A schedule that does not parse (the message says why, as robfig/cron words it)."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]
+    any_day: bool
+    """Day of month or day of week is ``*``: both must match (else either may)."""
+    zone: ZoneInfo | None = None
+    every: float | None = None
+    """``@every``: seconds between runs (the fields are unused)."""
+
+    def next(self, after: datetime) -> datetime | None:
+        """The first activation strictly after ``after`` (an aware datetime), in UTC; None if
+        there is none within five years (``0 0 30 2 *``)."""
+        if self.every is not None:
+            base = after.replace(microsecond=0)
+            return (base + timedelta(seconds=self.every)).astimezone(UTC)
+        zone = self.zone or UTC
+        local = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
+        limit = local + timedelta(days=366 * _SEARCH_YEARS)
+        while local < limit:
+            if local.month not in self.months:
+                local = (local.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
+            elif not self._day_matches(local):
+                local = local.replace(hour=0, minute=0) + timedelta(days=1)
+            elif local.hour not in self.hours:
+                local = local.replace(minute=0) + timedelta(hours=1)
+            elif local.minute not in self.minutes:
+                local += timedelta(minutes=1)
+            else:
+                return local.replace(tzinfo=zone).astimezone(UTC)
+        return None
+
+    def _day_matches(self, moment: datetime) -> bool:
+        dom = moment.day in self.days
+        dow = (moment.isoweekday() % 7) in self.weekdays
+        return (dom and dow) if self.any_day else (dom or dow)
+
+
+def parse(spec: str) -> Schedule:
+    """``spec`` as a Schedule; CronError when it does not parse."""
+    text = spec.strip()
+    zone: ZoneInfo | None = None
+    if text.startswith(("TZ=", "CRON_TZ=")):
+        name, _, text = text.partition(" ")
+        zone_name = name.split("=", 1)[1]
+        try:
+            zone = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise CronError(f"provided bad location {zone_name}: unknown time zone {zone_name}") from exc
+        text = text.strip()
+    if text.startswith("@"):
+        if text.startswith("@every "):
+            return Schedule(frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), True, zone,
+                            every=_duration(text.removeprefix("@every ").strip()))
+        if text not in DESCRIPTORS:
+            raise CronError(f"unrecognized descriptor: {text}")
+        text = DESCRIPTORS[text]
+    fields = text.split()
+    if len(fields) != 5:
+        raise CronError(f"expected exactly 5 fields, found {len(fields)}: [{' '.join(fields)}]")
+    parsed = [_field(f, *bounds) for f, bounds in zip(fields, _BOUNDS, strict=True)]
+    any_day = parsed[2][1] or parsed[4][1]
+    return Schedule(parsed[0][0], parsed[1][0], parsed[2][0], parsed[3][0], parsed[4][0], any_day, zone)
+
+
+def _field(text: str, low: int, high: int, names: dict[str, int]) -> tuple[frozenset[int], bool]:
+    """The values one field allows, and whether it is a bare ``*``/``?`` (robfig's star bit)."""
+    values: set[int] = set()
+    star = False
+    for part in text.split(","):
+        range_text, slash, step_text = part.partition("/")
+        step = _number(step_text, {}) if slash else 1
+        if range_text in ("*", "?"):
+            first, last = low, high
+            star = star or step == 1
+        else:
+            first_text, dash, last_text = range_text.partition("-")
+            first = _number(first_text, names)
+            last = _number(last_text, names) if dash else (high if slash else first)
+        if first < low:
+            raise CronError(f"beginning of range ({first}) below minimum ({low}): {part}")
+        if last > high:
+            raise CronError(f"end of range ({last}) above maximum ({high}): {part}")
+        if first > last:
+            raise CronError(f"beginning of range ({first}) beyond end of range ({last}): {part}")
+        if step == 0:
+            raise CronError(f"step of range should be a positive number: {part}")
+        values.update(range(first, last + 1, step))
+    return frozenset(values), star
+
+
+def _number(text: str, names: dict[str, int]) -> int:
+    if text.lower() in names:
+        return names[text.lower()]
+    value = atoi(text)
+    if value is None:
+        raise CronError(f'failed to parse int from {text}: strconv.Atoi: parsing "{text}": invalid syntax')
+    if value < 0:
+        raise CronError(f"negative number ({value}) not allowed: {text}")
+    return value
+
+
+def _duration(text: str) -> float:
+    """A Go duration (``1h30m``, ``90s``) in seconds, as ``@every`` takes it."""
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise CronError(f"failed to parse duration @every {text}: time: invalid duration \"{text}\"")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
