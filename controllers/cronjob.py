@@ -256,7 +256,7 @@ class CronJobController(Controller):
         if cj.spec.HasField("time_zone"):
             try:
                 zone = ZoneInfo(cj.spec.time_zone)
-            except (ZoneInfoNotFoundError, ValueError) as exc:
+            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
                 self.recorder.event(cj, "Warning", "UnknownTimeZone",
                                     f"invalid timeZone: {cj.spec.time_zone!r}: {exc}")
                 return None, changed

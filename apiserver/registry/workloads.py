@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apiserver.registry.pods import RESTART_POLICIES, default_pod_spec, validate_template
 from apiserver.registry.strategy import Strategy
+from skiff.api import cron
 from skiff.api.codec import int_or_string
 from skiff.api.labels import selector_from_proto, validate_label_selector
 from skiff.api.validation import (
@@ -381,8 +383,10 @@ class CronJobStrategy(Strategy):
             errs.append(invalid("metadata.name", obj.metadata.name, "must be no more than 52 characters"))
         if not spec.schedule:
             errs.append(required("spec.schedule", ""))
-        elif not valid_schedule(spec.schedule):
-            errs.append(invalid("spec.schedule", spec.schedule, "unparseable schedule"))
+        else:
+            errs += _validate_schedule(spec.schedule)
+        if spec.HasField("time_zone"):
+            errs += _validate_time_zone(spec.time_zone)
         if spec.concurrency_policy not in ("Allow", "Forbid", "Replace"):
             errs.append(not_supported("spec.concurrencyPolicy", spec.concurrency_policy,
                                       ("Allow", "Forbid", "Replace")))
@@ -399,19 +403,36 @@ class CronJobStrategy(Strategy):
         return errs
 
 
-_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-_FIELD = re.compile(r"^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$")
+def _validate_schedule(schedule: str) -> list[FieldError]:
+    """``validateScheduleFormat``: robfig/cron's own error, and no time zone inside the schedule."""
+    errs: list[FieldError] = []
+    try:
+        cron.parse(schedule)
+    except cron.CronError as exc:
+        errs.append(invalid("spec.schedule", schedule, str(exc)))
+    if "TZ" in schedule:
+        errs.append(invalid("spec.schedule", schedule,
+                            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"))
+    return errs
 
 
-def valid_schedule(schedule: str) -> bool:
-    """A standard 5-field cron expression (with ``TZ=`` prefix allowed) or a @macro."""
-    text = schedule.strip()
-    if text.startswith(("TZ=", "CRON_TZ=")):
-        text = text.split(" ", 1)[1] if " " in text else ""
-    if text in _MACROS or text.startswith("@every "):
-        return True
-    fields = text.split()
-    return len(fields) == 5 and all(_FIELD.match(f.replace("?", "*")) for f in fields)
+_TIME_ZONE_PART = re.compile(r"^[A-Za-z.\-_0-9+]{1,14}$")
+
+
+def _validate_time_zone(zone: str) -> list[FieldError]:
+    """``validateTimeZone``: an IANA name this machine's time zone database knows."""
+    path = "spec.timeZone"
+    if not zone:
+        return [invalid(path, zone, "timeZone must be nil or non-empty string")]
+    if any(part in (".", "..") or part.startswith("-") or not _TIME_ZONE_PART.match(part) for part in zone.split("/")):
+        return [invalid(path, zone, f"unknown time zone {zone}")]
+    if zone.lower() == "local":
+        return [invalid(path, zone, "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones")]
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return [invalid(path, zone, f"unknown time zone {zone}")]
+    return []
 
 
 class ControllerRevisionStrategy(Strategy):

@@ -57,8 +57,10 @@ class Schedule:
         """The first activation strictly after ``after`` (an aware datetime), in UTC; None if
         there is none within five years (``0 0 30 2 *``)."""
         if self.every is not None:
-            base = after.replace(microsecond=0)
-            return (base + timedelta(seconds=self.every)).astimezone(UTC)
+            try:
+                return (after.replace(microsecond=0) + timedelta(seconds=self.every)).astimezone(UTC)
+            except OverflowError:
+                return None
         zone = self.zone or UTC
         local = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
         limit = local + timedelta(days=366 * _SEARCH_YEARS)
@@ -90,13 +92,13 @@ def parse(spec: str) -> Schedule:
         zone_name = name.split("=", 1)[1]
         try:
             zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
             raise CronError(f"provided bad location {zone_name}: unknown time zone {zone_name}") from exc
         text = text.strip()
     if text.startswith("@"):
         if text.startswith("@every "):
-            return Schedule(frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), True, zone,
-                            every=_duration(text.removeprefix("@every ").strip()))
+            every = max(1.0, float(int(_duration(text.removeprefix("@every ").strip()))))  # whole seconds, >= 1
+            return Schedule(frozenset(), frozenset(), frozenset(), frozenset(), frozenset(), True, zone, every=every)
         if text not in DESCRIPTORS:
             raise CronError(f"unrecognized descriptor: {text}")
         text = DESCRIPTORS[text]

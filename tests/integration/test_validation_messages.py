@@ -207,6 +207,26 @@ CASES: dict[str, tuple[Doc, str]] = {
         _edit("Job", "j", lambda d: d["spec"].update(completionMode="Indexed", completions=100001)),
         'Job.batch "j" is invalid: spec.completions: Invalid value: 100001: must be less than or equal to '
         "100000 when completion mode is Indexed"),
+    "a cron schedule with four fields": (
+        _edit("CronJob", "cj", lambda d: d["spec"].update(schedule="* * * *")),
+        'CronJob.batch "cj" is invalid: spec.schedule: Invalid value: "* * * *": expected exactly 5 fields, '
+        "found 4: [* * * *]"),
+    "a cron minute out of range": (
+        _edit("CronJob", "cj", lambda d: d["spec"].update(schedule="60 * * * *")),
+        'CronJob.batch "cj" is invalid: spec.schedule: Invalid value: "60 * * * *": end of range (60) above '
+        "maximum (59): 60"),
+    "a time zone inside the schedule": (
+        _edit("CronJob", "cj", lambda d: d["spec"].update(schedule="TZ=UTC 0 * * * *")),
+        'CronJob.batch "cj" is invalid: spec.schedule: Invalid value: "TZ=UTC 0 * * * *": cannot use TZ or '
+        "CRON_TZ in schedule, use timeZone field instead"),
+    "an unknown time zone": (
+        _edit("CronJob", "cj", lambda d: d["spec"].update(timeZone="Mars/Olympus")),
+        'CronJob.batch "cj" is invalid: spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone '
+        "Mars/Olympus"),
+    "the Local time zone": (
+        _edit("CronJob", "cj", lambda d: d["spec"].update(timeZone="Local")),
+        'CronJob.batch "cj" is invalid: spec.timeZone: Invalid value: "Local": timeZone must be an explicit '
+        "time zone as defined in https://www.iana.org/time-zones"),
     "configmap over 1 MiB (field.TooLong on the whole object)": (
         _edit("ConfigMap", "cm", lambda d: d.update(data={"k": "x" * (1024 * 1024 + 1)})),
         'ConfigMap "cm" is invalid: []: Too long: may not be more than 1048576 bytes'),
@@ -230,6 +250,10 @@ ACCEPTED: dict[str, Doc] = {
         containers=[_ctr(ports=[{"containerPort": 80, "protocol": ""}])]),
     # Quantity.UnmarshalJSON trims surrounding whitespace before ParseQuantity
     "a quantity padded with spaces": _pod(containers=[_ctr(resources={"limits": {"memory": " 64Mi "}})]),
+    "a cron schedule with names, steps and a time zone": _edit(
+        "CronJob", "cj", lambda d: d["spec"].update(schedule="*/15 9-17 * JAN-MAR mon-fri",
+                                                    timeZone="Europe/Berlin")),
+    "a cron descriptor": _edit("CronJob", "cj", lambda d: d["spec"].update(schedule="@hourly")),
 }
 
 
