@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from controllers.cronjob import CronJobController
 from controllers.deployment.controller import DeploymentController
+from controllers.endpoints import EndpointsController
 from controllers.garbagecollector import GarbageCollector
 from controllers.informers import SharedInformers
 from controllers.job.controller import JobController
@@ -56,6 +57,8 @@ class ManagerSettings:
     """Workers of the TTL-after-finished controller."""
     concurrent_cron_job_syncs: int = 5
     """Workers of the CronJob controller."""
+    concurrent_endpoint_syncs: int = 5
+    """Workers of the Endpoints controller (Services synced at once)."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -90,6 +93,11 @@ def _job(ctx: ControllerContext) -> Runnable:
                          workers=ctx.settings.concurrent_job_syncs)
 
 
+def _endpoint(ctx: ControllerContext) -> Runnable:
+    return EndpointsController(ctx.client, ctx.informers, ctx.recorder("endpoint-controller"),
+                               workers=ctx.settings.concurrent_endpoint_syncs)
+
+
 def _cronjob(ctx: ControllerContext) -> Runnable:
     return CronJobController(ctx.client, ctx.informers, ctx.recorder("cronjob-controller"),
                              workers=ctx.settings.concurrent_cron_job_syncs)
@@ -111,6 +119,7 @@ CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "job": _job,
     "cronjob": _cronjob,
     "ttl-after-finished": _ttl_after_finished,
+    "endpoint": _endpoint,
     "garbagecollector": _garbagecollector,
 }
 

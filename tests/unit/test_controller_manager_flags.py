@@ -9,8 +9,8 @@ from controllers.manager import enabled_controllers
 
 
 @pytest.mark.parametrize(("selection", "expected"), [
-    (("*",), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "garbagecollector"]),
-    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished"]),
+    (("*",), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint", "garbagecollector"]),
+    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint"]),
     (("replicaset",), ["replicaset"]),
     (("replicaset", "-replicaset"), []),
     ((), []),
@@ -33,7 +33,7 @@ def test_flags_follow_kube_controller_manager() -> None:
     assert (flags.lease_namespace, flags.lease_name) == ("kube-system", "kube-controller-manager")
     assert (flags.manager.concurrent_replicaset_syncs, flags.manager.concurrent_job_syncs) == (7, 3)
     assert enabled_controllers(flags.manager.controllers) == [
-        "deployment", "replicaset", "job", "cronjob", "ttl-after-finished"]
+        "deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint"]
     assert parse_args([]).leader_elect is True
 
 
