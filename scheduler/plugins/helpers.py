@@ -1,16 +1,9 @@
 """Matching shared by the plugins: tolerations against taints, node selector terms against nodes,
 pod affinity terms against pods — one implementation each, compiled once per pod.
 
-Everything here follows ``k8s.io/component-helpers/scheduling/corev1`` and
-``k8s.io/api/core/v1`` helpers:
+Tolerations and node affinity are matched by :mod:`skiff.api.placement` (shared with the DaemonSet
+controller); this module caches their compiled forms per pod and re-exports what the plugins use.
 
-* A toleration tolerates a taint when its effect is empty or equal, its key is empty or equal,
-  and the operator is ``Exists`` or (``Equal`` / empty) with an equal value. An empty key with
-  ``Exists`` therefore tolerates every taint.
-* A node selector term matches when all its ``matchExpressions`` (on labels) and all its
-  ``matchFields`` (only ``metadata.name``, ``In`` / ``NotIn``) hold; an empty term or an invalid
-  one (unknown operator, wrong value count, a ``Gt``/``Lt`` value that is not an integer) matches
-  nothing. Terms are OR'ed.
 * A pod affinity term selects the pods whose namespace is in its namespaces (or matches its
   namespaceSelector; neither means the namespace of the pod that owns the term) and whose labels
   match its labelSelector merged with ``matchLabelKeys`` / ``mismatchLabelKeys``.
@@ -27,67 +20,36 @@ from typing import Any
 
 from scheduler.framework.types import NodeInfo, PodInfo
 from skiff.api.labels import EVERYTHING, NOTHING, Operator, Requirement, Selector, SelectorError, selector_from_proto
+from skiff.api.placement import (  # noqa: F401 - the plugins import these from here
+    LABEL_HOSTNAME,
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    PREFER_NO_SCHEDULE,
+    TAINT_NODE_UNSCHEDULABLE,
+    NodeRequirement,
+    NodeTerm,
+    RequiredNodeAffinity,
+    Toleration,
+    compile_node_term,
+    compile_tolerations_of,
+    find_untolerated_taint,
+    parse_int64,
+    required_node_affinity_of,
+    tolerates,
+)
 
 NamespaceLabels = Callable[[str], Mapping[str, str] | None]
 """Looks a namespace's labels up (for namespaceSelector); None when the namespace is unknown."""
 
-NO_SCHEDULE = "NoSchedule"
-NO_EXECUTE = "NoExecute"
-PREFER_NO_SCHEDULE = "PreferNoSchedule"
-TAINT_NODE_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
-LABEL_HOSTNAME = "kubernetes.io/hostname"
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def parse_int64(text: str) -> int | None:
-    """``strconv.ParseInt(text, 10, 64)``, or None."""
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if not body or not body.isascii() or not body.isdigit():
-        return None
-    value = int(text)
-    return value if _INT64_MIN <= value <= _INT64_MAX else None
-
-
 # --------------------------------------------------------------------------- tolerations
-
-Toleration = tuple[str, bool, str, str]
-"""(key, operator is Exists, value, effect); an unknown operator never tolerates (see compile)."""
 
 
 def compile_tolerations(info: PodInfo) -> tuple[Toleration, ...]:
     """The pod's tolerations as tuples (cached on the PodInfo)."""
     cached = info.cache.get("tolerations")
     if cached is None:
-        out: list[Toleration] = []
-        for t in info.pod.spec.tolerations:
-            op = t.operator
-            if op not in ("", "Equal", "Exists"):
-                continue  # an unknown operator tolerates nothing
-            out.append((t.key, op == "Exists", t.value, t.effect))
-        cached = info.cache["tolerations"] = tuple(out)
+        cached = info.cache["tolerations"] = compile_tolerations_of(info.pod.spec.tolerations)
     return cached  # type: ignore[no-any-return]
-
-
-def tolerates(tolerations: Iterable[Toleration], key: str, value: str, effect: str) -> bool:
-    """Whether any toleration tolerates the taint ``key=value:effect`` (``ToleratesTaint``)."""
-    for t_key, exists, t_value, t_effect in tolerations:
-        if t_effect and t_effect != effect:
-            continue
-        if t_key and t_key != key:
-            continue
-        if exists or t_value == value:
-            return True
-    return False
-
-
-def find_untolerated_taint(taints: Iterable[Any], tolerations: tuple[Toleration, ...],
-                           effects: tuple[str, ...] = (NO_SCHEDULE, NO_EXECUTE)) -> Any | None:
-    """The first taint with one of ``effects`` that no toleration tolerates (``FindMatchingUntoleratedTaint``)."""
-    for taint in taints:
-        if taint.effect in effects and not tolerates(tolerations, taint.key, taint.value, taint.effect):
-            return taint
-    return None
 
 
 def taint_reason(taint: Any) -> str:
@@ -95,143 +57,14 @@ def taint_reason(taint: Any) -> str:
     return f"node(s) had untolerated taint {{{taint.key}: {taint.value}}}"
 
 
-# --------------------------------------------------------------------------- node selector terms
-
-_IN, _NOT_IN, _EXISTS, _DOES_NOT_EXIST, _GT, _LT = range(6)
-_NODE_OPERATORS = {"In": _IN, "NotIn": _NOT_IN, "Exists": _EXISTS, "DoesNotExist": _DOES_NOT_EXIST,
-                   "Gt": _GT, "Lt": _LT}
-
-NodeRequirement = tuple[str, int, Any]
-"""(label key, operator code, frozenset of values | int bound | None)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeTerm:
-    """One compiled nodeSelectorTerm: label requirements and metadata.name requirements, AND'ed."""
-
-    labels: tuple[NodeRequirement, ...]
-    fields: tuple[NodeRequirement, ...]
-
-    def matches(self, name: str, labels: Mapping[str, str]) -> bool:
-        for key, op, payload in self.labels:
-            if not _requirement_matches(labels.get(key), op, payload):
-                return False
-        for _, op, payload in self.fields:
-            if not _requirement_matches(name, op, payload):
-                return False
-        return True
-
-    def pinned_names(self) -> frozenset[str] | None:
-        """The node names this term is limited to by a ``metadata.name In`` field, or None."""
-        names: frozenset[str] | None = None
-        for _, op, payload in self.fields:
-            if op == _IN:
-                names = payload if names is None else names & payload
-        return names
-
-
-def _requirement_matches(value: str | None, op: int, payload: Any) -> bool:
-    if op == _IN:
-        return value is not None and value in payload
-    if op == _NOT_IN:
-        return value is None or value not in payload
-    if op == _EXISTS:
-        return value is not None
-    if op == _DOES_NOT_EXIST:
-        return value is None
-    if value is None:
-        return False
-    number = parse_int64(value)
-    if number is None:
-        return False
-    return number > payload if op == _GT else number < payload
-
-
-def _compile_requirement(key: str, operator: str, values: Iterable[str], *, field: bool) -> NodeRequirement | None:
-    op = _NODE_OPERATORS.get(operator)
-    vals = list(values)
-    if op is None:
-        return None
-    if field and (key != "metadata.name" or op not in (_IN, _NOT_IN)):
-        return None
-    if op in (_IN, _NOT_IN):
-        return (key, op, frozenset(vals)) if vals else None
-    if op in (_EXISTS, _DOES_NOT_EXIST):
-        return None if vals else (key, op, None)
-    bound = parse_int64(vals[0]) if len(vals) == 1 else None
-    return None if bound is None else (key, op, bound)
-
-
-def compile_node_term(term: Any) -> NodeTerm | None:
-    """A nodeSelectorTerm proto compiled; None when it is empty or invalid (it matches nothing)."""
-    labels: list[NodeRequirement] = []
-    fields: list[NodeRequirement] = []
-    for expr in term.match_expressions:
-        req = _compile_requirement(expr.key, expr.operator, expr.values, field=False)
-        if req is None:
-            return None
-        labels.append(req)
-    for expr in term.match_fields:
-        req = _compile_requirement(expr.key, expr.operator, expr.values, field=True)
-        if req is None:
-            return None
-        fields.append(req)
-    if not labels and not fields:
-        return None
-    return NodeTerm(tuple(labels), tuple(fields))
-
-
-@dataclass(frozen=True, slots=True)
-class RequiredNodeAffinity:
-    """spec.nodeSelector AND (any of the required nodeSelectorTerms): ``GetRequiredNodeAffinity``."""
-
-    selector: tuple[tuple[str, str], ...]
-    terms: tuple[NodeTerm, ...] | None
-    """None when the pod has no required node affinity; () when it has one that matches nothing."""
-
-    @property
-    def empty(self) -> bool:
-        return not self.selector and self.terms is None
-
-    def matches(self, node: NodeInfo) -> bool:
-        labels = node.labels
-        for key, value in self.selector:
-            if labels.get(key) != value:
-                return False
-        if self.terms is None:
-            return True
-        name = node.name
-        for term in self.terms:
-            if term.matches(name, labels):
-                return True
-        return False
-
-    def pinned_names(self) -> frozenset[str] | None:
-        """The only node names any term can match (each term pins metadata.name), or None."""
-        if not self.terms:
-            return None
-        names: set[str] = set()
-        for term in self.terms:
-            pinned = term.pinned_names()
-            if pinned is None:
-                return None
-            names |= pinned
-        return frozenset(names)
+# --------------------------------------------------------------------------- node affinity
 
 
 def required_node_affinity(info: PodInfo) -> RequiredNodeAffinity:
     """The pod's nodeSelector and required node affinity, compiled (cached on the PodInfo)."""
     cached = info.cache.get("required-node-affinity")
     if cached is None:
-        spec = info.pod.spec
-        terms: tuple[NodeTerm, ...] | None = None
-        node_affinity = spec.affinity.node_affinity
-        if node_affinity.HasField("required_during_scheduling_ignored_during_execution"):
-            required = node_affinity.required_during_scheduling_ignored_during_execution
-            compiled = (compile_node_term(t) for t in required.node_selector_terms)
-            terms = tuple(t for t in compiled if t is not None)
-        cached = RequiredNodeAffinity(tuple(sorted(spec.node_selector.items())), terms)
-        info.cache["required-node-affinity"] = cached
+        cached = info.cache["required-node-affinity"] = required_node_affinity_of(info.pod.spec)
     return cached  # type: ignore[no-any-return]
 
 

@@ -60,7 +60,7 @@ class NodeAffinity:
             required, pinned = pre
         if pinned is not None and node.name not in pinned:
             return _REJECT
-        return SUCCESS if required.matches(node) else _REJECT
+        return SUCCESS if required.matches(node.name, node.labels) else _REJECT
 
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: list[NodeInfo]) -> Status:
         terms = preferred_terms(pod)

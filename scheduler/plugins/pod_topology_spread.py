@@ -108,7 +108,7 @@ class _Inclusion:
         self.tolerations = compile_tolerations(pod)
 
     def includes(self, c: Constraint, node: NodeInfo) -> bool:
-        if c.honor_node_affinity and not self.affinity.matches(node):
+        if c.honor_node_affinity and not self.affinity.matches(node.name, node.labels):
             return False
         return not (c.honor_node_taints and find_untolerated_taint(node.taints, self.tolerations) is not None)
 
