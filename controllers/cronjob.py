@@ -40,6 +40,7 @@ from skiff.api import cron, errors
 from skiff.api.ownership import controller_of, controller_ref, resolve_controller_ref
 from skiff.api.timestamps import epoch_seconds, rfc3339
 from skiff.api.v1 import batch_pb2, meta_pb2
+from skiff.api.validation import go_quote
 from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
@@ -171,7 +172,7 @@ class CronJobController(Controller):
         if "TZ" in schedule:
             if warn:
                 self.recorder.event(cj, "Warning", "UnsupportedSchedule",
-                                    f"CRON_TZ or TZ used in schedule {schedule!r} is not officially supported, see "
+                                    f"CRON_TZ or TZ used in schedule {go_quote(schedule)} is not officially supported, see "
                                     "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more "
                                     "details")
             return schedule
@@ -193,7 +194,9 @@ class CronJobController(Controller):
             deadline = datetime.fromtimestamp(now.timestamp() - cj.spec.starting_deadline_seconds, UTC)
             earliest = max(earliest, deadline)
         first = schedule.next(earliest)
-        if first is None or first > now:
+        if first is None:  # an impossible date (Feb 30): robfig's zero times, 0 s apart
+            raise cron.CronError("time difference between two schedules is less than 1 second")
+        if first > now:
             return None, 0
         recent, count = first, 1
         while count <= MAX_WALK:
@@ -256,9 +259,10 @@ class CronJobController(Controller):
         if cj.spec.HasField("time_zone"):
             try:
                 zone = ZoneInfo(cj.spec.time_zone)
-            except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 self.recorder.event(cj, "Warning", "UnknownTimeZone",
-                                    f"invalid timeZone: {cj.spec.time_zone!r}: {exc}")
+                                    f"invalid timeZone: {go_quote(cj.spec.time_zone)}: unknown time zone "
+                                    f"{cj.spec.time_zone}")
                 return None, changed
         if cj.spec.suspend:
             return None, changed
@@ -266,7 +270,7 @@ class CronJobController(Controller):
             schedule = cron.parse(self._schedule_text(cj))
         except cron.CronError as exc:
             self.recorder.event(cj, "Warning", "UnparseableSchedule",
-                                f"unparseable schedule: {cj.spec.schedule!r} : {exc}")
+                                f"unparseable schedule: {go_quote(cj.spec.schedule)} : {exc}")
             return None, changed
         now = self._now()
         try:
@@ -300,7 +304,8 @@ class CronJobController(Controller):
                 except errors.StatusError as exc:
                     self.recorder.event(cj, "Warning", "FailedGet", f"Get job: {exc}")
                     raise
-                await self._delete_job(cj, job)
+                if not await self._delete_job(cj, job):
+                    raise errors.InternalError(f"could not replace job {ref.namespace}/{ref.name}")
                 changed = True
         await self._start(cj, job_from_template(cj, scheduled, zone), scheduled)
         return self._until_next(cj, now, schedule), True
@@ -381,8 +386,6 @@ class CronJobController(Controller):
         try:
             await self.client.delete(batch_pb2.Job, job.metadata.name, namespace=job.metadata.namespace,
                                      propagation_policy="Background")
-        except errors.NotFound:
-            pass
         except errors.StatusError as exc:
             self.recorder.event(cj, "Warning", "FailedDelete", f"Deleted job: {exc}")
             return False

@@ -8,15 +8,15 @@ descriptors ``@yearly``/``@annually``, ``@monthly``, ``@weekly``, ``@daily``/``@
 time zone. When both day fields are restricted a day matching either runs (cron's rule); when
 either is ``*`` both must match.
 
-:meth:`Schedule.next` gives the first activation strictly after a moment, working on the wall
-clock of the schedule's zone (UTC unless one is named), as robfig does.
+:meth:`Schedule.next` gives the first activation strictly after a moment in the schedule's zone
+(UTC unless one is named), stepping as robfig does (see its docstring for daylight saving).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from skiff.api.strconv import atoi
@@ -55,26 +55,50 @@ class Schedule:
 
     def next(self, after: datetime) -> datetime | None:
         """The first activation strictly after ``after`` (an aware datetime), in UTC; None if
-        there is none within five years (``0 0 30 2 *``)."""
+        there is none within five years (``0 0 30 2 *``).
+
+        robfig's ``SpecSchedule.Next`` step by step: months and days move on the zone's wall
+        clock, hours and minutes on the absolute clock — so across a daylight-saving change a
+        time inside the skipped hour does not run that day, and one inside the repeated hour runs
+        twice, as in Kubernetes.
+        """
         if self.every is not None:
             try:
                 return (after.replace(microsecond=0) + timedelta(seconds=self.every)).astimezone(UTC)
             except OverflowError:
                 return None
         zone = self.zone or UTC
-        local = after.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0) + timedelta(minutes=1)
-        limit = local + timedelta(days=366 * _SEARCH_YEARS)
-        while local < limit:
-            if local.month not in self.months:
-                local = (local.replace(day=1, hour=0, minute=0) + timedelta(days=32)).replace(day=1)
-            elif not self._day_matches(local):
-                local = local.replace(hour=0, minute=0) + timedelta(days=1)
-            elif local.hour not in self.hours:
-                local = local.replace(minute=0) + timedelta(hours=1)
-            elif local.minute not in self.minutes:
-                local += timedelta(minutes=1)
-            else:
-                return local.replace(tzinfo=zone).astimezone(UTC)
+        t = _shift(after.astimezone(zone).replace(microsecond=0), 1)
+        added = False
+        year_limit = t.year + _SEARCH_YEARS
+        while t.year <= year_limit:
+            if t.month not in self.months:
+                if not added:
+                    added, t = True, _wall(zone, t.year, t.month, 1)
+                t = _wall(zone, t.year, t.month + 1, t.day, t.hour, t.minute, t.second)
+                continue  # robfig goes back to the top after every month step that wraps; re-checking is the same
+            if not self._day_matches(t):
+                if not added:
+                    added, t = True, _wall(zone, t.year, t.month, t.day)
+                t = _wall(zone, t.year, t.month, t.day + 1, t.hour, t.minute, t.second)
+                if t.hour != 0:  # midnight missing (DST): back to the day's start
+                    t = _shift(t, (24 - t.hour) * 3600 if t.hour > 12 else -t.hour * 3600)
+                continue
+            if t.hour not in self.hours:
+                if not added:
+                    added, t = True, _wall(zone, t.year, t.month, t.day, t.hour)
+                t = _shift(t, 3600)
+                continue
+            if t.minute not in self.minutes:
+                if not added:
+                    added, t = True, t.replace(second=0)
+                t = _shift(t, 60)
+                continue
+            if t.second != 0:
+                added = True
+                t = _shift(t, 60 - t.second)
+                continue
+            return t.astimezone(UTC)
         return None
 
     def _day_matches(self, moment: datetime) -> bool:
@@ -83,9 +107,25 @@ class Schedule:
         return (dom and dow) if self.any_day else (dom or dow)
 
 
+def _wall(zone: ZoneInfo | timezone, year: int, month: int, day: int, hour: int = 0, minute: int = 0,
+          second: int = 0) -> datetime:
+    """Go's ``time.Date`` in ``zone``: out-of-range parts carry over, a wall time that does not
+    exist (a DST gap) moves past the gap."""
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    naive = datetime(year, month, 1) + timedelta(days=day - 1, hours=hour, minutes=minute, seconds=second)
+    return datetime.fromtimestamp(naive.replace(tzinfo=zone).timestamp(), zone)
+
+
+def _shift(moment: datetime, seconds: float) -> datetime:
+    """``moment`` plus ``seconds`` of real time, read in its own zone."""
+    return datetime.fromtimestamp(moment.timestamp() + seconds, moment.tzinfo)
+
+
 def parse(spec: str) -> Schedule:
     """``spec`` as a Schedule; CronError when it does not parse."""
     text = spec.strip()
+    if not text:
+        raise CronError("empty spec string")
     zone: ZoneInfo | None = None
     if text.startswith(("TZ=", "CRON_TZ=")):
         name, _, text = text.partition(" ")
@@ -115,12 +155,16 @@ def _field(text: str, low: int, high: int, names: dict[str, int]) -> tuple[froze
     values: set[int] = set()
     star = False
     for part in text.split(","):
+        if part.count("/") > 1:
+            raise CronError(f"too many slashes: {part}")
         range_text, slash, step_text = part.partition("/")
         step = _number(step_text, {}) if slash else 1
         if range_text in ("*", "?"):
             first, last = low, high
             star = star or step == 1
         else:
+            if range_text.count("-") > 1:
+                raise CronError(f"too many hyphens: {range_text}")
             first_text, dash, last_text = range_text.partition("-")
             first = _number(first_text, names)
             last = _number(last_text, names) if dash else (high if slash else first)
@@ -148,8 +192,12 @@ def _number(text: str, names: dict[str, int]) -> int:
 
 
 def _duration(text: str) -> float:
-    """A Go duration (``1h30m``, ``90s``) in seconds, as ``@every`` takes it."""
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
+    """A Go duration (``1h30m``, ``90s``, ``-5m``, ``0``) in seconds, as ``@every`` takes it."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if body == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(body)
+    if not body or "".join(n + u for n, u in parts) != body:
         raise CronError(f"failed to parse duration @every {text}: time: invalid duration \"{text}\"")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
