@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from controllers.cronjob import CronJobController
+from controllers.daemonset.controller import DaemonSetController
 from controllers.deployment.controller import DeploymentController
 from controllers.endpoints import EndpointsController
 from controllers.garbagecollector import GarbageCollector
@@ -59,6 +60,8 @@ class ManagerSettings:
     """Workers of the CronJob controller."""
     concurrent_endpoint_syncs: int = 5
     """Workers of the Endpoints controller (Services synced at once)."""
+    concurrent_daemonset_syncs: int = 2
+    """Workers of the DaemonSet controller."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -93,6 +96,11 @@ def _job(ctx: ControllerContext) -> Runnable:
                          workers=ctx.settings.concurrent_job_syncs)
 
 
+def _daemonset(ctx: ControllerContext) -> Runnable:
+    return DaemonSetController(ctx.client, ctx.informers, ctx.recorder("daemonset-controller"),
+                               workers=ctx.settings.concurrent_daemonset_syncs)
+
+
 def _endpoint(ctx: ControllerContext) -> Runnable:
     return EndpointsController(ctx.client, ctx.informers, ctx.recorder("endpoint-controller"),
                                workers=ctx.settings.concurrent_endpoint_syncs)
@@ -116,6 +124,7 @@ def _garbagecollector(ctx: ControllerContext) -> Runnable:
 CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "deployment": _deployment,
     "replicaset": _replicaset,
+    "daemonset": _daemonset,
     "job": _job,
     "cronjob": _cronjob,
     "ttl-after-finished": _ttl_after_finished,

@@ -192,10 +192,14 @@ class ControllerExpectations:
         return fulfilled or self.clock.now() - record.since > self.timeout
 
     def expect_creations(self, key: str, count: int) -> None:
-        self._records[key] = _Expectation(count, 0, self.clock.now())
+        self.expect(key, count, ())
 
     def expect_deletions(self, key: str, pod_keys: Sequence[str]) -> None:
-        self._records[key] = _Expectation(0, len(pod_keys), self.clock.now(), set(pod_keys))
+        self.expect(key, 0, pod_keys)
+
+    def expect(self, key: str, creations: int, pod_keys: Sequence[str]) -> None:
+        """Both at once (``SetExpectations``): ``creations`` pods and the deletion of ``pod_keys``."""
+        self._records[key] = _Expectation(creations, len(pod_keys), self.clock.now(), set(pod_keys))
 
     def creation_observed(self, key: str) -> None:
         record = self._records.get(key)

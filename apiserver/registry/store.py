@@ -415,8 +415,10 @@ class Store:
             self.strategy.prepare_for_update(new, old)
         _keep_server_metadata(new, old)
         self.strategy.default(new)
-        if not status and self.strategy.spec_changed(new, old):
-            new.metadata.generation = old.metadata.generation + 1  # type: ignore[attr-defined]
+        if not status:
+            self.strategy.prepare_defaulted_update(new, old)
+            if self.strategy.spec_changed(new, old):
+                new.metadata.generation = old.metadata.generation + 1  # type: ignore[attr-defined]
         return new
 
     async def write_update(

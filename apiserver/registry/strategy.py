@@ -63,6 +63,9 @@ class Strategy:
             else:
                 new.ClearField("status")
 
+    def prepare_defaulted_update(self, new: Any, old: Any) -> None:
+        """An Update once both sides are defaulted (so they compare field for field); no-op here."""
+
     def prepare_for_status_update(self, new: Any, old: Any) -> None:
         """UpdateStatus: everything but status comes from the stored object."""
         status = type(new.status)()

@@ -19,6 +19,7 @@ from apiserver.registry.strategy import Strategy
 from skiff.api import cron
 from skiff.api.codec import int_or_string
 from skiff.api.labels import selector_from_proto, validate_label_selector
+from skiff.api.strconv import atoi
 from skiff.api.validation import (
     FieldError,
     GoValue,
@@ -259,7 +260,25 @@ class StatefulSetStrategy(Strategy):
         return errs
 
 
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
+"""apps/v1's form of a DaemonSet's templateGeneration: 1 at create, +1 whenever the template changes."""
+
+
 class DaemonSetStrategy(Strategy):
+    def prepare_for_create(self, obj: Any) -> None:
+        super().prepare_for_create(obj)
+        obj.metadata.annotations[TEMPLATE_GENERATION] = "1"
+
+    def prepare_defaulted_update(self, new: Any, old: Any) -> None:
+        """The template generation is the server's: kept, and moved on when the template changed."""
+        generation = atoi(old.metadata.annotations.get(TEMPLATE_GENERATION, "")) or 0
+        if new.spec.template != old.spec.template:
+            generation += 1
+        if generation:
+            new.metadata.annotations[TEMPLATE_GENERATION] = str(generation)
+        else:
+            new.metadata.annotations.pop(TEMPLATE_GENERATION, None)
+
     def default(self, obj: Any) -> None:
         spec = obj.spec
         if not spec.update_strategy.HasField("type"):

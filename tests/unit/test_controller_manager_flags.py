@@ -7,10 +7,12 @@ import pytest
 from controllers.app import parse_args
 from controllers.manager import enabled_controllers
 
+ALL = ["deployment", "replicaset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint"]
+
 
 @pytest.mark.parametrize(("selection", "expected"), [
-    (("*",), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint", "garbagecollector"]),
-    (("*", "-garbagecollector"), ["deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint"]),
+    (("*",), [*ALL, "garbagecollector"]),
+    (("*", "-garbagecollector"), ALL),
     (("replicaset",), ["replicaset"]),
     (("replicaset", "-replicaset"), []),
     ((), []),
@@ -32,8 +34,7 @@ def test_flags_follow_kube_controller_manager() -> None:
         "127.0.0.1:7443", False, 20.0, 10257)
     assert (flags.lease_namespace, flags.lease_name) == ("kube-system", "kube-controller-manager")
     assert (flags.manager.concurrent_replicaset_syncs, flags.manager.concurrent_job_syncs) == (7, 3)
-    assert enabled_controllers(flags.manager.controllers) == [
-        "deployment", "replicaset", "job", "cronjob", "ttl-after-finished", "endpoint"]
+    assert enabled_controllers(flags.manager.controllers) == ALL
     assert parse_args([]).leader_elect is True
 
 
