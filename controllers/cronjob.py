@@ -172,9 +172,9 @@ class CronJobController(Controller):
         if "TZ" in schedule:
             if warn:
                 self.recorder.event(cj, "Warning", "UnsupportedSchedule",
-                                    f"CRON_TZ or TZ used in schedule {go_quote(schedule)} is not officially supported, see "
-                                    "https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/ for more "
-                                    "details")
+                                    f"CRON_TZ or TZ used in schedule {go_quote(schedule)} is not officially "
+                                    "supported, see https://kubernetes.io/docs/concepts/workloads/controllers/cron-jobs/"
+                                    " for more details")
             return schedule
         if cj.spec.HasField("time_zone"):
             return f"TZ={cj.spec.time_zone} {schedule}"

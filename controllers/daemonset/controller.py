@@ -3,7 +3,7 @@
 Kubernetes' ``pkg/controller/daemon`` (1.32), step by step. ``sync(key)``:
 
 1. reads the DaemonSet (gone, or being deleted: nothing to do; an empty selector selects all pods
-   and is refused with the SelectingAll event), and builds its history (:mod:`.history`): the
+   and is refused with the SelectingAll event), and builds its history (:mod:`controllers.history`): the
    revision of the current template and its hash;
 2. claims its pods (adopting matching orphans, releasing pods it no longer selects) and groups
    them by node — the node a pod is bound to, or the one its node affinity pins it to;
@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 from controllers.base import Controller, omit_zero
 from controllers.claim import recheck_owner
-from controllers.daemonset.history import HashCollision, clean_up_history, construct_history, owned_revisions
 from controllers.daemonset.placement import (
     REVISION_HASH_LABEL,
     TEMPLATE_GENERATION_LABEL,
@@ -46,6 +45,7 @@ from controllers.daemonset.placement import (
     template_generation,
 )
 from controllers.deployment.util import scaled_value
+from controllers.history import HashCollision, clean_up_history, construct_history, owned_revisions
 from controllers.informers import SharedInformers
 from controllers.pod_control import (
     SLOW_START_INITIAL_BATCH_SIZE,
@@ -287,7 +287,8 @@ class DaemonSetController(Controller):
             await self._manage(key, ds, selector, nodes, revision_hash)
             if self.expectations.satisfied(key) and ds.spec.update_strategy.type != "OnDelete":
                 await self._rolling_update(key, ds, selector, nodes, revision_hash)
-            await clean_up_history(self.client, ds, old, await self._pods(ds, selector))
+            live = {p.metadata.labels.get(REVISION_HASH_LABEL) for p in await self._pods(ds, selector)}
+            await clean_up_history(self.client, ds, old, lambda r: r.metadata.labels.get(REVISION_HASH_LABEL) in live)
         except errors.StatusError as exc:
             failure = exc
         await self._update_status(ds, nodes, revision_hash, observed=True)

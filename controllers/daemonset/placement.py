@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from controllers.history import REVISION_HASH_LABEL
 from skiff.api.placement import NO_EXECUTE, NO_SCHEDULE, compile_tolerations_of, find_untolerated_taint
 from skiff.api.placement import required_node_affinity_of as required_affinity
 from skiff.api.v1 import apps_pb2, core_pb2
 
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
-REVISION_HASH_LABEL = "controller-revision-hash"
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
 
 _DEFAULT_TOLERATIONS = (

@@ -1,43 +1,48 @@
-"""A DaemonSet's revision history: the ControllerRevisions it owns (Kubernetes' daemon/update.go).
+"""The revision history of a DaemonSet or StatefulSet: the ControllerRevisions it owns
+(Kubernetes' controller/history and the two controllers' use of it).
 
-Each distinct pod template the DaemonSet has had is one ControllerRevision named
-``<daemonset>-<hash>`` (the template's hash, as the Deployment controller computes its
-pod-template-hash, with ``status.collisionCount``), labelled with that hash as
-``controller-revision-hash``, holding ``{"spec": {"template": {..., "$patch": "replace"}}}`` — the
-strategic merge patch ``rollout undo`` applies — and numbered by ``revision``. The current
-template's revision always has the highest number: an older one that matches again is renumbered
-(that is a rollback). :func:`construct_history` returns the current revision and the others;
-:func:`clean_up_history` deletes the oldest beyond ``revisionHistoryLimit`` that no live pod
-still uses.
+Each distinct pod template the owner has had is one ControllerRevision named ``<owner>-<hash>``
+(the template's hash, as the Deployment controller computes its pod-template-hash, with
+``status.collisionCount``), labelled with that hash as ``controller-revision-hash``, holding
+``{"spec": {"template": {..., "$patch": "replace"}}}`` — the strategic merge patch ``rollout
+undo`` applies — and numbered by ``revision``. The current template's revision always has the
+highest number: an older one that matches again is renumbered (that is a rollback).
+:func:`construct_history` returns the current revision and the others; :func:`clean_up_history`
+deletes the oldest beyond ``revisionHistoryLimit`` that are not in use (the caller says which
+are: a DaemonSet's pods carry the hash, a StatefulSet's the revision's name).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
-from controllers.daemonset.placement import REVISION_HASH_LABEL
 from controllers.deployment.util import compute_hash
 from skiff.api import codec, errors
 from skiff.api.manifest import to_manifest
 from skiff.api.ownership import controller_of, controller_ref
-from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.api.v1 import apps_pb2
 from skiff.client.client import Client
 
+REVISION_HASH_LABEL = "controller-revision-hash"
+Owner = Any
+"""A DaemonSet or a StatefulSet: metadata, spec.template, status.collision_count, spec.revision_history_limit."""
 
-def revision_hash(ds: apps_pb2.DaemonSet) -> str:
+
+def revision_hash(ds: Owner) -> str:
     collisions = ds.status.collision_count if ds.status.HasField("collision_count") else None
     return compute_hash(ds.spec.template, collisions)
 
 
-def revision_data(ds: apps_pb2.DaemonSet) -> dict[str, Any]:
+def revision_data(ds: Owner) -> dict[str, Any]:
     """``getPatch``: the template as a strategic merge patch that replaces it whole."""
     template = copy.deepcopy(to_manifest(ds).get("spec", {}).get("template", {}))
     template["$patch"] = "replace"
     return {"spec": {"template": template}}
 
 
-def owned_revisions(ds: apps_pb2.DaemonSet, revisions: list[apps_pb2.ControllerRevision]
+def owned_revisions(ds: Owner, revisions: list[apps_pb2.ControllerRevision]
                     ) -> list[apps_pb2.ControllerRevision]:
     return [r for r in revisions if (ref := controller_of(r)) is not None and ref.uid == ds.metadata.uid]
 
@@ -46,7 +51,7 @@ def _data(revision: apps_pb2.ControllerRevision) -> Any:
     return codec.to_dict(revision).get("data")
 
 
-async def construct_history(client: Client, ds: apps_pb2.DaemonSet, revisions: list[apps_pb2.ControllerRevision]
+async def construct_history(client: Client, ds: Owner, revisions: list[apps_pb2.ControllerRevision]
                             ) -> tuple[apps_pb2.ControllerRevision, list[apps_pb2.ControllerRevision]]:
     """(the revision of the current template — created or renumbered as needed, the older ones)."""
     data = revision_data(ds)
@@ -70,7 +75,7 @@ async def construct_history(client: Client, ds: apps_pb2.DaemonSet, revisions: l
     return current, others
 
 
-async def _create_revision(client: Client, ds: apps_pb2.DaemonSet, data: dict[str, Any],
+async def _create_revision(client: Client, ds: Owner, data: dict[str, Any],
                            number: int) -> apps_pb2.ControllerRevision:
     hash_ = revision_hash(ds)
     manifest = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
@@ -94,18 +99,17 @@ class HashCollision(errors.Conflict):
     """Another object holds the revision name: the DaemonSet's collisionCount must move on."""
 
 
-async def clean_up_history(client: Client, ds: apps_pb2.DaemonSet, old: list[apps_pb2.ControllerRevision],
-                           pods: list[core_pb2.Pod]) -> None:
-    """Delete the oldest revisions beyond revisionHistoryLimit, sparing those live pods use."""
+async def clean_up_history(client: Client, ds: Owner, old: list[apps_pb2.ControllerRevision],
+                           in_use: Callable[[apps_pb2.ControllerRevision], bool]) -> None:
+    """Delete the oldest revisions beyond revisionHistoryLimit, sparing those ``in_use``."""
     limit = ds.spec.revision_history_limit if ds.spec.HasField("revision_history_limit") else 10
     surplus = len(old) - limit
     if surplus <= 0:
         return
-    live = {p.metadata.labels.get(REVISION_HASH_LABEL) for p in pods}
     for revision in sorted(old, key=lambda r: r.revision):
         if surplus <= 0:
             break
-        if revision.metadata.labels.get(REVISION_HASH_LABEL) in live:
+        if in_use(revision):
             continue
         try:
             await client.delete(apps_pb2.ControllerRevision, revision.metadata.name, namespace=ds.metadata.namespace)
