@@ -4,11 +4,12 @@ Each Job has a record: how many of its pods failed since the last success, and w
 of those failed. A sync that finds new finished pods builds the next record from them, ordered
 by when each finished: a success resets the count, failures after the last success add to it.
 Before creating pods the controller waits ``base * 2^(failures-1)`` (10 s, 20 s, 40 s, ... capped
-at 6 minutes) from the last failure. Records live in the controller's memory only, as in
-Kubernetes; a record is stored once the Job's status counting those pods was written.
+at 10 minutes, Kubernetes' MaxJobPodFailureBackOff) from the last failure. Records live in the
+controller's memory only, as in Kubernetes; a record is stored once the Job's status counting
+those pods was written.
 
 A pod's finish time is the latest ``finishedAt`` of its containers when all of them terminated,
-else when its Ready condition turned False, else its deletion time, else now.
+else when its Ready condition turned False, else its deletion time, else its creation time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from skiff.api.timestamps import epoch_seconds
 from skiff.api.v1 import core_pb2
 
 DEFAULT_BACKOFF = 10.0
-MAX_BACKOFF = 360.0
+MAX_BACKOFF = 600.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ def finished_time(pod: core_pb2.Pod, now: float) -> float:
     if latest is not None:
         return latest
     ready = next((c for c in pod.status.conditions if c.type == "Ready" and c.status == "False"), None)
-    for stamp in (ready.last_transition_time if ready else "", pod.metadata.deletion_timestamp):
+    for stamp in (ready.last_transition_time if ready else "", pod.metadata.deletion_timestamp,
+                  pod.metadata.creation_timestamp):
         moment = epoch_seconds(stamp) if stamp else None
         if moment is not None:
             return moment

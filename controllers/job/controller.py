@@ -241,6 +241,8 @@ class JobController(Controller):
             self._enqueue_batched(cur)
         else:
             self.enqueue(cur)
+        if is_finished(cur):
+            self._release_pods_of(cur)  # a safety net: no pod of a finished Job keeps the finalizer
         start = epoch_seconds(cur.status.start_time) if cur.status.start_time else None
         deadline_changed = cur.spec.HasField("active_deadline_seconds") and (
             not old.spec.HasField("active_deadline_seconds")
@@ -250,6 +252,10 @@ class JobController(Controller):
 
     def _delete_job(self, job: batch_pb2.Job) -> None:
         self.enqueue(job)
+        self._release_pods_of(job)
+
+    def _release_pods_of(self, job: batch_pb2.Job) -> None:
+        """Queue the Job's pods that still carry the finalizer for the orphan queue (``cleanupPodFinalizers``)."""
         for pod in self.pods.store.by_index("owner", job.metadata.uid):
             if has_tracking_finalizer(pod) and controller_of(pod) is not None:
                 self.orphan_queue.add(_pod_key(pod))
@@ -599,11 +605,19 @@ class JobController(Controller):
                                pods: list[core_pb2.Pod]) -> tuple[int, int, Exception | None]:
         """Take each pod's finalizer off, then delete it: (ready ones, deleted, first error)."""
 
+        ready = 0
+
         async def delete_one(pod: core_pb2.Pod) -> Exception | None:
+            nonlocal ready
             try:
                 patch = remove_finalizer_patch(pod)
                 if patch is not None:
                     await self.client.patch(core_pb2.Pod, pod.metadata.name, patch, namespace=pod.metadata.namespace)
+            except errors.StatusError as exc:  # the pod keeps running: it stays counted as it is
+                self.expectations.deletion_observed(key, _pod_key(pod))
+                return None if isinstance(exc, errors.NotFound) else exc
+            ready += 1 if is_pod_ready(pod) else 0
+            try:
                 await self.pod_control.delete_pod(pod.metadata.namespace, pod.metadata.name, job)
             except errors.NotFound:
                 self.expectations.deletion_observed(key, _pod_key(pod))
@@ -614,7 +628,6 @@ class JobController(Controller):
 
         outcomes = await asyncio.gather(*(delete_one(p) for p in pods))
         failures = [o for o in outcomes if o is not None]
-        ready = sum(1 for p in pods if is_pod_ready(p))
         return ready, len(pods) - len(failures), failures[0] if failures else None
 
     async def _delete_active_pods(self, job: batch_pb2.Job,
