@@ -60,8 +60,8 @@ def _bool(text: str) -> bool:
 
 def parse_args(argv: list[str]) -> Flags:
     p = argparse.ArgumentParser(prog="skiff controller-manager",
-                                description=("Runs the controllers (deployment, replicaset, daemonset, job, cronjob, "
-                                             "ttl-after-finished, endpoint, garbagecollector)."))
+                                description=("Runs the controllers (deployment, replicaset, statefulset, daemonset, "
+                                             "job, cronjob, ttl-after-finished, endpoint, garbagecollector)."))
     p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address of the /metrics endpoint")
     p.add_argument("--metrics-port", type=int, default=0, help="HTTP port serving /metrics (0: none)")
@@ -81,6 +81,7 @@ def parse_args(argv: list[str]) -> Flags:
     p.add_argument("--concurrent-cron-job-syncs", type=int, default=5)
     p.add_argument("--concurrent-endpoint-syncs", type=int, default=5)
     p.add_argument("--concurrent-daemonset-syncs", type=int, default=2)
+    p.add_argument("--concurrent-statefulset-syncs", type=int, default=5)
     p.add_argument("--enable-garbage-collector", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--v", type=int, default=0)
     a = p.parse_args(argv)
@@ -100,7 +101,8 @@ def parse_args(argv: list[str]) -> Flags:
                               concurrent_ttl_after_finished_syncs=a.concurrent_ttl_after_finished_syncs,
                               concurrent_cron_job_syncs=a.concurrent_cron_job_syncs,
                               concurrent_endpoint_syncs=a.concurrent_endpoint_syncs,
-                              concurrent_daemonset_syncs=a.concurrent_daemonset_syncs)
+                              concurrent_daemonset_syncs=a.concurrent_daemonset_syncs,
+                              concurrent_statefulset_syncs=a.concurrent_statefulset_syncs)
     return Flags(a.server, a.bind_address, a.metrics_port, a.leader_elect, a.leader_elect_lease_duration,
                  a.leader_elect_renew_deadline, a.leader_elect_retry_period, a.leader_elect_resource_name,
                  a.leader_elect_resource_namespace, manager)

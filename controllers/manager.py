@@ -29,6 +29,7 @@ from controllers.garbagecollector import GarbageCollector
 from controllers.informers import SharedInformers
 from controllers.job.controller import JobController
 from controllers.replicaset import ReplicaSetController
+from controllers.statefulset.controller import StatefulSetController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -62,6 +63,8 @@ class ManagerSettings:
     """Workers of the Endpoints controller (Services synced at once)."""
     concurrent_daemonset_syncs: int = 2
     """Workers of the DaemonSet controller."""
+    concurrent_statefulset_syncs: int = 5
+    """Workers of the StatefulSet controller."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -96,6 +99,11 @@ def _job(ctx: ControllerContext) -> Runnable:
                          workers=ctx.settings.concurrent_job_syncs)
 
 
+def _statefulset(ctx: ControllerContext) -> Runnable:
+    return StatefulSetController(ctx.client, ctx.informers, ctx.recorder("statefulset-controller"),
+                                 workers=ctx.settings.concurrent_statefulset_syncs)
+
+
 def _daemonset(ctx: ControllerContext) -> Runnable:
     return DaemonSetController(ctx.client, ctx.informers, ctx.recorder("daemonset-controller"),
                                workers=ctx.settings.concurrent_daemonset_syncs)
@@ -124,6 +132,7 @@ def _garbagecollector(ctx: ControllerContext) -> Runnable:
 CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "deployment": _deployment,
     "replicaset": _replicaset,
+    "statefulset": _statefulset,
     "daemonset": _daemonset,
     "job": _job,
     "cronjob": _cronjob,

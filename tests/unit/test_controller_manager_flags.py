@@ -7,7 +7,7 @@ import pytest
 from controllers.app import parse_args
 from controllers.manager import enabled_controllers
 
-ALL = ["deployment", "replicaset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint"]
+ALL = ["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint"]
 
 
 @pytest.mark.parametrize(("selection", "expected"), [

@@ -1,0 +1,1 @@
+"""The StatefulSet controller (apps/v1): ordered, stable pods; see :mod:`controllers.statefulset.controller`."""
