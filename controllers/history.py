@@ -57,7 +57,7 @@ async def construct_history(client: Client, ds: Owner, revisions: list[apps_pb2.
     data = revision_data(ds)
     matching = [r for r in revisions if _data(r) == data]
     others = [r for r in revisions if _data(r) != data]
-    top = max((r.revision for r in revisions), default=0)
+    top = max((r.revision for r in others), default=0)
     if not matching:
         return await _create_revision(client, ds, data, top + 1), others
     matching.sort(key=lambda r: r.revision)
@@ -67,7 +67,7 @@ async def construct_history(client: Client, ds: Owner, revisions: list[apps_pb2.
             await client.delete(apps_pb2.ControllerRevision, duplicate.metadata.name, namespace=ds.metadata.namespace)
         except errors.NotFound:
             pass
-    if current.revision < top:
+    if current.revision < top + 1:
         renumbered = apps_pb2.ControllerRevision()
         renumbered.CopyFrom(current)
         renumbered.revision = top + 1
@@ -83,6 +83,7 @@ async def _create_revision(client: Client, ds: Owner, data: dict[str, Any],
                              "labels": {**dict(ds.spec.template.metadata.labels), REVISION_HASH_LABEL: hash_}},
                 "data": data, "revision": number}
     revision = codec.from_dict(apps_pb2.ControllerRevision, manifest)
+    revision.metadata.annotations.update(ds.metadata.annotations)  # change-cause for rollout history
     revision.metadata.owner_references.append(controller_ref(ds))
     try:
         return await client.create(revision)

@@ -287,7 +287,8 @@ class DaemonSetController(Controller):
             await self._manage(key, ds, selector, nodes, revision_hash)
             if self.expectations.satisfied(key) and ds.spec.update_strategy.type != "OnDelete":
                 await self._rolling_update(key, ds, selector, nodes, revision_hash)
-            live = {p.metadata.labels.get(REVISION_HASH_LABEL) for p in await self._pods(ds, selector)}
+            live = {p.metadata.labels.get(REVISION_HASH_LABEL)
+                    for p in await self._pods(ds, selector, deleted_terminal=True)}
             await clean_up_history(self.client, ds, old, lambda r: r.metadata.labels.get(REVISION_HASH_LABEL) in live)
         except errors.StatusError as exc:
             failure = exc
@@ -295,13 +296,14 @@ class DaemonSetController(Controller):
         if failure is not None:
             raise failure
 
-    async def _pods(self, ds: apps_pb2.DaemonSet, selector: Selector) -> list[core_pb2.Pod]:
-        """The DaemonSet's pods, claimed; terminal pods being deleted are left out."""
+    async def _pods(self, ds: apps_pb2.DaemonSet, selector: Selector, *,
+                    deleted_terminal: bool = False) -> list[core_pb2.Pod]:
+        """The DaemonSet's pods, claimed; terminal pods being deleted only with ``deleted_terminal``."""
         candidates = self.pods.store.by_index("namespace", ds.metadata.namespace)
         claimed = await claim_pods(self.client, ds, selector, candidates,
                                    can_adopt=lambda: recheck_owner(self.client, ds))
-        return [p for p in claimed
-                if not (p.metadata.deletion_timestamp and p.status.phase in ("Succeeded", "Failed"))]
+        return [p for p in claimed if deleted_terminal
+                or not (p.metadata.deletion_timestamp and p.status.phase in ("Succeeded", "Failed"))]
 
     async def _node_pods(self, ds: apps_pb2.DaemonSet, selector: Selector) -> NodePods:
         by_node: NodePods = {}
@@ -346,7 +348,7 @@ class DaemonSetController(Controller):
             if pod.metadata.deletion_timestamp:
                 continue
             if pod.status.phase == "Failed":
-                backoff_key = f"{ds.metadata.uid}/{ds.metadata.generation}/{name}"
+                backoff_key = f"{ds.metadata.uid}/{ds.status.observed_generation}/{name}"
                 if self.failed_pods_backoff.in_backoff(backoff_key):
                     self.enqueue_after(object_key(ds), self.failed_pods_backoff.delay(backoff_key))
                     continue
@@ -360,10 +362,11 @@ class DaemonSetController(Controller):
             else:
                 running.append(pod)
         running.sort(key=_creation_order)
-        if len(running) <= 1:
-            return [], delete
         if not self._surge_allowed(ds):
             return [], delete + running[1:]
+        if len(running) <= 1:
+            # Surging: a node that should run the pod keeps at least one that is not going away.
+            return ([name] if not running and run else []), delete
         return [], delete + self._surge_leftovers(ds, running, revision_hash)
 
     def _surge_leftovers(self, ds: apps_pb2.DaemonSet, running: list[core_pb2.Pod],

@@ -32,13 +32,17 @@ _HOST_NETWORK_TOLERATION = ("node.kubernetes.io/network-unavailable", NO_SCHEDUL
 
 
 def add_daemon_tolerations(spec: core_pb2.PodSpec) -> None:
-    """``AddOrUpdateDaemonPodTolerations``: each default toleration once (``Exists``)."""
+    """``AddOrUpdateDaemonPodTolerations``: each default toleration (``Exists``, forever); one that
+    matches it (same key, operator, value and effect) is replaced, so no tolerationSeconds stays."""
     wanted = [*_DEFAULT_TOLERATIONS, *((_HOST_NETWORK_TOLERATION,) if spec.host_network else ())]
     for key, effect in wanted:
-        present = any(t.key == key and t.operator == "Exists" and not t.value and t.effect == effect
-                      for t in spec.tolerations)
-        if not present:
-            spec.tolerations.add(key=key, operator="Exists", effect=effect)
+        toleration = core_pb2.Toleration(key=key, operator="Exists", effect=effect)
+        match = next((t for t in spec.tolerations
+                      if t.key == key and t.operator == "Exists" and not t.value and t.effect == effect), None)
+        if match is None:
+            spec.tolerations.append(toleration)
+        else:
+            match.CopyFrom(toleration)
 
 
 def template_generation(ds: apps_pb2.DaemonSet) -> str | None:
