@@ -14,12 +14,11 @@ either is ``*`` both must match.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from skiff.api.strconv import atoi
+from skiff.api.strconv import atoi, parse_duration
 
 DESCRIPTORS = {
     "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
@@ -31,8 +30,6 @@ _DAYS = {name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "f
 # (low, high, names) per field: minute, hour, day of month, month, day of week.
 _BOUNDS: tuple[tuple[int, int, dict[str, int]], ...] = (
     (0, 59, {}), (0, 23, {}), (1, 31, {}), (1, 12, _MONTHS), (0, 6, _DAYS))
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SEARCH_YEARS = 5
 
 
@@ -193,11 +190,7 @@ def _number(text: str, names: dict[str, int]) -> int:
 
 def _duration(text: str) -> float:
     """A Go duration (``1h30m``, ``90s``, ``-5m``, ``0``) in seconds, as ``@every`` takes it."""
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text[1:] if text[:1] in ("+", "-") else text
-    if body == "0":
-        return 0.0
-    parts = _DURATION_PART.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
-        raise CronError(f"failed to parse duration @every {text}: time: invalid duration \"{text}\"")
-    return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise CronError(f"failed to parse duration @every {text}: {exc}") from None

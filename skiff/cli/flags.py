@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import json
-import re
 
 from skiff.api.strconv import atoi
+from skiff.api.strconv import parse_duration as go_duration
 from skiff.cli.context import UsageError
 
 __all__ = ["NO_RESOURCES", "duration_flag", "go_duration", "request_timeout", "validate_flag"]
@@ -23,52 +23,6 @@ NO_RESOURCES = ("error: You must provide one or more resources by argument or fi
                 "   '--filename=rsrc.json'\n"
                 "   '<resource> <name>'\n"
                 "   '<resource>'")
-
-_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]*)")
-_NANOS = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-          "h": 3600 * 10**9}
-
-
-def _go_quote(text: str) -> str:
-    """Go's time package quoting: double quotes, ``\\xNN`` for control and non-ASCII bytes."""
-    out: list[str] = []
-    for ch in text:
-        if ch < " " or ord(ch) >= 0x80:
-            out.extend(f"\\x{b:02x}" for b in ch.encode())
-        else:
-            out.append("\\" + ch if ch in '"\\' else ch)
-    return '"' + "".join(out) + '"'
-
-
-def go_duration(text: str) -> float:
-    """Go's ``time.ParseDuration``, in seconds; a ValueError carries Go's message."""
-    invalid = ValueError(f"time: invalid duration {_go_quote(text)}")
-    rest = text[1:] if text[:1] in ("-", "+") else text
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise invalid
-    total = 0
-    while rest:
-        match = _DURATION_PART.match(rest)
-        assert match is not None  # every group may be empty
-        whole, fraction, unit = match.groups()
-        if not whole and not fraction:
-            raise invalid
-        if not unit:
-            raise ValueError(f"time: missing unit in duration {_go_quote(text)}")
-        if unit not in _NANOS:
-            raise ValueError(f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}")
-        total += int(whole or 0) * _NANOS[unit]
-        if fraction:
-            total += int(int(fraction) * (_NANOS[unit] / 10 ** len(fraction)))
-        if total > 1 << 63:
-            raise invalid
-        rest = rest[match.end():]
-    if text[:1] != "-" and total > (1 << 63) - 1:
-        raise invalid
-    return (-total if text[:1] == "-" else total) / 1e9
-
 
 def duration_flag(text: str, flag: str = "--timeout") -> float:
     """A duration flag's value in seconds, or kubectl's usage error naming the flag."""

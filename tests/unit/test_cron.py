@@ -204,7 +204,7 @@ def test_a_time_in_the_repeated_fall_back_hour_runs_twice_as_robfig_does() -> No
     ("*/x * * * *", 'failed to parse int from x: strconv.Atoi: parsing "x": invalid syntax'),
     ("*/0 * * * *", "step of range should be a positive number: */0"),
     ("@fortnightly", "unrecognized descriptor: @fortnightly"),
-    ("@every 1x", 'failed to parse duration @every 1x: time: invalid duration "1x"'),
+    ("@every 1x", 'failed to parse duration @every 1x: time: unknown unit "x" in duration "1x"'),
     ("CRON_TZ=Mars/Olympus_Mons 0 9 * * *",
      "provided bad location Mars/Olympus_Mons: unknown time zone Mars/Olympus_Mons"),
 ])
