@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from prometheus_client import start_http_server
 
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerSettings, enabled_controllers
+from controllers.nodelifecycle import NODE_MONITOR_GRACE_PERIOD, NODE_MONITOR_PERIOD, NODE_STARTUP_GRACE_PERIOD
+from skiff.api.strconv import parse_duration
 from skiff.client.client import Client
 from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
 from skiff.lifecycle import run_daemon, serve_until_stopped
@@ -58,10 +60,23 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
 
 
+def _duration(text: str) -> float:
+    """A Go duration flag (``40s``, ``1m``; a bare number is seconds)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_args(argv: list[str]) -> Flags:
     p = argparse.ArgumentParser(prog="skiff controller-manager",
                                 description=("Runs the controllers (deployment, replicaset, statefulset, daemonset, "
-                                             "job, cronjob, ttl-after-finished, endpoint, garbagecollector)."))
+                                             "job, cronjob, ttl-after-finished, endpoint, nodelifecycle, "
+                                             "taint-eviction, garbagecollector)."))
     p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address of the /metrics endpoint")
     p.add_argument("--metrics-port", type=int, default=0, help="HTTP port serving /metrics (0: none)")
@@ -82,6 +97,12 @@ def parse_args(argv: list[str]) -> Flags:
     p.add_argument("--concurrent-endpoint-syncs", type=int, default=5)
     p.add_argument("--concurrent-daemonset-syncs", type=int, default=2)
     p.add_argument("--concurrent-statefulset-syncs", type=int, default=5)
+    p.add_argument("--node-monitor-period", type=_duration, default=NODE_MONITOR_PERIOD,
+                   help="how often every node's health is looked at (Go duration; default 5s)")
+    p.add_argument("--node-monitor-grace-period", type=_duration, default=NODE_MONITOR_GRACE_PERIOD,
+                   help="how long a node may go unheard before it is marked Unknown (default 50s)")
+    p.add_argument("--node-startup-grace-period", type=_duration, default=NODE_STARTUP_GRACE_PERIOD,
+                   help="the same for a node that never reported Ready (default 1m0s)")
     p.add_argument("--enable-garbage-collector", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--v", type=int, default=0)
     a = p.parse_args(argv)
@@ -102,7 +123,10 @@ def parse_args(argv: list[str]) -> Flags:
                               concurrent_cron_job_syncs=a.concurrent_cron_job_syncs,
                               concurrent_endpoint_syncs=a.concurrent_endpoint_syncs,
                               concurrent_daemonset_syncs=a.concurrent_daemonset_syncs,
-                              concurrent_statefulset_syncs=a.concurrent_statefulset_syncs)
+                              concurrent_statefulset_syncs=a.concurrent_statefulset_syncs,
+                              node_monitor_period=a.node_monitor_period,
+                              node_monitor_grace_period=a.node_monitor_grace_period,
+                              node_startup_grace_period=a.node_startup_grace_period)
     return Flags(a.server, a.bind_address, a.metrics_port, a.leader_elect, a.leader_elect_lease_duration,
                  a.leader_elect_renew_deadline, a.leader_elect_retry_period, a.leader_elect_resource_name,
                  a.leader_elect_resource_namespace, manager)

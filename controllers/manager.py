@@ -28,8 +28,15 @@ from controllers.endpoints import EndpointsController
 from controllers.garbagecollector import GarbageCollector
 from controllers.informers import SharedInformers
 from controllers.job.controller import JobController
+from controllers.nodelifecycle import (
+    NODE_MONITOR_GRACE_PERIOD,
+    NODE_MONITOR_PERIOD,
+    NODE_STARTUP_GRACE_PERIOD,
+    NodeLifecycleController,
+)
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset.controller import StatefulSetController
+from controllers.tainteviction import TaintEvictionController
 from controllers.ttlafterfinished import TTLAfterFinishedController
 from skiff.client.client import Client
 from skiff.client.events import EventRecorder
@@ -65,6 +72,12 @@ class ManagerSettings:
     """Workers of the DaemonSet controller."""
     concurrent_statefulset_syncs: int = 5
     """Workers of the StatefulSet controller."""
+    node_monitor_period: float = NODE_MONITOR_PERIOD
+    """Seconds between two looks at every node's health."""
+    node_monitor_grace_period: float = NODE_MONITOR_GRACE_PERIOD
+    """Seconds a node may go unheard before its conditions become Unknown."""
+    node_startup_grace_period: float = NODE_STARTUP_GRACE_PERIOD
+    """The same, for a node that never posted a Ready condition."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -97,6 +110,17 @@ def _deployment(ctx: ControllerContext) -> Runnable:
 def _job(ctx: ControllerContext) -> Runnable:
     return JobController(ctx.client, ctx.informers, ctx.recorder("job-controller"),
                          workers=ctx.settings.concurrent_job_syncs)
+
+
+def _nodelifecycle(ctx: ControllerContext) -> Runnable:
+    s = ctx.settings
+    return NodeLifecycleController(ctx.client, ctx.informers, ctx.recorder("node-controller"),
+                                   monitor_period=s.node_monitor_period, grace_period=s.node_monitor_grace_period,
+                                   startup_grace_period=s.node_startup_grace_period)
+
+
+def _taint_eviction(ctx: ControllerContext) -> Runnable:
+    return TaintEvictionController(ctx.client, ctx.informers, ctx.recorder("taint-eviction-controller"))
 
 
 def _statefulset(ctx: ControllerContext) -> Runnable:
@@ -138,6 +162,8 @@ CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "cronjob": _cronjob,
     "ttl-after-finished": _ttl_after_finished,
     "endpoint": _endpoint,
+    "nodelifecycle": _nodelifecycle,
+    "taint-eviction": _taint_eviction,
     "garbagecollector": _garbagecollector,
 }
 

@@ -234,7 +234,8 @@ async def _only(client: Client, name: str) -> bool:
 async def test_the_default_manager_runs_every_controller_and_a_deployment_cascades(client: Client) -> None:
     async with manager(client, ("*",)) as m:
         assert set(m.running) == {"deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
-                                  "ttl-after-finished", "endpoint", "garbagecollector"}
+                                  "ttl-after-finished", "endpoint", "nodelifecycle", "taint-eviction",
+                                  "garbagecollector"}
         await client.create(from_manifest({
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},

@@ -7,7 +7,8 @@ import pytest
 from controllers.app import parse_args
 from controllers.manager import enabled_controllers
 
-ALL = ["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint"]
+ALL = ["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint",
+       "nodelifecycle", "taint-eviction"]
 
 
 @pytest.mark.parametrize(("selection", "expected"), [
@@ -42,3 +43,19 @@ def test_a_bad_boolean_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(["--leader-elect=maybe"])
     assert "invalid boolean value 'maybe'" in capsys.readouterr().err
+
+
+def test_node_monitor_flags_take_go_durations() -> None:
+    flags = parse_args(["--node-monitor-grace-period", "40s", "--node-monitor-period", "2",
+                        "--node-startup-grace-period", "1m30s"])
+    manager = flags.manager
+    assert (manager.node_monitor_grace_period, manager.node_monitor_period, manager.node_startup_grace_period) == (
+        40.0, 2.0, 90.0)
+    defaults = parse_args([]).manager
+    assert (defaults.node_monitor_grace_period, defaults.node_monitor_period) == (50.0, 5.0)
+
+
+def test_a_bad_duration_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--node-monitor-grace-period", "forty"])
+    assert 'time: invalid duration "forty"' in capsys.readouterr().err
