@@ -43,12 +43,13 @@ T = TypeVar("T", bound=Object)
 
 async def claim(owner: Object, selector: Selector, candidates: Iterable[T], *,
                 adopt: Callable[[T], Awaitable[T]], release: Callable[[T], Awaitable[None]],
-                can_adopt: Callable[[], Awaitable[None]]) -> list[T]:
+                can_adopt: Callable[[], Awaitable[None]], accepts: Callable[[T], bool] | None = None) -> list[T]:
     """The candidates ``owner`` manages: its own that it still selects, and the orphans it adopts.
 
     ``adopt`` writes the owner's controller reference onto an orphan and returns the written object;
     ``release`` takes the owner's reference off; ``can_adopt`` raises when the owner must not adopt.
-    See the module docstring for the rules and the error handling.
+    ``accepts`` narrows what "selected" means beyond the labels (a StatefulSet takes only pods
+    named as its members). See the module docstring for the rules and the error handling.
     """
     uid = owner.metadata.uid
     owner_deleting = bool(owner.metadata.deletion_timestamp)
@@ -58,7 +59,7 @@ async def claim(owner: Object, selector: Selector, candidates: Iterable[T], *,
     failures: list[Exception] = []
     for obj in candidates:
         ref = controller_of(obj)
-        matches = selector.matches(obj.metadata.labels)
+        matches = selector.matches(obj.metadata.labels) and (accepts is None or accepts(obj))
         try:
             if ref is not None:
                 if ref.uid != uid:

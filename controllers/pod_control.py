@@ -231,7 +231,8 @@ def _ref_dict(ref: meta_pb2.OwnerReference) -> dict[str, Any]:
 
 
 async def claim_pods(client: Client, owner: Any, selector: Selector, pods: Sequence[core_pb2.Pod], *,
-                     can_adopt: Callable[[], Awaitable[None]], finalizers: Sequence[str] = ()) -> list[core_pb2.Pod]:
+                     can_adopt: Callable[[], Awaitable[None]], finalizers: Sequence[str] = (),
+                     accepts: Callable[[core_pb2.Pod], bool] | None = None) -> list[core_pb2.Pod]:
     """The pods ``owner`` should manage (:func:`controllers.claim.claim`), adopting and releasing by PATCH.
 
     Both patches carry the pod's uid as a precondition, so a new pod that took a name is never
@@ -253,7 +254,7 @@ async def claim_pods(client: Client, owner: Any, selector: Selector, pods: Seque
             meta["$deleteFromPrimitiveList/finalizers"] = list(finalizers)
         await client.patch(core_pb2.Pod, pod.metadata.name, {"metadata": meta}, namespace=pod.metadata.namespace)
 
-    return await claim(owner, selector, pods, adopt=adopt, release=release, can_adopt=can_adopt)
+    return await claim(owner, selector, pods, adopt=adopt, release=release, can_adopt=can_adopt, accepts=accepts)
 
 
 # ---- ranking for scale-down (ActivePodsWithRanks) ----

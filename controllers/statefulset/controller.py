@@ -149,18 +149,21 @@ class StatefulSetController(Controller):
         current = next((r for r in [update, *others] if r.metadata.name == sts.status.current_revision), update)
         status, failure = await self._update(sts, pods, current, update)
         await self._write_status(sts, status)
-        in_use = {sp.revision_of(p) for p in pods} | {current.metadata.name, update.metadata.name}
-        await clean_up_history(self.client, sts, [r for r in others if r.metadata.name != current.metadata.name],
-                               lambda r: r.metadata.name in in_use)
+        # truncateHistory: only revisions nothing uses count against the limit, oldest go first.
+        live = {sp.revision_of(p) for p in pods} | {current.metadata.name, update.metadata.name}
+        await clean_up_history(self.client, sts, [r for r in others if r.metadata.name not in live],
+                               lambda r: False)
+        if sts.spec.min_ready_seconds > 0 and status.available_replicas != status.replicas:
+            self.enqueue_after(key, float(sts.spec.min_ready_seconds))
         if failure is not None:
             raise failure
 
     async def _claim(self, sts: apps_pb2.StatefulSet, selector: Selector) -> list[core_pb2.Pod]:
         """The set's pods: claimed, and named as one of its ordinals (``isMemberOf``)."""
-        candidates = [p for p in self.pods.store.by_index("namespace", sts.metadata.namespace)
-                      if sp.parent_name(p) == sts.metadata.name]
+        candidates = self.pods.store.by_index("namespace", sts.metadata.namespace)
         return await claim_pods(self.client, sts, selector, candidates,
-                                can_adopt=lambda: recheck_owner(self.client, sts))
+                                can_adopt=lambda: recheck_owner(self.client, sts),
+                                accepts=lambda p: sp.parent_name(p) == sts.metadata.name and sp.ordinal(p) >= 0)
 
     async def _update(self, sts: apps_pb2.StatefulSet, pods: list[core_pb2.Pod], current: apps_pb2.ControllerRevision,
                       update: apps_pb2.ControllerRevision) -> tuple[apps_pb2.StatefulSetStatus, Exception | None]:
@@ -249,14 +252,21 @@ class StatefulSetController(Controller):
             return True
         if not sp.is_running_and_available(pod, sts.spec.min_ready_seconds, self.wall_clock()) and monotonic:
             return True
-        if sp.identity_matches(sts, pod) and sp.storage_matches(sts, pod):
+        storage_ok = sp.storage_matches(sts, pod)
+        if sp.identity_matches(sts, pod) and storage_ok:
             return False
         fixed = core_pb2.Pod()
         fixed.CopyFrom(pod)
         sp.update_identity(update_set, fixed)
-        sp.update_storage(update_set, fixed)
-        await self._create_missing_claims(update_set, fixed)
-        await self.client.update(fixed)
+        if not storage_ok:
+            sp.update_storage(update_set, fixed)
+            await self._create_missing_claims(update_set, fixed)
+        try:
+            await self.client.update(fixed)
+        except errors.StatusError as exc:
+            self._event(sts, "Update", f"Pod {pod.metadata.name}", exc)
+            raise
+        self._event(sts, "Update", f"Pod {pod.metadata.name}")
         return False
 
     async def _process_condemned(self, sts: apps_pb2.StatefulSet, first_unhealthy: core_pb2.Pod | None,
@@ -293,33 +303,50 @@ class StatefulSetController(Controller):
     # ---- pods and claims ----
 
     def _event(self, sts: apps_pb2.StatefulSet, verb: str, what: str, error: Exception | None = None) -> None:
-        """``recordPodEvent`` / ``recordClaimEvent``: SuccessfulCreate "create Pod web-0 in StatefulSet web
-        successful", "create Claim data-web-0 Pod web-0 in StatefulSet web success"."""
+        """``recordPodEvent``: SuccessfulCreate "create Pod web-0 in StatefulSet web successful", or
+        FailedCreate "create Pod web-0 in StatefulSet web failed error: ..."."""
         if error is None:
-            ending = "success" if what.startswith("Claim") else "successful"
             self.recorder.event(sts, "Normal", f"Successful{verb}",
-                                f"{verb.lower()} {what} in StatefulSet {sts.metadata.name} {ending}")
+                                f"{verb.lower()} {what} in StatefulSet {sts.metadata.name} successful")
         else:
             self.recorder.event(sts, "Warning", f"Failed{verb}",
                                 f"{verb.lower()} {what} in StatefulSet {sts.metadata.name} failed error: {error}")
 
+    def _claim_event(self, sts: apps_pb2.StatefulSet, claim: str, pod: str, error: Exception | None = None) -> None:
+        """``recordClaimEvent``: "create Claim data-web-0 Pod web-0 in StatefulSet web success", or
+        "create Claim data-web-0 for Pod web-0 in StatefulSet web failed error: ..."."""
+        if error is None:
+            self.recorder.event(sts, "Normal", "SuccessfulCreate",
+                                f"create Claim {claim} Pod {pod} in StatefulSet {sts.metadata.name} success")
+        else:
+            self.recorder.event(sts, "Warning", "FailedCreate",
+                                f"create Claim {claim} for Pod {pod} in StatefulSet {sts.metadata.name} failed "
+                                f"error: {error}")
+
     async def _create_missing_claims(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> None:
+        """``createPersistentVolumeClaims``: a claim being deleted is an error (the pod waits for it to go)."""
         for claim in sp.new_claims(sts, pod):
-            key = f"{claim.metadata.namespace}/{claim.metadata.name}"
-            if self.claims.store.get(key) is not None:
+            name = claim.metadata.name
+            existing = self.claims.store.get(f"{claim.metadata.namespace}/{name}")
+            if existing is not None:
+                if existing.metadata.deletion_timestamp:
+                    raise errors.Conflict(f"pvc {name} is being deleted")
                 continue
-            what = f"Claim {claim.metadata.name} Pod {pod.metadata.name}"
             try:
                 await self.client.create(claim)
             except errors.AlreadyExists:
                 continue
             except errors.StatusError as exc:
-                self._event(sts, "Create", what, exc)
+                self._claim_event(sts, name, pod.metadata.name, exc)
                 raise
-            self._event(sts, "Create", what)
+            self._claim_event(sts, name, pod.metadata.name)
 
     async def _create_pod(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> None:
-        await self._create_missing_claims(sts, pod)
+        try:
+            await self._create_missing_claims(sts, pod)
+        except errors.StatusError as exc:
+            self._event(sts, "Create", f"Pod {pod.metadata.name}", exc)
+            raise
         try:
             await self.client.create(pod)
         except errors.AlreadyExists:

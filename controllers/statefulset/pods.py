@@ -55,12 +55,12 @@ def in_range(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
 
 
 def identity_matches(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
-    """``identityMatches``: name, namespace, pod-name label, hostname and subdomain as the set says."""
+    """``identityMatches``: name, namespace and pod-name label as the set says (hostname and
+    subdomain are set once, at creation: a pod's are immutable)."""
     index = ordinal(pod)
     return (index >= 0 and sts.metadata.name == parent_name(pod) and pod.metadata.name == pod_name(sts, index)
             and pod.metadata.namespace == sts.metadata.namespace
-            and pod.metadata.labels.get(POD_NAME_LABEL) == pod.metadata.name
-            and pod.spec.hostname == pod.metadata.name and pod.spec.subdomain == sts.spec.service_name)
+            and pod.metadata.labels.get(POD_NAME_LABEL) == pod.metadata.name)
 
 
 def storage_matches(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
@@ -75,10 +75,16 @@ def storage_matches(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
 
 
 def update_identity(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> None:
+    """``updateIdentity``: name, namespace and the pod-name and pod-index labels."""
     index = ordinal(pod)
     pod.metadata.name, pod.metadata.namespace = pod_name(sts, index), sts.metadata.namespace
     pod.metadata.labels[POD_NAME_LABEL] = pod.metadata.name
     pod.metadata.labels[POD_INDEX_LABEL] = str(index)
+
+
+def init_identity(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> None:
+    """``initIdentity``: the identity plus hostname and subdomain, for a new pod."""
+    update_identity(sts, pod)
     pod.spec.hostname = pod.metadata.name
     if sts.spec.service_name:
         pod.spec.subdomain = sts.spec.service_name
@@ -101,7 +107,7 @@ def new_pod(sts: apps_pb2.StatefulSet, revision: str, index: int) -> core_pb2.Po
     pod = pod_from_template(sts.spec.template, sts, controller_ref(sts))
     pod.metadata.ClearField("generate_name")
     pod.metadata.name = pod_name(sts, index)
-    update_identity(sts, pod)
+    init_identity(sts, pod)
     update_storage(sts, pod)
     pod.metadata.labels[REVISION_HASH_LABEL] = revision
     return pod
