@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerSettings, enabled_controllers
 from controllers.nodelifecycle import NODE_MONITOR_GRACE_PERIOD, NODE_MONITOR_PERIOD, NODE_STARTUP_GRACE_PERIOD
+from controllers.podgc import TERMINATED_POD_GC_THRESHOLD
 from skiff.api.strconv import parse_duration
 from skiff.client.client import Client
 from skiff.client.leaderelection import LEADER_STATUS, LeaderElectionConfig, LeaderElector
@@ -76,7 +77,7 @@ def parse_args(argv: list[str]) -> Flags:
     p = argparse.ArgumentParser(prog="skiff controller-manager",
                                 description=("Runs the controllers (deployment, replicaset, statefulset, daemonset, "
                                              "job, cronjob, ttl-after-finished, endpoint, nodelifecycle, "
-                                             "taint-eviction, garbagecollector)."))
+                                             "taint-eviction, podgc, garbagecollector)."))
     p.add_argument("--server", default=None, help="apiserver HOST:PORT (else SKIFF_SERVER / the config file)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address of the /metrics endpoint")
     p.add_argument("--metrics-port", type=int, default=0, help="HTTP port serving /metrics (0: none)")
@@ -103,6 +104,8 @@ def parse_args(argv: list[str]) -> Flags:
                    help="how long a node may go unheard before it is marked Unknown (default 50s)")
     p.add_argument("--node-startup-grace-period", type=_duration, default=NODE_STARTUP_GRACE_PERIOD,
                    help="the same for a node that never reported Ready (default 1m0s)")
+    p.add_argument("--terminated-pod-gc-threshold", type=int, default=TERMINATED_POD_GC_THRESHOLD,
+                   help="terminated pods kept before the oldest are deleted (0: never; default 12500)")
     p.add_argument("--enable-garbage-collector", type=_bool, nargs="?", const=True, default=True)
     p.add_argument("--v", type=int, default=0)
     a = p.parse_args(argv)
@@ -126,7 +129,8 @@ def parse_args(argv: list[str]) -> Flags:
                               concurrent_statefulset_syncs=a.concurrent_statefulset_syncs,
                               node_monitor_period=a.node_monitor_period,
                               node_monitor_grace_period=a.node_monitor_grace_period,
-                              node_startup_grace_period=a.node_startup_grace_period)
+                              node_startup_grace_period=a.node_startup_grace_period,
+                              terminated_pod_gc_threshold=a.terminated_pod_gc_threshold)
     return Flags(a.server, a.bind_address, a.metrics_port, a.leader_elect, a.leader_elect_lease_duration,
                  a.leader_elect_renew_deadline, a.leader_elect_retry_period, a.leader_elect_resource_name,
                  a.leader_elect_resource_namespace, manager)

@@ -34,6 +34,7 @@ from controllers.nodelifecycle import (
     NODE_STARTUP_GRACE_PERIOD,
     NodeLifecycleController,
 )
+from controllers.podgc import TERMINATED_POD_GC_THRESHOLD, PodGarbageCollector
 from controllers.replicaset import ReplicaSetController
 from controllers.statefulset.controller import StatefulSetController
 from controllers.tainteviction import TaintEvictionController
@@ -78,6 +79,8 @@ class ManagerSettings:
     """Seconds a node may go unheard before its conditions become Unknown."""
     node_startup_grace_period: float = NODE_STARTUP_GRACE_PERIOD
     """The same, for a node that never posted a Ready condition."""
+    terminated_pod_gc_threshold: int = TERMINATED_POD_GC_THRESHOLD
+    """Terminated pods kept before the oldest are deleted (0: never)."""
     sync_timeout: float = 60.0
     """Seconds to wait for the informers' first lists before giving up (and retrying)."""
 
@@ -117,6 +120,11 @@ def _nodelifecycle(ctx: ControllerContext) -> Runnable:
     return NodeLifecycleController(ctx.client, ctx.informers, ctx.recorder("node-controller"),
                                    monitor_period=s.node_monitor_period, grace_period=s.node_monitor_grace_period,
                                    startup_grace_period=s.node_startup_grace_period)
+
+
+def _podgc(ctx: ControllerContext) -> Runnable:
+    return PodGarbageCollector(ctx.client, ctx.informers, ctx.recorder("pod-garbage-collector"),
+                               terminated_pod_gc_threshold=ctx.settings.terminated_pod_gc_threshold)
 
 
 def _taint_eviction(ctx: ControllerContext) -> Runnable:
@@ -164,6 +172,7 @@ CONTROLLERS: dict[str, Callable[[ControllerContext], Runnable]] = {
     "endpoint": _endpoint,
     "nodelifecycle": _nodelifecycle,
     "taint-eviction": _taint_eviction,
+    "podgc": _podgc,
     "garbagecollector": _garbagecollector,
 }
 

@@ -235,7 +235,7 @@ async def test_the_default_manager_runs_every_controller_and_a_deployment_cascad
     async with manager(client, ("*",)) as m:
         assert set(m.running) == {"deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
                                   "ttl-after-finished", "endpoint", "nodelifecycle", "taint-eviction",
-                                  "garbagecollector"}
+                                  "podgc", "garbagecollector"}
         await client.create(from_manifest({
             "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},

@@ -8,7 +8,7 @@ from controllers.app import parse_args
 from controllers.manager import enabled_controllers
 
 ALL = ["deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob", "ttl-after-finished", "endpoint",
-       "nodelifecycle", "taint-eviction"]
+       "nodelifecycle", "taint-eviction", "podgc"]
 
 
 @pytest.mark.parametrize(("selection", "expected"), [
