@@ -28,7 +28,9 @@ from google.protobuf.message import Message
 
 from skiff.aio import cancel_and_wait
 from skiff.api import errors
+from skiff.api.labels import SelectorError, selector_from_proto
 from skiff.client.client import Client
+from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
 from skiff.client.workqueue import ShutDown, WorkQueue
@@ -43,11 +45,12 @@ class Controller:
 
     NAME = "controller"
 
-    def __init__(self, client: Client, recorder: EventRecorder, *, workers: int = 2) -> None:
+    def __init__(self, client: Client, recorder: EventRecorder, *, workers: int = 2,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.recorder = recorder
         self.workers = workers
-        self.queue: WorkQueue[str] = WorkQueue(self.NAME)
+        self.queue: WorkQueue[str] = WorkQueue(self.NAME, clock=clock) if clock is not None else WorkQueue(self.NAME)
 
     # ---- handlers call these ----
 
@@ -108,6 +111,20 @@ async def run_workers(count: int, *workers: Worker[Any]) -> None:
         for w in workers:
             w.queue.shutdown()
         await cancel_and_wait(tasks)
+
+
+def selecting(store: Any, namespace: str, labels: Any) -> list[Any]:
+    """The objects of ``store`` in ``namespace`` whose (non-empty, valid) ``spec.selector`` selects
+    ``labels`` — the owners that may adopt an orphan (``getPodReplicaSets``, ``getPodJobs``, ...)."""
+    found = []
+    for owner in store.by_index("namespace", namespace):
+        try:
+            selector = selector_from_proto(owner.spec.selector)
+        except SelectorError:
+            continue
+        if not selector.empty and selector.matches(labels):
+            found.append(owner)
+    return found
 
 
 def split_key(key: str) -> tuple[str, str]:

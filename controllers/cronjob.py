@@ -45,7 +45,6 @@ from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.cronjob")
 
@@ -120,9 +119,7 @@ class CronJobController(Controller):
 
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 5,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.wall_clock = wall_clock
         self.cronjobs = informers.get(batch_pb2.CronJob)
         self.jobs = informers.get(batch_pb2.Job)

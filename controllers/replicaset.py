@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from controllers.base import Controller, omit_zero
+from controllers.base import Controller, omit_zero, selecting
 from controllers.claim import recheck_owner
 from controllers.informers import SharedInformers
 from controllers.pod_control import (
@@ -53,7 +53,6 @@ from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.replicaset")
 
@@ -87,9 +86,7 @@ class ReplicaSetController(Controller):
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 5,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time,
                  burst_replicas: int = BURST_REPLICAS) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.wall_clock = wall_clock
         self.burst_replicas = burst_replicas
         self.expectations = ControllerExpectations(clock)
@@ -169,15 +166,7 @@ class ReplicaSetController(Controller):
         return resolve_controller_ref(namespace, ref, "ReplicaSet", self.replicasets.store.get)
 
     def _matching_replicasets(self, pod: core_pb2.Pod) -> list[apps_pb2.ReplicaSet]:
-        found = []
-        for rs in self.replicasets.store.by_index("namespace", pod.metadata.namespace):
-            try:
-                selector = selector_from_proto(rs.spec.selector)
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(pod.metadata.labels):
-                found.append(rs)
-        return found
+        return selecting(self.replicasets.store, pod.metadata.namespace, pod.metadata.labels)
 
     # ---- sync ----
 

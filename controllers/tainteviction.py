@@ -33,7 +33,6 @@ from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.tainteviction")
 
@@ -68,9 +67,7 @@ class TaintEvictionController(Controller):
 
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 2,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.clock_now = (clock.now if clock is not None else time.monotonic)
         self.wall_clock = wall_clock
         self.nodes = informers.get(core_pb2.Node)

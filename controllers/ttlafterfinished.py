@@ -26,7 +26,6 @@ from skiff.api.v1 import batch_pb2
 from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.ttlafterfinished")
 
@@ -55,9 +54,7 @@ class TTLAfterFinishedController(Controller):
 
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 5,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.wall_clock = wall_clock
         self.jobs = informers.get(batch_pb2.Job)
         self.jobs.add_handlers(self._job_changed, lambda old, cur: self._job_changed(cur), None)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from controllers.base import Controller, omit_zero
+from controllers.base import Controller, omit_zero, selecting
 from controllers.claim import recheck_owner
 from controllers.daemonset.placement import (
     REVISION_HASH_LABEL,
@@ -66,7 +66,6 @@ from skiff.client.client import Client
 from skiff.client.clock import Clock, RealClock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.daemonset")
 
@@ -148,9 +147,7 @@ class DaemonSetController(Controller):
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 2,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time,
                  burst_replicas: int = BURST_REPLICAS) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.wall_clock = wall_clock
         self.burst_replicas = burst_replicas
         self.expectations = ControllerExpectations(clock)
@@ -182,15 +179,7 @@ class DaemonSetController(Controller):
         return resolve_controller_ref(namespace, ref, "DaemonSet", self.daemonsets.store.get)
 
     def _selecting(self, pod: core_pb2.Pod) -> list[apps_pb2.DaemonSet]:
-        found = []
-        for ds in self.daemonsets.store.by_index("namespace", pod.metadata.namespace):
-            try:
-                selector = selector_from_proto(ds.spec.selector)
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(pod.metadata.labels):
-                found.append(ds)
-        return found
+        return selecting(self.daemonsets.store, pod.metadata.namespace, pod.metadata.labels)
 
     def _add_pod(self, pod: core_pb2.Pod) -> None:
         if pod.metadata.deletion_timestamp:

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controllers.base import Controller, Worker, omit_zero, run_workers
+from controllers.base import Controller, Worker, omit_zero, run_workers, selecting
 from controllers.claim import recheck_owner
 from controllers.informers import SharedInformers
 from controllers.job import metrics
@@ -201,9 +201,7 @@ class JobController(Controller):
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time,
                  batch_period: float = SYNC_BATCH_PERIOD, pod_failure_backoff: float = DEFAULT_BACKOFF,
                  max_pod_failure_backoff: float = MAX_BACKOFF) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.orphan_queue: WorkQueue[str] = WorkQueue("job_orphan_pod", clock=clock) if clock else WorkQueue(
             "job_orphan_pod")
         self.wall_clock = wall_clock
@@ -266,15 +264,7 @@ class JobController(Controller):
         return resolve_controller_ref(namespace, ref, "Job", self.jobs.store.get)
 
     def _matching_jobs(self, pod: core_pb2.Pod) -> list[batch_pb2.Job]:
-        found = []
-        for job in self.jobs.store.by_index("namespace", pod.metadata.namespace):
-            try:
-                selector = selector_from_proto(job.spec.selector)
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(pod.metadata.labels):
-                found.append(job)
-        return found
+        return selecting(self.jobs.store, pod.metadata.namespace, pod.metadata.labels)
 
     def _add_pod(self, pod: core_pb2.Pod) -> None:
         if pod.metadata.deletion_timestamp:

@@ -35,7 +35,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from controllers.base import Controller, omit_zero
+from controllers.base import Controller, omit_zero, selecting
 from controllers.claim import recheck_owner
 from controllers.history import HashCollision, clean_up_history, construct_history, owned_revisions
 from controllers.informers import SharedInformers
@@ -51,7 +51,6 @@ from skiff.client.client import Client
 from skiff.client.clock import Clock
 from skiff.client.events import EventRecorder
 from skiff.client.informer import object_key
-from skiff.client.workqueue import WorkQueue
 
 log = logging.getLogger("skiff.controllers.statefulset")
 
@@ -72,9 +71,7 @@ class StatefulSetController(Controller):
 
     def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, *, workers: int = 5,
                  clock: Clock | None = None, wall_clock: Callable[[], float] = time.time) -> None:
-        super().__init__(client, recorder, workers=workers)
-        if clock is not None:
-            self.queue = WorkQueue(self.NAME, clock=clock)
+        super().__init__(client, recorder, workers=workers, clock=clock)
         self.wall_clock = wall_clock
         self.sets = informers.get(apps_pb2.StatefulSet)
         self.pods = informers.get(core_pb2.Pod)
@@ -115,15 +112,7 @@ class StatefulSetController(Controller):
             self.enqueue_after(object_key(owner), float(owner.spec.min_ready_seconds))
 
     def _selecting(self, pod: core_pb2.Pod) -> list[apps_pb2.StatefulSet]:
-        found = []
-        for sts in self.sets.store.by_index("namespace", pod.metadata.namespace):
-            try:
-                selector = selector_from_proto(sts.spec.selector)
-            except SelectorError:
-                continue
-            if not selector.empty and selector.matches(pod.metadata.labels):
-                found.append(sts)
-        return found
+        return selecting(self.sets.store, pod.metadata.namespace, pod.metadata.labels)
 
     # ---- sync ----
 

@@ -9,15 +9,12 @@ takes its pods away (their tracking finalizer is removed, nothing is left termin
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.node import Node
-from tests.support.processes import BIN
+from tests.support.node import Node, node_with_controllers
 
 TRACKING = "batch.kubernetes.io/job-tracking"
 
@@ -26,18 +23,8 @@ TRACKING = "batch.kubernetes.io/job-tracking"
 def node() -> Iterator[Node]:
     if shutil.which("etcd") is None:
         pytest.skip("etcd binary not found")
-    with contextlib.closing(Node("process")) as n:
-        log = open(n.plane.root / "components.log", "ab")  # noqa: SIM115 - owned by the processes
-        python = [str(BIN / "python"), "-m", "skiff.daemons"]
-        procs = [subprocess.Popen([*python, component, "--server", n.plane.server, "--leader-elect=false"],
-                                  stdout=log, stderr=log) for component in ("scheduler", "controller-manager")]
-        try:
-            yield n
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(20)
+    with node_with_controllers("process") as n:
+        yield n
 
 
 @pytest.fixture

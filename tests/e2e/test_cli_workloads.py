@@ -11,16 +11,13 @@ its data; scaling down removes ``store-1`` and keeps its claim.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.node import Node
-from tests.support.processes import BIN
+from tests.support.node import Node, node_with_controllers
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 
@@ -29,18 +26,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 def node() -> Iterator[Node]:
     if shutil.which("etcd") is None:
         pytest.skip("etcd binary not found")
-    with contextlib.closing(Node("process")) as n:
-        log = open(n.plane.root / "components.log", "ab")  # noqa: SIM115 - owned by the processes
-        python = [str(BIN / "python"), "-m", "skiff.daemons"]
-        procs = [subprocess.Popen([*python, component, "--server", n.plane.server, "--leader-elect=false"],
-                                  stdout=log, stderr=log) for component in ("scheduler", "controller-manager")]
-        try:
-            yield n
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(20)
+    with node_with_controllers("process") as n:
+        yield n
 
 
 @pytest.fixture

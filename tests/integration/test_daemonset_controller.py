@@ -10,40 +10,20 @@ never has more than maxUnavailable pods unavailable, the history is kept as Cont
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from controllers.daemonset.controller import DaemonSetController
 from controllers.daemonset.placement import target_node
-from controllers.informers import SharedInformers
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 
-@contextlib.asynccontextmanager
-async def daemonset_controller(client: Client) -> AsyncIterator[DaemonSetController]:
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "daemonset-controller")
-    controller = DaemonSetController(client, informers, recorder, workers=1)
-    recorder.start()
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(controller.run())
-        yield controller
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
-        await recorder.stop()
+def daemonset_controller(client: Client) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    return running(client, lambda c, i, r: DaemonSetController(c, i, r, workers=1), component="daemonset-controller")
 
 
 async def make_node(client: Client, name: str, labels: dict[str, str] | None = None,

@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 from controllers.endpoints import EndpointsController
-from controllers.informers import SharedInformers
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 
-@contextlib.asynccontextmanager
-async def endpoints_controller(client: Client) -> AsyncIterator[EndpointsController]:
-    informers = SharedInformers(client)
-    controller = EndpointsController(client, informers, EventRecorder(client, "endpoint-controller"), workers=2)
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(controller.run())
-        yield controller
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
+def endpoints_controller(client: Client) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    return running(client, lambda c, i, r: EndpointsController(c, i, r, workers=2), component="endpoint-controller")
 
 
 async def running_pod(client: Client, name: str, ip: str, *, ready: bool = True) -> core_pb2.Pod:

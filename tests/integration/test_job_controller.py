@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from controllers.cronjob import CronJobController
-from controllers.informers import SharedInformers
 from controllers.job.controller import JobController
 from controllers.manager import ControllerManager, ManagerSettings
 from controllers.ttlafterfinished import TTLAfterFinishedController
@@ -27,33 +25,18 @@ from skiff.api.manifest import from_manifest
 from skiff.api.timestamps import epoch_seconds, rfc3339
 from skiff.api.v1 import batch_pb2, core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 TRACKING = "batch.kubernetes.io/job-tracking"
 
 
-@contextlib.asynccontextmanager
-async def job_controller(client: Client, *, backoff: float = 0.05) -> AsyncIterator[JobController]:
-    """A JobController on its own informers, with short pod batching and failure backoff."""
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "job-controller")
-    controller = JobController(client, informers, recorder, workers=2, batch_period=0.05,
-                               pod_failure_backoff=backoff, max_pod_failure_backoff=backoff)
-    recorder.start()
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(controller.run())
-        yield controller
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
-        await recorder.stop()
+def job_controller(client: Client, *, backoff: float = 0.05) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    """A JobController with short pod batching and failure backoff."""
+    return running(client, lambda c, i, r: JobController(c, i, r, workers=2, batch_period=0.05,
+                                                         pod_failure_backoff=backoff,
+                                                         max_pod_failure_backoff=backoff),
+                   component="job-controller")
 
 
 def job(name: str = "work", **spec: Any) -> Any:
@@ -217,14 +200,7 @@ async def test_deleting_a_job_releases_its_pods_for_the_garbage_collector(client
 
 
 async def test_a_finished_job_is_deleted_once_its_ttl_passed(client: Client) -> None:
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "ttl-after-finished-controller")
-    ttl = TTLAfterFinishedController(client, informers, recorder, workers=1)
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(ttl.run())
+    async with running(client, lambda c, i, r: TTLAfterFinishedController(c, i, r, workers=1)):
         for name, seconds in (("short", 1), ("long", 3600), ("unset", None)):
             spec: dict[str, Any] = {} if seconds is None else {"ttlSecondsAfterFinished": seconds}
             created = await client.create(job(name, **spec))
@@ -240,12 +216,6 @@ async def test_a_finished_job_is_deleted_once_its_ttl_passed(client: Client) -> 
         await eventually(short_deleted, timeout=10, what="the job with a 1 s TTL to be deleted (foreground)")
         for name in ("long", "unset"):
             assert not (await client.get(batch_pb2.Job, name, namespace="default")).metadata.deletion_timestamp
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
 
 
 async def test_a_cronjob_starts_each_due_run_once_and_keeps_its_history(client: Client) -> None:
@@ -259,16 +229,8 @@ async def test_a_cronjob_starts_each_due_run_once_and_keeps_its_history(client: 
     assert born is not None
     first_run = (int(born) // 300 + 1) * 300  # the first */5 minute after creation
     wall = [first_run + 1.0]
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "cronjob-controller")
-    controller = CronJobController(client, informers, recorder, workers=1, wall_clock=lambda: wall[0])
-    recorder.start()
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(controller.run())
-
+    make = lambda c, i, r: CronJobController(c, i, r, workers=1, wall_clock=lambda: wall[0])  # noqa: E731
+    async with running(client, make, component="cronjob-controller") as (controller,):
         async def jobs() -> list[batch_pb2.Job]:
             return (await client.list(batch_pb2.Job, namespace="default", label_selector="run=tick")).items
 
@@ -318,10 +280,3 @@ async def test_a_cronjob_starts_each_due_run_once_and_keeps_its_history(client: 
         reasons = [e.reason for e in (await client.list(core_pb2.Event, namespace="default")).items
                    if e.involved_object.name == "tick"]
         assert reasons.count("SuccessfulCreate") == 2 and "SawCompletedJob" in reasons and "SuccessfulDelete" in reasons
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
-        await recorder.stop()

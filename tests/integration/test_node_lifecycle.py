@@ -10,43 +10,24 @@ When the node is heard from again the taints go and the pending eviction is canc
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from controllers.informers import SharedInformers
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.tainteviction import TaintEvictionController
 from skiff.api.manifest import from_manifest
 from skiff.api.timestamps import rfc3339
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 
-@contextlib.asynccontextmanager
-async def controllers(client: Client) -> AsyncIterator[None]:
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "node-controller")
-    lifecycle = NodeLifecycleController(client, informers, recorder, monitor_period=0.1, grace_period=1.0,
-                                        startup_grace_period=1.0)
-    eviction = TaintEvictionController(client, informers, recorder)
-    recorder.start()
-    informers.start()
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await informers.wait_for_sync(10)
-        tasks = [asyncio.create_task(lifecycle.run()), asyncio.create_task(eviction.run())]
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
-        await recorder.stop()
+def controllers(client: Client) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    return running(client,
+                   lambda c, i, r: NodeLifecycleController(c, i, r, monitor_period=0.1, grace_period=1.0,
+                                                           startup_grace_period=1.0),
+                   lambda c, i, r: TaintEvictionController(c, i, r), component="node-controller")
 
 
 def pod(name: str, toleration_seconds: int) -> Any:

@@ -7,35 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from typing import Any
 
-from controllers.informers import SharedInformers
 from controllers.podgc import PodGarbageCollector
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 
-@contextlib.asynccontextmanager
-async def podgc(client: Client, threshold: int = 12500) -> AsyncIterator[PodGarbageCollector]:
-    informers = SharedInformers(client)
-    collector = PodGarbageCollector(client, informers, EventRecorder(client, "pod-garbage-collector"),
-                                    gc_period=0.1, quarantine=0.3, terminated_pod_gc_threshold=threshold)
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(collector.run())
-        yield collector
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
+def podgc(client: Client, threshold: int = 12500) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    return running(client, lambda c, i, r: PodGarbageCollector(c, i, r, gc_period=0.1, quarantine=0.3,
+                                                               terminated_pod_gc_threshold=threshold))
 
 
 async def make_node(client: Client, name: str) -> None:

@@ -13,38 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-from controllers.informers import SharedInformers
 from controllers.statefulset.controller import StatefulSetController
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
 from skiff.api.v1 import apps_pb2, core_pb2
 from skiff.client.client import Client
-from skiff.client.events import EventRecorder
 from tests.support.cluster import eventually
+from tests.support.controllers import running
 
 
-@contextlib.asynccontextmanager
-async def statefulset_controller(client: Client) -> AsyncIterator[StatefulSetController]:
-    informers = SharedInformers(client)
-    recorder = EventRecorder(client, "statefulset-controller")
-    controller = StatefulSetController(client, informers, recorder, workers=2)
-    recorder.start()
-    informers.start()
-    task: asyncio.Task[None] | None = None
-    try:
-        await informers.wait_for_sync(10)
-        task = asyncio.create_task(controller.run())
-        yield controller
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await informers.stop()
-        await recorder.stop()
+def statefulset_controller(client: Client) -> contextlib.AbstractAsyncContextManager[list[Any]]:
+    return running(client, lambda c, i, r: StatefulSetController(c, i, r, workers=2),
+                   component="statefulset-controller")
 
 
 def statefulset(replicas: int = 2, **spec: Any) -> Any:

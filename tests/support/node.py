@@ -8,7 +8,7 @@ import contextlib
 import json
 import signal
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tests.support.processes import BIN, ControlPlane, free_port
@@ -78,3 +78,22 @@ class Node:
                            what="the kubelet's task dump")
         log = path.read_text(errors="replace")[-20000:]
         return f"{described}\n--- kubelet log (end) ---\n{log}"
+
+
+@contextlib.contextmanager
+def node_with_controllers(runtime: str, *components: str) -> Iterator[Node]:
+    """A Node plus ``components`` (default: the scheduler and the controller-manager) as processes,
+    stopped with it."""
+    with contextlib.closing(Node(runtime)) as node:
+        log = open(node.plane.root / "components.log", "ab")  # noqa: SIM115 - owned by the processes
+        python = [str(BIN / "python"), "-m", "skiff.daemons"]
+        procs = [subprocess.Popen([*python, component, "--server", node.plane.server, "--leader-elect=false"],
+                                  stdout=log, stderr=log)
+                 for component in components or ("scheduler", "controller-manager")]
+        try:
+            yield node
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(20)
