@@ -24,7 +24,7 @@ test: $(STAMP) etcd docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .
-	$(BIN)/mypy skiff apiserver kubelet scheduler controllers
+	$(BIN)/mypy skiff apiserver kubelet scheduler controllers proxy
 
 # A Docker engine and the local busybox image for the docker runtime's tests (no registry needed).
 docker:
@@ -37,7 +37,7 @@ proto: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy skiff apiserver kubelet scheduler controllers
+	$(BIN)/mypy skiff apiserver kubelet scheduler controllers proxy
 
 bench: $(STAMP) etcd
 	$(BIN)/python bench/api_create.py

@@ -1,1 +1,1 @@
-"""proxy package."""
+"""Node networking: the service proxy (``skiff proxy``); see :mod:`proxy.proxier`."""

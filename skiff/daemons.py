@@ -11,8 +11,9 @@ commands:
   up            start a whole local cluster (etcd, apiserver, ...) from one command
   apiserver     the API server (gRPC over etcd)
   scheduler     assigns pending pods to nodes
-  controller-manager  ReplicaSets, Deployments and garbage collection
+  controller-manager  the controllers (Deployments, StatefulSets, DaemonSets, Jobs, Endpoints, ...)
   kubelet       runs the pods bound to this node (or N hollow nodes with --runtime fake)
+  proxy         forwards Service traffic (cluster IPs, NodePorts) to ready endpoints
 
 Run 'skiff COMMAND --help' for a command's flags."""
 
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from kubelet.app import main as kubelet_main
 
         return kubelet_main(rest)
+    if command == "proxy":
+        from proxy.app import main as proxy_main
+
+        return proxy_main(rest)
     if command == "up":
         from skiff.up import main as up_main
 

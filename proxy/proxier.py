@@ -1,0 +1,127 @@
+"""The service proxy: listen on every Service's frontends and forward to its ready endpoints.
+
+Like kube-proxy, it watches Services and Endpoints (informers; a change schedules a sync within
+``min_sync_period``, and a full sync runs every ``sync_period`` anyway) and on each sync turns
+them into :mod:`proxy.rules`. This proxy works in user space (kube-proxy's old ``userspace``
+mode): for every frontend of a rule with backends it keeps a TCP listener — the cluster IP made
+local by :mod:`proxy.addresses`, NodePorts on ``nodeport_addresses`` — whose connections go to
+the rule's :class:`~proxy.forwarder.Balancer`. A rule without ready backends has no listener, so
+connecting is refused at once. Listeners and addresses no rule needs any more are closed and
+removed; a frontend that cannot be bound (the port is taken) is logged and tried again on the
+next sync.
+
+Metrics: ``kubeproxy_sync_proxy_rules_duration_seconds``,
+``kubeproxy_sync_proxy_rules_last_timestamp_seconds``, ``skiff_proxy_connections_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+
+from prometheus_client import Gauge, Histogram
+
+from proxy.addresses import LocalAddresses
+from proxy.forwarder import Address, Balancer, forward
+from proxy.rules import rules_for
+from skiff import aio
+from skiff.aio import cancel_and_wait
+from skiff.api.v1 import core_pb2
+from skiff.client.client import Client
+from skiff.client.informer import Informer
+
+log = logging.getLogger("skiff.proxy")
+
+SYNC_DURATION = Histogram("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds",
+                          buckets=tuple(0.001 * 2**i for i in range(15)))
+LAST_SYNC = Gauge("kubeproxy_sync_proxy_rules_last_timestamp_seconds", "The last time proxy rules were synced")
+
+
+class Proxier:
+    """See the module docstring."""
+
+    def __init__(self, client: Client, *, nodeport_addresses: tuple[str, ...] = ("0.0.0.0",),
+                 addresses: LocalAddresses | None = None, min_sync_period: float = 0.1,
+                 sync_period: float = 30.0) -> None:
+        self.nodeport_addresses = nodeport_addresses
+        self.addresses = addresses or LocalAddresses()
+        self.min_sync_period, self.sync_period = min_sync_period, sync_period
+        self.services = Informer(client, core_pb2.Service)
+        self.endpoints = Informer(client, core_pb2.Endpoints)
+        self.listeners: dict[Address, asyncio.Server] = {}
+        self.balancers: dict[str, Balancer] = {}
+        self.failed: set[Address] = set()
+        self._changed = asyncio.Event()
+        for informer in (self.services, self.endpoints):
+            informer.add_handlers(self._mark, lambda old, cur: self._mark(cur), self._mark)
+
+    def _mark(self, _obj: object) -> None:
+        self._changed.set()
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(i.run(), name=f"proxy-informer:{n}")
+                 for n, i in (("services", self.services), ("endpoints", self.endpoints))]
+        try:
+            await self.services.wait_for_sync()
+            await self.endpoints.wait_for_sync()
+            while True:
+                await self.sync()
+                await aio.wait_event(self._changed, self.sync_period)
+                await asyncio.sleep(self.min_sync_period)  # let a burst of changes land together
+        finally:
+            await cancel_and_wait(tasks)
+            await self.close()
+
+    async def sync(self) -> None:
+        """Make the listeners what the Services and Endpoints say (``syncProxyRules``)."""
+        self._changed.clear()
+        started = time.monotonic()
+        endpoints = {f"{e.metadata.namespace}/{e.metadata.name}": e for e in self.endpoints.store.list()}
+        rules = rules_for(self.services.store.list(), endpoints, self.nodeport_addresses)
+        wanted: dict[Address, Balancer] = {}
+        for rule in rules:
+            balancer = self.balancers.setdefault(rule.service, Balancer(rule.service))
+            balancer.update(rule.backends, rule.affinity)
+            if rule.backends:
+                for frontend in rule.frontends:
+                    wanted[frontend] = balancer
+        self.balancers = {r.service: self.balancers[r.service] for r in rules}
+        for frontend in set(self.listeners) - set(wanted):
+            await self._close(frontend)
+        for frontend, balancer in wanted.items():
+            if frontend not in self.listeners:
+                await self._open(frontend, balancer)
+        in_use = {ip for ip, _ in wanted}
+        for ip in set(self.addresses.added) - in_use:
+            self.addresses.release(ip)
+        SYNC_DURATION.observe(time.monotonic() - started)
+        LAST_SYNC.set(time.time())
+
+    async def _open(self, frontend: Address, balancer: Balancer) -> None:
+        ip, port = frontend
+        if not self.addresses.ensure(ip):
+            return
+        try:
+            self.listeners[frontend] = await asyncio.start_server(functools.partial(forward, balancer), ip, port,
+                                                                  reuse_address=True)
+        except OSError as exc:
+            if frontend not in self.failed:
+                log.warning("cannot listen on %s:%d for %s: %s", ip, port, balancer.name, exc)
+                self.failed.add(frontend)
+            return
+        self.failed.discard(frontend)
+        log.info("proxying %s:%d for %s", ip, port, balancer.name)
+
+    async def _close(self, frontend: Address) -> None:
+        server = self.listeners.pop(frontend)
+        server.close()
+        with contextlib.suppress(Exception):
+            await server.wait_closed()
+
+    async def close(self) -> None:
+        for frontend in list(self.listeners):
+            await self._close(frontend)
+        self.addresses.release_all()
