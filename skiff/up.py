@@ -1,9 +1,9 @@
 """``skiff up``: a whole local cluster from one command.
 
 It starts etcd (a data directory under ``--data-dir``, ports picked free), an apiserver with
-Secrets encrypted at rest (an AES-GCM key generated once into the data directory), and — as they
-land — the scheduler, controller-manager, kubelets and proxies; then it writes ``~/.skiff/config``
-so ``skiffctl`` finds the cluster, and supervises: a component that exits is restarted with
+Secrets encrypted at rest (an AES-GCM key generated once into the data directory), the
+scheduler, the controller-manager, the kubelets and the service proxy; then it writes
+``~/.skiff/config`` so ``skiffctl`` finds the cluster, and supervises: a component that exits is restarted with
 backoff, Ctrl-C / SIGTERM stops everything in reverse order. State lives in the data directory,
 so ``skiff up`` again brings the same cluster back.
 """
@@ -136,7 +136,18 @@ def plan(settings: UpSettings) -> Plan:
     controller_manager = Component("controller-manager", [*py, "controller-manager", "--server", server,
                                                           "--metrics-port", str(free_port())],
                                    logs / "controller-manager.log")
-    return Plan([etcd, apiserver, scheduler, controller_manager, *kubelets(settings, server, py, logs)], etcd_url)
+    return Plan([etcd, apiserver, scheduler, controller_manager, *kubelets(settings, server, py, logs),
+                 *proxies(settings, server, py, logs)], etcd_url)
+
+
+def proxies(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
+    """The service proxy: one for the host (its nodes share the host's network); none for hollow nodes,
+    whose pods have no addresses to forward to."""
+    if settings.nodes < 1 or settings.runtime == "fake":
+        return []
+    node = "skiff-node-0" if settings.nodes > 1 else "skiff-node"
+    return [Component("proxy", [*py, "proxy", "--server", server, "--hostname-override", node, "--metrics-port",
+                                str(free_port())], logs / "proxy.log")]
 
 
 def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:

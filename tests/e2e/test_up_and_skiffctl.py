@@ -187,6 +187,7 @@ def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
     try:
         assert "nodes:    1 (process runtime)" in cluster.output
+        assert "started proxy" in cluster.output  # the service proxy joins a cluster with real pods
         deadline = time.monotonic() + 30  # one budget for both waits
         wait_until(lambda: cluster.ctl("get", "nodes", check=False).stdout, until=lambda table: "Ready" in table,
                    timeout=deadline - time.monotonic(), interval=0.3, what="the local node to be Ready")
