@@ -25,8 +25,10 @@ Kubernetes' ``pkg/controller/statefulset`` (1.32), step by step. ``sync(key)``:
    becomes current), observedGeneration — and deletes the oldest revisions beyond
    ``revisionHistoryLimit`` that no pod uses.
 
-PersistentVolumeClaims are kept when pods or the StatefulSet go (the Retain policy); the Delete
-retention policy is not acted on yet.
+PersistentVolumeClaims follow ``persistentVolumeClaimRetentionPolicy`` (:mod:`.pods`): kept by
+default; with ``whenDeleted: Delete`` owned by the StatefulSet, with ``whenScaled: Delete`` by
+the pod once it is scaled away — the garbage collector deletes them with their owner. A pod whose
+claim still belongs to its deleted predecessor waits until that claim is gone.
 """
 
 from __future__ import annotations
@@ -180,6 +182,8 @@ class StatefulSetController(Controller):
             if await self._run_for_all(len(planned), lambda i: self._process_replica(sts, update_set, planned, i),
                                        monotonic):
                 return self._status(sts, planned + condemned, current, update), None
+            for pod in condemned:  # scaled away: the claims' owners as the retention policy says
+                await self._fix_claim_owners(update_set, pod)
             if await self._run_for_all(
                     len(condemned), lambda i: self._process_condemned(sts, first_unhealthy, monotonic, condemned, i),
                     monotonic):
@@ -231,6 +235,8 @@ class StatefulSetController(Controller):
                 await self._delete_pod(sts, pod)
             return True  # the pod is made anew once it is gone
         if not sp.is_created(pod):
+            if self._stale_claim(sts, pod):
+                return True  # a claim of the pod's predecessor is on its way out: wait for it
             await self._create_pod(sts, pod)
             return monotonic
         if pod.status.phase == "Pending":
@@ -242,7 +248,8 @@ class StatefulSetController(Controller):
         if not sp.is_running_and_available(pod, sts.spec.min_ready_seconds, self.wall_clock()) and monotonic:
             return True
         storage_ok = sp.storage_matches(sts, pod)
-        if sp.identity_matches(sts, pod) and storage_ok:
+        claims_ok = await self._fix_claim_owners(update_set, pod)
+        if sp.identity_matches(sts, pod) and storage_ok or not claims_ok:
             return False
         fixed = core_pb2.Pod()
         fixed.CopyFrom(pod)
@@ -321,6 +328,7 @@ class StatefulSetController(Controller):
                 if existing.metadata.deletion_timestamp:
                     raise errors.Conflict(f"pvc {name} is being deleted")
                 continue
+            sp.set_claim_owners(sts, claim, pod)
             try:
                 await self.client.create(claim)
             except errors.AlreadyExists:
@@ -329,6 +337,37 @@ class StatefulSetController(Controller):
                 self._claim_event(sts, name, pod.metadata.name, exc)
                 raise
             self._claim_event(sts, name, pod.metadata.name)
+
+    def _claims_of(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> list[core_pb2.PersistentVolumeClaim]:
+        """The pod's claims that exist (cached)."""
+        found = []
+        for template in sts.spec.volume_claim_templates:
+            claim = self.claims.store.get(f"{sts.metadata.namespace}/{sp.claim_name(sts, template, sp.ordinal(pod))}")
+            if claim is not None:
+                found.append(claim)
+        return found
+
+    def _stale_claim(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
+        """``PodClaimIsStale``: with whenScaled Delete, a claim still owned by an earlier pod of this name."""
+        if sp.retention(sts)[1] != "Delete":
+            return False
+        return any(sp.claim_is_stale(claim, pod) for claim in self._claims_of(sts, pod))
+
+    async def _fix_claim_owners(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> bool:
+        """Make the pod's claims' owners what the retention policy says; True when none needed it."""
+        untouched = True
+        for claim in self._claims_of(sts, pod):
+            if sp.claim_matches_policy(sts, claim, pod):
+                continue
+            untouched = False
+            fixed = core_pb2.PersistentVolumeClaim()
+            fixed.CopyFrom(claim)
+            sp.set_claim_owners(sts, fixed, pod)
+            try:
+                await self.client.update(fixed)
+            except errors.NotFound:
+                continue
+        return untouched
 
     async def _create_pod(self, sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> None:
         try:

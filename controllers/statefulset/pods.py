@@ -7,6 +7,11 @@ name), the labels ``statefulset.kubernetes.io/pod-name: web-i`` and
 PersistentVolumeClaim ``data-web-i`` — created before the pod and kept when it goes, so a
 replacement pod finds the same storage. ``controller-revision-hash`` names the ControllerRevision
 the pod was made from.
+
+``persistentVolumeClaimRetentionPolicy`` decides who owns a claim (plain ownerReferences the
+garbage collector follows): ``whenDeleted: Delete`` makes the StatefulSet an owner, so the claims
+go with it; ``whenScaled: Delete`` makes the pod an owner once its ordinal is scaled away, so the
+claim goes with the pod. Retain (the default) leaves claims ownerless.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import re
 from controllers.history import REVISION_HASH_LABEL
 from controllers.pod_control import is_pod_available, is_pod_ready, pod_from_template
 from skiff.api.ownership import controller_ref
-from skiff.api.v1 import apps_pb2, core_pb2
+from skiff.api.v1 import apps_pb2, core_pb2, meta_pb2
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
@@ -150,3 +155,53 @@ def is_running_and_available(pod: core_pb2.Pod, min_ready_seconds: int, now: flo
 
 def is_healthy(pod: core_pb2.Pod) -> bool:
     return is_running_and_ready(pod) and not is_terminating(pod)
+
+
+# ---- claim retention (persistentVolumeClaimRetentionPolicy) ----
+
+
+def retention(sts: apps_pb2.StatefulSet) -> tuple[str, str]:
+    """(whenDeleted, whenScaled), Retain where unset."""
+    policy = sts.spec.persistent_volume_claim_retention_policy
+    return policy.when_deleted or "Retain", policy.when_scaled or "Retain"
+
+
+def _owned_by(claim: core_pb2.PersistentVolumeClaim, uid: str) -> bool:
+    return any(ref.uid == uid for ref in claim.metadata.owner_references)
+
+
+def wanted_owners(sts: apps_pb2.StatefulSet, pod: core_pb2.Pod) -> tuple[bool, bool]:
+    """(the set owns the claim, the pod owns it) under the set's policy (``claimOwnerMatchesSetAndPod``)."""
+    when_deleted, when_scaled = retention(sts)
+    scaled_down = not in_range(sts, pod)
+    set_owns = when_deleted == "Delete" and not (when_scaled == "Delete" and scaled_down)
+    pod_owns = when_scaled == "Delete" and scaled_down
+    return set_owns, pod_owns
+
+
+def claim_matches_policy(sts: apps_pb2.StatefulSet, claim: core_pb2.PersistentVolumeClaim,
+                         pod: core_pb2.Pod) -> bool:
+    set_owns, pod_owns = wanted_owners(sts, pod)
+    return (_owned_by(claim, sts.metadata.uid) == set_owns
+            and (not pod.metadata.uid or _owned_by(claim, pod.metadata.uid) == pod_owns))
+
+
+def set_claim_owners(sts: apps_pb2.StatefulSet, claim: core_pb2.PersistentVolumeClaim, pod: core_pb2.Pod) -> None:
+    """``updateClaimOwnerRefForSetAndPod``: the set's and the pod's references as the policy wants."""
+    set_owns, pod_owns = wanted_owners(sts, pod)
+    refs = [r for r in claim.metadata.owner_references if r.uid not in (sts.metadata.uid, pod.metadata.uid)]
+    if set_owns:
+        refs.append(meta_pb2.OwnerReference(api_version="apps/v1", kind="StatefulSet", name=sts.metadata.name,
+                                            uid=sts.metadata.uid))
+    if pod_owns and pod.metadata.uid:
+        refs.append(meta_pb2.OwnerReference(api_version="v1", kind="Pod", name=pod.metadata.name,
+                                            uid=pod.metadata.uid))
+    del claim.metadata.owner_references[:]
+    claim.metadata.owner_references.extend(refs)
+
+
+def claim_is_stale(claim: core_pb2.PersistentVolumeClaim, pod: core_pb2.Pod) -> bool:
+    """The claim belongs to an earlier pod of the same name (``hasStaleOwnerRef``): wait for it to go."""
+    return any(ref.kind == "Pod" and ref.name == pod.metadata.name and ref.uid != pod.metadata.uid
+               for ref in claim.metadata.owner_references)
+

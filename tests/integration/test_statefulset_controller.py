@@ -6,7 +6,7 @@ pod has its stable name, hostname, subdomain and its own PersistentVolumeClaim (
 goes); scale-down removes the highest ordinal first, one at a time; a rolling update replaces pods
 from the highest ordinal down, honours the partition, and ends with currentRevision =
 updateRevision; Parallel creates every pod at once; a failed pod is made anew under the same
-name.
+name; with the Delete retention policy the claims go with the pod scaled away and with the set.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from controllers.garbagecollector import GarbageCollector
 from controllers.statefulset.controller import StatefulSetController
 from skiff.api import errors
 from skiff.api.manifest import from_manifest
@@ -190,3 +191,47 @@ async def test_a_failed_pod_is_made_anew_under_its_name(client: Client) -> None:
             return pod is not None and pod.metadata.uid != first.metadata.uid
 
         await eventually(recreated, what="web-0 recreated with a new uid")
+
+
+async def test_claims_follow_the_retention_policy(client: Client) -> None:
+    await make_node(client)
+    policy = {"whenDeleted": "Delete", "whenScaled": "Delete"}
+    async with running(client, lambda c, i, r: StatefulSetController(c, i, r, workers=2),
+                       lambda c, i, r: GarbageCollector(c, i, r, workers=2)):
+        await client.create(statefulset(replicas=2, podManagementPolicy="Parallel",
+                                        persistentVolumeClaimRetentionPolicy=policy))
+        for name in await names_are(client, ["web-0", "web-1"], "both pods"):
+            await set_phase(client, name)
+
+        async def owners(name: str) -> list[tuple[str, str]]:
+            claim = await client.get(core_pb2.PersistentVolumeClaim, name, namespace="default")
+            return [(r.kind, r.name) for r in claim.metadata.owner_references]
+
+        assert await owners("data-web-1") == [("StatefulSet", "web")]  # whenDeleted: the set owns it
+        assert not any(r.controller for r in (await client.get(
+            core_pb2.PersistentVolumeClaim, "data-web-1", namespace="default")).metadata.owner_references)
+
+        await client.patch(apps_pb2.StatefulSet, "web", {"spec": {"replicas": 1}}, namespace="default")
+
+        async def web1_claim_gone() -> bool:
+            await finish_deletes(client)
+            try:
+                await client.get(core_pb2.PersistentVolumeClaim, "data-web-1", namespace="default")
+            except errors.NotFound:
+                return True
+            return False
+
+        await eventually(web1_claim_gone, timeout=15, what="the scaled-away pod's claim deleted with it")
+        assert await owners("data-web-0") == [("StatefulSet", "web")]
+
+        await client.delete(apps_pb2.StatefulSet, "web", namespace="default")
+
+        async def web0_claim_gone() -> bool:
+            await finish_deletes(client)
+            try:
+                await client.get(core_pb2.PersistentVolumeClaim, "data-web-0", namespace="default")
+            except errors.NotFound:
+                return True
+            return False
+
+        await eventually(web0_claim_gone, timeout=15, what="the claims deleted with the StatefulSet")

@@ -969,3 +969,29 @@ async def test_a_claim_being_deleted_holds_back_the_pod() -> None:
     with contextlib.suppress(Exception):  # Kubernetes returns an error here
         await h.sync()
     assert h.created("Pod") == []
+
+
+@pytest.mark.parametrize(("when_deleted", "when_scaled", "in_range", "expected"), [
+    ("Retain", "Retain", True, (False, False)),
+    ("Retain", "Retain", False, (False, False)),
+    ("Delete", "Retain", True, (True, False)),
+    ("Delete", "Retain", False, (True, False)),
+    ("Retain", "Delete", True, (False, False)),
+    ("Retain", "Delete", False, (False, True)),
+    ("Delete", "Delete", True, (True, False)),
+    ("Delete", "Delete", False, (False, True)),
+])
+def test_claim_owners_follow_the_retention_policy(when_deleted: str, when_scaled: str, in_range: bool,
+                                                  expected: tuple[bool, bool]) -> None:
+    sts = make_sts(replicas=2)
+    sts.spec.persistent_volume_claim_retention_policy.when_deleted = when_deleted
+    sts.spec.persistent_volume_claim_retention_policy.when_scaled = when_scaled
+    pod = sp.new_pod(sts, "rev", 1 if in_range else 5)
+    pod.metadata.uid = "pod-uid"
+    assert sp.wanted_owners(sts, pod) == expected
+    claim = core_pb2.PersistentVolumeClaim()
+    claim.metadata.owner_references.add(kind="Other", name="keep", uid="other")
+    sp.set_claim_owners(sts, claim, pod)
+    kinds = [r.kind for r in claim.metadata.owner_references]
+    assert kinds == ["Other", *(["StatefulSet"] if expected[0] else []), *(["Pod"] if expected[1] else [])]
+    assert sp.claim_matches_policy(sts, claim, pod)
