@@ -5,6 +5,10 @@ sessionAffinity ClientIP the backend a client address used last (for three hours
 default timeout). :func:`forward` connects to the first backend that answers (trying the next on
 refusal or timeout, as kube-proxy's userspace mode did) and pumps bytes both ways until either
 side closes; a client no backend accepts is closed.
+
+UDP has no connections: :class:`UdpForwarder` keeps a session per client address — a socket
+towards the backend chosen for its first datagram — and relays datagrams both ways; a session
+idle for ``udp_timeout`` (kube-proxy's ``--udp-timeout``, 250 ms) is closed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -93,3 +98,90 @@ async def forward(balancer: Balancer, reader: asyncio.StreamReader, writer: asyn
         CONNECTIONS.labels(balancer.name, "no_backend").inc()
     finally:
         writer.close()
+
+
+class _Upstream(asyncio.DatagramProtocol):
+    """One UDP session's socket towards its backend: replies go back to the client."""
+
+    def __init__(self, forwarder: UdpForwarder, client: Address) -> None:
+        self.forwarder, self.client = forwarder, client
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.forwarder.reply(self.client, data)
+
+
+class UdpForwarder(asyncio.DatagramProtocol):
+    """A UDP frontend; see the module docstring."""
+
+    def __init__(self, balancer: Balancer, udp_timeout: float = 0.25) -> None:
+        self.balancer, self.udp_timeout = balancer, udp_timeout
+        self.transport: asyncio.DatagramTransport | None = None
+        self.sessions: dict[Address, tuple[_Upstream, float]] = {}
+        self._pending: dict[Address, list[bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        client: Address = (str(addr[0]), int(addr[1]))
+        session = self.sessions.get(client)
+        if session is not None and session[0].transport is not None:
+            session[0].transport.sendto(data)
+            self.sessions[client] = (session[0], time.monotonic())
+            return
+        if client in self._pending:
+            self._pending[client].append(data)
+            return
+        backends = self.balancer.candidates(client[0])
+        if not backends:
+            CONNECTIONS.labels(self.balancer.name, "no_backend").inc()
+            return
+        self._pending[client] = [data]
+        asyncio.get_running_loop().create_task(self._open(client, backends[0]))
+
+    async def _open(self, client: Address, backend: Address) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, upstream = await loop.create_datagram_endpoint(lambda: _Upstream(self, client), remote_addr=backend)
+        except OSError:
+            self._pending.pop(client, None)
+            return
+        self.balancer.chosen(client[0], backend)
+        CONNECTIONS.labels(self.balancer.name, "forwarded").inc()
+        self.sessions[client] = (upstream, time.monotonic())
+        for data in self._pending.pop(client, []):
+            if upstream.transport is not None:
+                upstream.transport.sendto(data)
+        loop.call_later(self.udp_timeout, self._expire, client)
+
+    def reply(self, client: Address, data: bytes) -> None:
+        session = self.sessions.get(client)
+        if session is not None:
+            self.sessions[client] = (session[0], time.monotonic())
+        if self.transport is not None:
+            self.transport.sendto(data, client)
+
+    def _expire(self, client: Address) -> None:
+        session = self.sessions.get(client)
+        if session is None:
+            return
+        idle = time.monotonic() - session[1]
+        if idle < self.udp_timeout:
+            asyncio.get_running_loop().call_later(self.udp_timeout - idle, self._expire, client)
+            return
+        del self.sessions[client]
+        if session[0].transport is not None:
+            session[0].transport.close()
+
+    def close(self) -> None:
+        for upstream, _ in self.sessions.values():
+            if upstream.transport is not None:
+                upstream.transport.close()
+        self.sessions.clear()
+        if self.transport is not None:
+            self.transport.close()
+

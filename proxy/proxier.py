@@ -3,12 +3,12 @@
 Like kube-proxy, it watches Services and Endpoints (informers; a change schedules a sync within
 ``min_sync_period``, and a full sync runs every ``sync_period`` anyway) and on each sync turns
 them into :mod:`proxy.rules`. This proxy works in user space (kube-proxy's old ``userspace``
-mode): for every frontend of a rule with backends it keeps a TCP listener — the cluster IP made
-local by :mod:`proxy.addresses`, NodePorts on ``nodeport_addresses`` — whose connections go to
-the rule's :class:`~proxy.forwarder.Balancer`. A rule without ready backends has no listener, so
-connecting is refused at once. Listeners and addresses no rule needs any more are closed and
-removed; a frontend that cannot be bound (the port is taken) is logged and tried again on the
-next sync.
+mode): for every frontend of a rule with backends it keeps a listener (TCP, or a UDP socket
+relaying datagrams) — the cluster IP made local by :mod:`proxy.addresses`, NodePorts on
+``nodeport_addresses`` — whose connections go to the rule's :class:`~proxy.forwarder.Balancer`.
+A rule without ready backends has no listener, so connecting is refused at once. Listeners and
+addresses no rule needs any more are closed and removed; a frontend that cannot be bound (the
+port is taken) is logged and tried again on the next sync.
 
 Metrics: ``kubeproxy_sync_proxy_rules_duration_seconds``,
 ``kubeproxy_sync_proxy_rules_last_timestamp_seconds``, ``skiff_proxy_connections_total``.
@@ -25,7 +25,7 @@ import time
 from prometheus_client import Gauge, Histogram
 
 from proxy.addresses import LocalAddresses
-from proxy.forwarder import Address, Balancer, forward
+from proxy.forwarder import Balancer, UdpForwarder, forward
 from proxy.rules import rules_for
 from skiff import aio
 from skiff.aio import cancel_and_wait
@@ -34,6 +34,9 @@ from skiff.client.client import Client
 from skiff.client.informer import Informer
 
 log = logging.getLogger("skiff.proxy")
+
+Frontend = tuple[str, str, int]
+"""(protocol, address, port) a listener serves."""
 
 SYNC_DURATION = Histogram("kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds",
                           buckets=tuple(0.001 * 2**i for i in range(15)))
@@ -45,15 +48,16 @@ class Proxier:
 
     def __init__(self, client: Client, *, nodeport_addresses: tuple[str, ...] = ("0.0.0.0",),
                  addresses: LocalAddresses | None = None, min_sync_period: float = 0.1,
-                 sync_period: float = 30.0) -> None:
+                 sync_period: float = 30.0, udp_timeout: float = 0.25) -> None:
         self.nodeport_addresses = nodeport_addresses
+        self.udp_timeout = udp_timeout
         self.addresses = addresses or LocalAddresses()
         self.min_sync_period, self.sync_period = min_sync_period, sync_period
         self.services = Informer(client, core_pb2.Service)
         self.endpoints = Informer(client, core_pb2.Endpoints)
-        self.listeners: dict[Address, asyncio.Server] = {}
+        self.listeners: dict[Frontend, asyncio.Server | UdpForwarder] = {}
         self.balancers: dict[str, Balancer] = {}
-        self.failed: set[Address] = set()
+        self.failed: set[Frontend] = set()
         self._changed = asyncio.Event()
         for informer in (self.services, self.endpoints):
             informer.add_handlers(self._mark, lambda old, cur: self._mark(cur), self._mark)
@@ -81,45 +85,51 @@ class Proxier:
         started = time.monotonic()
         endpoints = {f"{e.metadata.namespace}/{e.metadata.name}": e for e in self.endpoints.store.list()}
         rules = rules_for(self.services.store.list(), endpoints, self.nodeport_addresses)
-        wanted: dict[Address, Balancer] = {}
+        wanted: dict[Frontend, Balancer] = {}
         for rule in rules:
             balancer = self.balancers.setdefault(rule.service, Balancer(rule.service))
             balancer.update(rule.backends, rule.affinity)
             if rule.backends:
-                for frontend in rule.frontends:
-                    wanted[frontend] = balancer
+                for ip, port in rule.frontends:
+                    wanted[(rule.protocol, ip, port)] = balancer
         self.balancers = {r.service: self.balancers[r.service] for r in rules}
         for frontend in set(self.listeners) - set(wanted):
             await self._close(frontend)
         for frontend, balancer in wanted.items():
             if frontend not in self.listeners:
                 await self._open(frontend, balancer)
-        in_use = {ip for ip, _ in wanted}
+        in_use = {ip for _, ip, _ in wanted}
         for ip in set(self.addresses.added) - in_use:
             self.addresses.release(ip)
         SYNC_DURATION.observe(time.monotonic() - started)
         LAST_SYNC.set(time.time())
 
-    async def _open(self, frontend: Address, balancer: Balancer) -> None:
-        ip, port = frontend
+    async def _open(self, frontend: Frontend, balancer: Balancer) -> None:
+        protocol, ip, port = frontend
         if not self.addresses.ensure(ip):
             return
         try:
-            self.listeners[frontend] = await asyncio.start_server(functools.partial(forward, balancer), ip, port,
-                                                                  reuse_address=True)
+            if protocol == "UDP":
+                _, forwarder = await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: UdpForwarder(balancer, self.udp_timeout), local_addr=(ip, port))
+                self.listeners[frontend] = forwarder
+            else:
+                self.listeners[frontend] = await asyncio.start_server(functools.partial(forward, balancer), ip,
+                                                                      port, reuse_address=True)
         except OSError as exc:
             if frontend not in self.failed:
-                log.warning("cannot listen on %s:%d for %s: %s", ip, port, balancer.name, exc)
+                log.warning("cannot listen on %s %s:%d for %s: %s", protocol, ip, port, balancer.name, exc)
                 self.failed.add(frontend)
             return
         self.failed.discard(frontend)
-        log.info("proxying %s:%d for %s", ip, port, balancer.name)
+        log.info("proxying %s %s:%d for %s", protocol, ip, port, balancer.name)
 
-    async def _close(self, frontend: Address) -> None:
-        server = self.listeners.pop(frontend)
-        server.close()
-        with contextlib.suppress(Exception):
-            await server.wait_closed()
+    async def _close(self, frontend: Frontend) -> None:
+        listener = self.listeners.pop(frontend)
+        listener.close()
+        if isinstance(listener, asyncio.Server):
+            with contextlib.suppress(Exception):
+                await listener.wait_closed()
 
     async def close(self) -> None:
         for frontend in list(self.listeners):

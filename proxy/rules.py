@@ -1,12 +1,12 @@
 """What the proxy forwards: Services and Endpoints turned into forwarding rules.
 
-One :class:`Rule` per TCP port of a Service with a cluster IP (headless and ExternalName
+One :class:`Rule` per TCP or UDP port of a Service with a cluster IP (headless and ExternalName
 Services get none): the *frontends* it listens on — ``clusterIP:port``, every
 ``spec.externalIPs`` address at that port, and ``nodePort`` on the node's addresses for NodePort
 and LoadBalancer Services — and the *backends*: the ready addresses of the Service's Endpoints
 at the port of the same name. A Service without ready endpoints still gets its rule, with no
 backends: a connection to it is refused at once (kube-proxy rejects it the same way) instead of
-hanging. UDP and SCTP ports are not forwarded yet.
+hanging. SCTP ports are not forwarded.
 """
 
 from __future__ import annotations
@@ -23,19 +23,20 @@ Address = tuple[str, int]
 class Rule:
     service: str
     """``namespace/name:port-name`` (the port name may be empty)."""
+    protocol: str
     frontends: tuple[Address, ...]
     backends: tuple[Address, ...]
     affinity: bool = False
     """sessionAffinity ClientIP: one client address keeps its backend."""
 
 
-def _backends(endpoints: core_pb2.Endpoints | None, port_name: str) -> tuple[Address, ...]:
+def _backends(endpoints: core_pb2.Endpoints | None, port_name: str, protocol: str) -> tuple[Address, ...]:
     if endpoints is None:
         return ()
     found: list[Address] = []
     for subset in endpoints.subsets:
         for port in subset.ports:
-            if port.name == port_name and (port.protocol or "TCP") == "TCP":
+            if port.name == port_name and (port.protocol or "TCP") == protocol:
                 found.extend((address.ip, port.port) for address in subset.addresses)
     return tuple(sorted(set(found)))
 
@@ -51,12 +52,13 @@ def rules_for(services: Iterable[core_pb2.Service], endpoints: dict[str, core_pb
             continue
         key = f"{meta.namespace}/{meta.name}"
         for port in spec.ports:
-            if (port.protocol or "TCP") != "TCP":
+            protocol = port.protocol or "TCP"
+            if protocol not in ("TCP", "UDP"):
                 continue
             frontends: list[Address] = [(spec.cluster_ip, port.port)]
             frontends += [(ip, port.port) for ip in spec.external_ips]
             if spec.type in ("NodePort", "LoadBalancer") and port.node_port:
                 frontends += [(ip, port.node_port) for ip in node_ips]
-            rules.append(Rule(f"{key}:{port.name}", tuple(frontends), _backends(endpoints.get(key), port.name),
-                              spec.session_affinity == "ClientIP"))
+            rules.append(Rule(f"{key}:{port.name}", protocol, tuple(frontends),
+                              _backends(endpoints.get(key), port.name, protocol), spec.session_affinity == "ClientIP"))
     return rules

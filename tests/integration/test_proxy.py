@@ -5,7 +5,8 @@ listener the proxy opens is a loopback address the test may use; the backends ar
 servers on 127.0.0.2/3 that answer with their own name, listed in a selector-less Service's
 Endpoints written by the test. Shown: connections to the cluster IP and to the NodePort reach the
 backends in turn; a dead backend is skipped; sessionAffinity ClientIP keeps one backend; without
-ready endpoints, and once the Service is gone, connecting is refused.
+ready endpoints, and once the Service is gone, connecting is refused; UDP datagrams are relayed
+to a UDP backend and its replies come back.
 """
 
 from __future__ import annotations
@@ -153,3 +154,58 @@ async def test_client_ip_affinity_keeps_one_backend(cluster: tuple[Client, int])
 
         await eventually(serving, what="the cluster IP to answer")
         assert len({(await ask(svc.spec.cluster_ip, 8080)).split(":")[0] for _ in range(6)}) == 1
+
+
+class UdpEcho(asyncio.DatagramProtocol):
+    """A UDP backend answering each datagram with ``name:`` and the datagram."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.transport.sendto(f"{self.name}:{data.decode()}".encode(), addr)
+
+
+class UdpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.replies.put_nowait(data)
+
+
+async def test_udp_datagrams_are_relayed_both_ways(cluster: tuple[Client, int]) -> None:
+    client, _ = cluster
+    loop = asyncio.get_running_loop()
+    echo, _ = await loop.create_datagram_endpoint(lambda: UdpEcho("u"), local_addr=("127.0.0.2", 0))
+    port = echo.get_extra_info("sockname")[1]
+    try:
+        async with proxier(client):
+            svc = await client.create(from_manifest({
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns", "namespace": "default"},
+                "spec": {"ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}]}}))
+            await client.create(from_manifest({
+                "apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "dns", "namespace": "default"},
+                "subsets": [{"addresses": [{"ip": "127.0.0.2"}],
+                             "ports": [{"name": "dns", "port": port, "protocol": "UDP"}]}]}))
+            sender, protocol = await loop.create_datagram_endpoint(UdpClient, remote_addr=(svc.spec.cluster_ip, 5353))
+            try:
+                async def answered() -> bool:
+                    sender.sendto(b"q1")
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            return await protocol.replies.get() == b"u:q1"
+                    return False
+
+                await eventually(answered, what="a reply through the UDP frontend")
+                sender.sendto(b"q2")
+                async with asyncio.timeout(5):
+                    assert await protocol.replies.get() == b"u:q2"
+            finally:
+                sender.close()
+    finally:
+        echo.close()

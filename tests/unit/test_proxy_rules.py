@@ -43,12 +43,23 @@ def test_node_ports_and_external_ips_are_frontends_too() -> None:
     assert lb.frontends[-1] == ("0.0.0.0", 30080) and lb.backends == ()
 
 
-def test_headless_external_name_and_udp_ports_get_no_rule() -> None:
+def test_headless_external_name_and_sctp_ports_get_no_rule() -> None:
     headless = service("a", clusterIP="None")
     external = from_manifest({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b", "namespace": "ns"},
                               "spec": {"type": "ExternalName", "externalName": "example.org"}})
-    udp = service("c", ports=[{"name": "dns", "port": 53, "protocol": "UDP"}])
-    assert rules_for([headless, external, udp], {}, ["0.0.0.0"]) == []
+    sctp = service("c", ports=[{"name": "s", "port": 9999, "protocol": "SCTP"}])
+    assert rules_for([headless, external, sctp], {}, ["0.0.0.0"]) == []
+
+
+def test_a_udp_port_is_a_udp_rule_with_the_udp_endpoints() -> None:
+    dns = service("dns", ports=[{"name": "dns", "port": 53, "protocol": "UDP"},
+                                {"name": "dns-tcp", "port": 53, "protocol": "TCP"}])
+    eps = endpoints("dns", addresses=[{"ip": "10.1.0.5"}],
+                    ports=[{"name": "dns", "port": 5353, "protocol": "UDP"},
+                           {"name": "dns-tcp", "port": 5353, "protocol": "TCP"}])
+    udp, tcp = rules_for([dns], {"ns/dns": eps}, [])
+    assert (udp.protocol, udp.frontends, udp.backends) == ("UDP", (("10.96.0.10", 53),), (("10.1.0.5", 5353),))
+    assert (tcp.protocol, tcp.backends) == ("TCP", (("10.1.0.5", 5353),))
 
 
 def test_client_ip_affinity_is_carried_on_the_rule() -> None:
