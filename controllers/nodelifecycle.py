@@ -78,12 +78,16 @@ def ready_status(node: core_pb2.Node) -> str:
 
 
 def wanted_taints(node: core_pb2.Node) -> set[tuple[str, str]]:
-    """The (key, effect) taints this controller wants on the node, from its conditions."""
+    """The (key, effect) taints this controller wants on the node, from its conditions.
+
+    A node that never posted a Ready condition gets none of the not-ready/unreachable taints: it is
+    left alone until its startup grace period marks the condition Unknown (as Kubernetes does).
+    """
     wanted: set[tuple[str, str]] = set()
-    status = ready_status(node)
-    if status == "False":
+    ready = condition(node, "Ready")
+    if ready is not None and ready.status == "False":
         wanted |= {(NOT_READY, NO_EXECUTE), (NOT_READY, NO_SCHEDULE)}
-    elif status == "Unknown":
+    elif ready is not None and ready.status == "Unknown":
         wanted |= {(UNREACHABLE, NO_EXECUTE), (UNREACHABLE, NO_SCHEDULE)}
     for kind, (tainting, key) in _CONDITION_TAINTS.items():
         found = condition(node, kind)

@@ -103,3 +103,41 @@ async def test_a_silent_node_is_tainted_and_its_pods_evicted_as_they_tolerate(cl
         assert not (await client.get(core_pb2.Pod, "patient", namespace="default")).metadata.deletion_timestamp
         events = (await client.list(core_pb2.Event)).items
         assert any(e.reason == "NodeNotReady" and e.involved_object.name == "n1" for e in events)
+
+
+
+class CountingPasses(NodeLifecycleController):
+    """The controller, counting its finished monitor passes."""
+
+    passes = 0
+
+    async def monitor(self) -> None:
+        await super().monitor()
+        self.passes += 1
+
+
+async def test_a_node_that_never_posted_status_is_left_alone_until_its_startup_grace_ends(client: Client) -> None:
+    # A Node made by hand (kubectl apply) has no conditions: the scheduler may use it at once.
+    await client.create(from_manifest({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "fresh"},
+                                       "status": {"allocatable": {"cpu": "2", "pods": "10"}}}))
+    async with running(client, lambda c, i, r: CountingPasses(c, i, r, monitor_period=0.1, grace_period=1.0,
+                                                              startup_grace_period=3.0),
+                       component="node-controller") as (lifecycle,):
+
+        async def passes() -> bool:
+            return lifecycle.passes >= 2
+
+        await eventually(passes, timeout=10, what="two monitor passes")
+        early = await client.get(core_pb2.Node, "fresh")
+        assert not early.spec.taints and not early.status.conditions
+
+        async def tainted() -> bool:
+            return bool((await client.get(core_pb2.Node, "fresh")).spec.taints)
+
+        await eventually(tainted, timeout=10, what="the unreachable taints after the startup grace")
+        node = await client.get(core_pb2.Node, "fresh")
+        ready = next(c for c in node.status.conditions if c.type == "Ready")
+        assert (ready.status, ready.reason, ready.message) == (
+            "Unknown", "NodeStatusNeverUpdated", "Kubelet never posted node status.")
+        assert {(t.key, t.effect) for t in node.spec.taints} == {
+            ("node.kubernetes.io/unreachable", "NoExecute"), ("node.kubernetes.io/unreachable", "NoSchedule")}
