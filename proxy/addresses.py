@@ -4,7 +4,8 @@ A Service's cluster IP belongs to no interface. The proxy adds each one it serve
 device as a host address (``ip addr replace 10.96.0.10/32 dev lo``): packets to it — from the
 node itself, or from pods through the node's bridge — are then delivered locally, to the proxy's
 listener. Addresses in 127.0.0.0/8 are local already. An address is removed when no Service uses
-it any more, and all of them when the proxy stops. Adding needs root (CAP_NET_ADMIN); without it
+it any more (unless it is *pinned*: the cluster DNS address stays while the proxy runs), and all of
+them when the proxy stops. Adding needs root (CAP_NET_ADMIN); without it
 the failure is logged once per address and NodePorts still work.
 """
 
@@ -36,6 +37,7 @@ class LocalAddresses:
         self.device, self.run = device, run
         self.added: set[str] = set()
         self.failed: set[str] = set()
+        self.pinned: set[str] = set()
 
     def _prefix(self, ip: str) -> str:
         return f"{ip}/{128 if ipaddress.ip_address(ip).version == 6 else 32}"
@@ -55,11 +57,17 @@ class LocalAddresses:
         self.added.add(ip)
         return True
 
+    def pin(self, ip: str) -> bool:
+        """Make ``ip`` local until the proxy stops, whatever the Services say; False when it could not be."""
+        self.pinned.add(ip)
+        return self.ensure(ip)
+
     def release(self, ip: str) -> None:
-        if ip in self.added:
+        if ip in self.added and ip not in self.pinned:
             self.run(["ip", "addr", "del", self._prefix(ip), "dev", self.device])
             self.added.discard(ip)
 
     def release_all(self) -> None:
+        self.pinned.clear()
         for ip in sorted(self.added):
             self.release(ip)

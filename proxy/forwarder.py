@@ -122,6 +122,7 @@ class UdpForwarder(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.sessions: dict[Address, tuple[_Upstream, float]] = {}
         self._pending: dict[Address, list[bytes]] = {}
+        self._opening: set[asyncio.Task[None]] = set()  # held, so a session being opened is not collected
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -141,7 +142,9 @@ class UdpForwarder(asyncio.DatagramProtocol):
             CONNECTIONS.labels(self.balancer.name, "no_backend").inc()
             return
         self._pending[client] = [data]
-        asyncio.get_running_loop().create_task(self._open(client, backends[0]))
+        task = asyncio.get_running_loop().create_task(self._open(client, backends[0]))
+        self._opening.add(task)
+        task.add_done_callback(self._opening.discard)
 
     async def _open(self, client: Address, backend: Address) -> None:
         loop = asyncio.get_running_loop()
@@ -178,6 +181,8 @@ class UdpForwarder(asyncio.DatagramProtocol):
             session[0].transport.close()
 
     def close(self) -> None:
+        for task in self._opening:
+            task.cancel()
         for upstream, _ in self.sessions.values():
             if upstream.transport is not None:
                 upstream.transport.close()
