@@ -62,7 +62,8 @@ async def measure(runtime: str, pods: int, rate: float, timeout: float) -> dict[
             procs.append(subprocess.Popen(
                 [str(BIN / "python"), "-m", "skiff.daemons", "kubelet", "--server", plane.server, "--runtime",
                  runtime, "--node-name", f"bench-{runtime}-{n}", "--root-dir", str(plane.root / f"kubelet-{n}"),
-                 "--port", str(free_port()), "--capacity", "cpu=32,memory=64Gi,pods=200"], stdout=log, stderr=log))
+                 "--port", str(free_port()), "--capacity", "cpu=32,memory=64Gi,pods=200",
+                 "--cluster-dns", "10.96.0.10", "--cluster-domain", "cluster.local"], stdout=log, stderr=log))
         async with Client(plane.server, timeout=60) as client:
             await _wait_nodes(client, 2)
             created: dict[str, float] = {}

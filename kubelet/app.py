@@ -4,7 +4,8 @@
 default) runs each container's command as a host process, in its own network namespace and
 cgroup when root; ``fake`` runs nothing — with ``--nodes N`` one process hosts N hollow nodes
 (``<node-name>-0`` .. ``-N-1``) for the scheduler and scale benchmarks. One gRPC server (logs,
-exec) serves every node of the process.
+exec) serves every node of the process. ``--cluster-dns``, ``--cluster-domain`` and ``--resolv-conf``
+are Kubernetes' flags of the same names: what the pods' ``/etc/resolv.conf`` says (see ``kubelet.dns``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import grpc
 from prometheus_client import start_http_server
 
+from kubelet.dns import DEFAULT_RESOLV_CONF, parse_cluster_dns
 from kubelet.kubelet import Kubelet, KubeletSettings
 from kubelet.node import NodeSettings, parse_pairs, parse_taints
 from kubelet.runtime.interface import ContainerRuntime
@@ -75,6 +77,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--node-status-update-frequency", type=float, default=10.0)
     p.add_argument("--housekeeping-interval", type=float, default=10.0,
                    help="seconds between resource usage samples (the window of skiffctl top)")
+    p.add_argument("--cluster-dns", action="append", default=[], metavar="IP[,IP]",
+                   help="DNS server(s) of ClusterFirst pods, comma-separated (repeatable); none: such pods "
+                        "fall back to the Default policy")
+    p.add_argument("--cluster-domain", default="",
+                   help="the cluster's domain; pods search <ns>.svc.<domain>, svc.<domain> and <domain> first")
+    p.add_argument("--resolv-conf", default=DEFAULT_RESOLV_CONF,
+                   help="resolver file the pods' DNS settings start from; \"\": none (lookups disabled "
+                        "for Default pods)")
     p.add_argument("--v", type=int, default=0)
     a = p.parse_args(argv)
     if a.nodes > 1 and a.runtime != "fake":
@@ -93,7 +103,14 @@ def _settings(a: argparse.Namespace, index: int, port: int) -> KubeletSettings:
     if a.capacity:
         node.capacity = parse_pairs(a.capacity)
     return KubeletSettings(node=node, root_dir=root, backoff_initial=a.crash_loop_backoff_initial,
-                           backoff_max=a.crash_loop_backoff_max, stats_period=a.housekeeping_interval)
+                           backoff_max=a.crash_loop_backoff_max, stats_period=a.housekeeping_interval,
+                           cluster_dns=parse_cluster_dns(_csv(a.cluster_dns)), cluster_domain=a.cluster_domain,
+                           resolv_conf=a.resolv_conf)
+
+
+def _csv(values: list[str]) -> list[str]:
+    """A repeatable comma-separated flag's entries (pflag's StringSlice: an empty value is none)."""
+    return [item for value in values for item in value.split(",") if item]
 
 
 async def run(a: argparse.Namespace) -> None:

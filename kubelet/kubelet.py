@@ -7,6 +7,8 @@ start, before syncing anything, the kubelet looks at what its runtime already ru
 still exist are adopted as they are (a kubelet restart does not restart pods), and what belongs
 to pods that are gone is removed. A stats sampler (:mod:`kubelet.stats`) measures the node's and
 its pods' resource usage every ``stats_period`` seconds for ``Kubelet.Stats`` and the resource metrics.
+Each new sandbox gets the pod's DNS settings (:mod:`kubelet.dns`) from the ``cluster_dns``,
+``cluster_domain`` and ``resolv_conf`` settings; the resolver file's limits are checked once at start.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from kubelet.backoff import Backoff
+from kubelet.dns import DEFAULT_RESOLV_CONF, DnsSettings, check_resolv_conf_limits
 from kubelet.env import expand_command, resolve_env
 from kubelet.node import NodeAgent, NodeSettings
-from kubelet.podsync import PodSyncer, SyncSettings
+from kubelet.podsync import PodSyncer, SyncSettings, node_reference
 from kubelet.podworkers import PodWorkers
 from kubelet.probe_manager import ProbeManager
 from kubelet.runtime.interface import LABEL_NODE, ContainerRuntime
@@ -50,10 +53,22 @@ class KubeletSettings:
     relist_period: float = 1.0
     stats_period: float = DEFAULT_PERIOD_S
     """How often resource usage is sampled (``--housekeeping-interval``): the window of ``skiffctl top``."""
+    cluster_dns: tuple[str, ...] = ()
+    """``--cluster-dns``: the DNS servers of ClusterFirst pods (IPs); none: they fall back to Default,
+    with a MissingClusterDNS Warning (see :mod:`kubelet.dns`)."""
+    cluster_domain: str = ""
+    """``--cluster-domain``: the cluster's DNS domain, searched first by ClusterFirst pods; empty: none."""
+    resolv_conf: str = DEFAULT_RESOLV_CONF
+    """``--resolv-conf``: the node's resolver file, the base of the pods' DNS settings; empty: none
+    (Default pods then get a loopback nameserver and ``search .``, as in Kubernetes)."""
 
     @property
     def node_name(self) -> str:
         return self.node.name
+
+    def dns(self) -> DnsSettings:
+        return DnsSettings(cluster_dns=self.cluster_dns, cluster_domain=self.cluster_domain,
+                           resolv_conf=self.resolv_conf, node_ips=(self.node.ip,) if self.node.ip else ())
 
 
 class Kubelet:
@@ -77,7 +92,7 @@ class Kubelet:
                                 resolve_env=functools.partial(resolve_env, allocatable=allocatable),
                                 expand=expand_command,
                                 settings=SyncSettings(node_name=settings.node.name, node_ip=settings.node.ip,
-                                                      runtime_scheme=runtime.name),
+                                                      runtime_scheme=runtime.name, dns=settings.dns()),
                                 clock=self.clock)
         self.workers = PodWorkers(self.syncer, runtime, node_name=settings.node_name,
                                   relist_period=settings.relist_period, clock=self.clock)
@@ -128,6 +143,7 @@ class Kubelet:
         await self.node.register()
         self.node.start()
         self.recorder.start()
+        self._check_resolv_conf()
         informer = asyncio.get_running_loop().create_task(self.pods.run())
         try:
             await self.pods.wait_for_sync()
@@ -145,6 +161,16 @@ class Kubelet:
             await self.node.stop()
             await self.statuses.flush()
             await self.recorder.stop()
+
+    def _check_resolv_conf(self) -> None:
+        """What is wrong with the node's resolver file, once at start (CheckLimitsForResolvConf)."""
+        if not self.settings.resolv_conf:
+            return
+        problem = check_resolv_conf_limits(self.settings.resolv_conf, self.settings.cluster_domain)
+        if problem is not None:
+            log.debug("Check limits for resolv.conf failed: %s", problem)
+            self.recorder.event(node_reference(self.settings.node_name), "Warning", "CheckLimitsForResolvConf",
+                                problem)
 
     async def _adopt_or_clean(self) -> None:
         known = {p.metadata.uid for p in self.pods.store.list()}

@@ -6,8 +6,11 @@ on the difference — create the sandbox and volumes, run the init containers on
 restart the app containers as restartPolicy and the crash-loop backoff allow, kill a container
 whose liveness probe failed — and hands the computed status to the StatusManager. It returns
 when it would like to be called again (a backoff expiring), or None to wait for the next event.
-``terminate(pod)`` is the deletion path: preStop hook, SIGTERM with the grace period, SIGKILL,
-volumes torn down, and the final delete of the pod object.
+A new sandbox carries the pod's DNS settings (:func:`kubelet.dns.pod_dns`, with its Warnings
+recorded); when the node's resolver file cannot be read the sandbox is not made, as in Kubernetes
+(a FailedCreatePodSandBox Warning, retried). ``terminate(pod)`` is the deletion path: preStop
+hook, SIGTERM with the grace period, SIGKILL, volumes torn down, and the final delete of the pod
+object.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 
 from kubelet import metrics
 from kubelet.backoff import Backoff
+from kubelet.dns import DnsConfig, DnsError, DnsSettings, pod_dns, read_resolv_conf
 from kubelet.runtime.interface import (
     LABEL_RUNTIME,
     ContainerConfig,
@@ -102,6 +106,8 @@ class SyncSettings:
     node_ip: str
     runtime_scheme: str
     volume_refresh_period: float = 1.0
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    """The kubelet's DNS flags, for each new sandbox's resolver settings."""
 
 
 def _limit(container: core_pb2.Container, name: str) -> Any:
@@ -159,7 +165,13 @@ class PodSyncer:
         delays: list[float] = []
         latest, previous = await self._containers(pod.metadata.uid)
         if st.sandbox is None:
-            st.sandbox = await self._sandbox(pod)
+            try:
+                st.sandbox = await self._sandbox(pod)
+            except DnsError as exc:  # generatePodSandboxConfig failed: no sandbox, retried
+                log.warning("%s: Failed to create pod sandbox: %s", _pod_key(pod), exc)
+                self.recorder.event(pod, "Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+                self._report(pod, st, latest, previous)
+                return 2.0
         if not await self._volumes(pod, st):
             self._report(pod, st, latest, previous)
             return 2.0
@@ -199,9 +211,20 @@ class PodSyncer:
             if sandbox.pod_uid == uid:
                 return sandbox  # adopted: a restarted kubelet finds what it started before
         meta = pod.metadata
+        dns = self._dns(pod)
         return await self.runtime.run_sandbox(SandboxConfig(  # the runtime labels it (kubelet.runtime.labels)
             pod_uid=uid, namespace=meta.namespace, name=meta.name, hostname=pod.spec.hostname or meta.name,
-            host_network=pod.spec.host_network, node_name=self.settings.node_name))
+            host_network=pod.spec.host_network, node_name=self.settings.node_name, dns=dns))
+
+    def _dns(self, pod: core_pb2.Pod) -> DnsConfig:
+        """The pod's resolver settings (GetPodDNS), recording the Warnings that come with them;
+        DnsError when the node's resolver file cannot be read."""
+        settings = self.settings.dns
+        config, events = pod_dns(pod, settings, read_resolv_conf(settings.resolv_conf))
+        for event in events:
+            target = node_reference(self.settings.node_name) if event.on_node else pod
+            self.recorder.event(target, event.type, event.reason, event.message)
+        return config
 
     async def _volumes(self, pod: core_pb2.Pod, st: PodState) -> bool:
         try:
@@ -523,6 +546,14 @@ class PodSyncer:
         self.backoff.forget_prefix(f"{uid}/")
         self.statuses.forget(uid)
         self.states.pop(uid, None)
+
+
+def node_reference(node_name: str) -> core_pb2.Node:
+    """The node as the kubelet's own events name it (Kubernetes' nodeRef: the name as its UID too)."""
+    node = core_pb2.Node()
+    node.metadata.name = node_name
+    node.metadata.uid = node_name
+    return node
 
 
 def _has_projected_data(pod: core_pb2.Pod) -> bool:

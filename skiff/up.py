@@ -140,6 +140,12 @@ def plan(settings: UpSettings) -> Plan:
                  *proxies(settings, server, py, logs)], etcd_url)
 
 
+CLUSTER_DNS = "10.96.0.10"
+"""The cluster DNS address: the tenth of the apiserver's default service range, as in kubeadm."""
+CLUSTER_DOMAIN = "cluster.local"
+DNS_FLAGS = ["--cluster-dns", CLUSTER_DNS, "--cluster-domain", CLUSTER_DOMAIN]
+
+
 def proxies(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
     """The service proxy: one for the host (its nodes share the host's network); none for hollow nodes,
     whose pods have no addresses to forward to."""
@@ -147,7 +153,7 @@ def proxies(settings: UpSettings, server: str, py: list[str], logs: Path) -> lis
         return []
     node = "skiff-node-0" if settings.nodes > 1 else "skiff-node"
     return [Component("proxy", [*py, "proxy", "--server", server, "--hostname-override", node, "--metrics-port",
-                                str(free_port())], logs / "proxy.log")]
+                                str(free_port()), *DNS_FLAGS], logs / "proxy.log")]
 
 
 def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
@@ -158,14 +164,16 @@ def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> li
     if settings.runtime == "fake":
         return [Component("kubelet", [*py, "kubelet", "--server", server, "--runtime", "fake", "--nodes",
                                       str(settings.nodes), "--node-name", "skiff-node", "--root-dir",
-                                      str(settings.data_dir / "kubelet"), *backoff], logs / "kubelet.log")]
+                                      str(settings.data_dir / "kubelet"), *DNS_FLAGS, *backoff],
+                              logs / "kubelet.log")]
     out = []
     for i in range(settings.nodes):
         name = f"skiff-node-{i}" if settings.nodes > 1 else "skiff-node"
         out.append(Component(f"kubelet {name}", [*py, "kubelet", "--server", server, "--runtime", settings.runtime,
                                                  "--node-name", name, "--root-dir",
                                                  str(settings.data_dir / "kubelet" / name), "--metrics-port",
-                                                 str(free_port()), *backoff], logs / f"kubelet-{name}.log"))
+                                                 str(free_port()), *DNS_FLAGS, *backoff],
+                             logs / f"kubelet-{name}.log"))
     return out
 
 
@@ -224,8 +232,10 @@ async def run(settings: UpSettings) -> int:
                 print(f"skiff up: the apiserver did not come up; see {c.log_path}", file=sys.stderr)
                 return 1
         config = write_cluster_config(f"127.0.0.1:{settings.port}")
+        dns = (f"  dns:      {CLUSTER_DNS} ({CLUSTER_DOMAIN}), answered by the proxy\n"
+               if any(c.name == "proxy" for c in components) else "")
         print(f"\nskiff cluster is up: apiserver 127.0.0.1:{settings.port}, data in {settings.data_dir}\n"
-              f"  nodes:    {settings.nodes} ({settings.runtime} runtime)\n"
+              f"  nodes:    {settings.nodes} ({settings.runtime} runtime)\n{dns}"
               f"  etcd:     {cluster.etcd_url}\n"
               f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics\n"
               f"skiffctl is configured through {config}; try:  skiffctl get namespaces\n"

@@ -7,6 +7,14 @@ pod IP is the pause container's address on Docker's default bridge (the node IP 
 pods, whose pause container runs with ``network_mode=host``). PID namespaces are not shared, as in
 Kubernetes by default.
 
+DNS: a sandbox's settings (``SandboxConfig.dns``) are given to the pause container as ``--dns``,
+``--dns-search`` and ``--dns-option``, and the engine writes them into the resolv.conf it makes
+for it (in its own order: ``search`` first). App containers get no DNS options (the engine refuses
+them with ``network_mode=container:``, "conflicting options: dns and the network mode"); they
+share the network container's resolv.conf. A hostNetwork pause container takes the options too:
+it then gets a resolv.conf of its own instead of the host's, which stays untouched. No settings,
+or empty ones, leave the engine's default (the host's, without loopback nameservers).
+
 The pause image is ``skiff/pause:latest``, which the runtime builds itself on first use with
 ``docker import`` of a one-file root filesystem: the node's static ``/bin/busybox`` run as
 ``busybox sleep 2147483647``. An image of its own keeps sandboxes independent of the images users
@@ -177,6 +185,16 @@ def stats_from_engine(data: dict[str, Any]) -> ContainerStats | None:
                           memory_working_set_bytes=max(0, int(memory["usage"]) - int(inactive)))
 
 
+def _dns_options(config: SandboxConfig) -> dict[str, list[str]]:
+    """The pod's DNS settings as the pause container's ``--dns``, ``--dns-search``, ``--dns-option``
+    (none given: Docker's own resolv.conf)."""
+    dns = config.dns
+    if dns is None or not dns.render():
+        return {}
+    options = {"dns": list(dns.servers), "dns_search": list(dns.searches), "dns_opt": list(dns.options)}
+    return {key: value for key, value in options.items() if value}
+
+
 def pause_rootfs_tar(busybox: str = BUSYBOX_PATH) -> bytes:
     """A root filesystem holding only a static busybox (and /tmp), as a tar for ``docker import``."""
     buffer = io.BytesIO()
@@ -311,7 +329,7 @@ class DockerRuntime:
                   LABEL_CONTAINER_NAME: "POD", LABEL_ATTEMPT: "0", LABEL_KIND: "sandbox"}
         api = await self.api()
         host_config = api.create_host_config(
-            network_mode="host" if config.host_network else "bridge", ipc_mode="shareable")
+            network_mode="host" if config.host_network else "bridge", ipc_mode="shareable", **_dns_options(config))
         spec: dict[str, Any] = {
             "image": PAUSE_IMAGE, "labels": labels, "host_config": host_config,
             "hostname": None if config.host_network else (config.hostname or config.name)[:63],

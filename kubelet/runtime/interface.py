@@ -9,6 +9,12 @@ started inside it. Every object a runtime creates carries the labels in ``LABEL_
 exited container's reason is Kubernetes' terminated reason, which :func:`terminated_reason`
 decides for every runtime and for the pod status.
 
+A sandbox may carry the pod's DNS resolver settings (:class:`DnsConfig`, which the kubelet works
+out from the pod's dnsPolicy and dnsConfig, see :mod:`kubelet.dns`); the runtime makes them the
+containers' ``/etc/resolv.conf``, as a CRI runtime does with ``PodSandboxConfig.dns_config``. The
+value lives here, with the other things a runtime is given, so that runtimes never import the
+kubelet's policy.
+
 Errors: image problems raise :class:`ImageError` with Kubernetes' reason (ErrImagePull,
 ErrImageNeverPull, InvalidImageName); anything else the runtime cannot do raises
 :class:`RuntimeFailure` with a message fit for the pod's status.
@@ -52,6 +58,29 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class DnsConfig:
+    """A pod's resolver settings (CRI's DNSConfig): what its ``/etc/resolv.conf`` says."""
+
+    servers: tuple[str, ...] = ()
+    """``nameserver`` lines, in order."""
+    searches: tuple[str, ...] = ()
+    """The ``search`` list, in order."""
+    options: tuple[str, ...] = ()
+    """The ``options`` line's entries (``ndots:5``, ``edns0``...)."""
+
+    def render(self) -> str:
+        """The resolv.conf text: one ``nameserver`` line per server, then ``search`` and ``options``
+        lines when there are any (the order the kubelet's docker integration wrote them in); the
+        empty string for an empty config."""
+        lines = [f"nameserver {server}" for server in self.servers]
+        if self.searches:
+            lines.append("search " + " ".join(self.searches))
+        if self.options:
+            lines.append("options " + " ".join(self.options))
+        return "".join(f"{line}\n" for line in lines)
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     pod_uid: str
     namespace: str
@@ -60,6 +89,9 @@ class SandboxConfig:
     labels: dict[str, str] = field(default_factory=dict)
     host_network: bool = False
     node_name: str = ""
+    dns: DnsConfig | None = None
+    """The pod's resolver settings. None, or a config that renders empty, leaves the containers'
+    ``/etc/resolv.conf`` as the runtime makes it by default (containerd copies the host's then)."""
 
 
 @dataclass(frozen=True)

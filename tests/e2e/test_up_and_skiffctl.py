@@ -205,3 +205,31 @@ def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
     finally:
         cluster.stop()
         purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")
+
+
+def test_a_pod_reaches_a_service_by_name_through_the_cluster_dns(tmp_path: Path) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("served by web\n")
+    cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
+    try:
+        assert "dns:      10.96.0.10 (cluster.local)" in cluster.output
+        cluster.ctl("create", "deployment", "web", "--image=busybox", "--port=8080", "--", "busybox", "httpd", "-f",
+                    "-p", "8080", "-h", str(www))
+        cluster.ctl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+        cluster.ctl("expose", "deployment", "web", "--port=80", "--target-port=8080")
+        cluster_ip = cluster.ctl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}").stdout
+        assert "CoreDNS is running at 10.96.0.10:53" in cluster.ctl("cluster-info").stdout
+        script = ("cat /etc/resolv.conf; nslookup web.default.svc.cluster.local; wget -qO- http://web/; "
+                  "nslookup nope.default.svc.cluster.local || echo lookup failed")
+        # The proxy syncs the new Service's listener within moments: retry the whole pod until it answers.
+        out = wait_until(lambda: cluster.ctl("run", "dig", "--rm", "-i", "--image=busybox", "--restart=Never",
+                                             "--", "busybox", "sh", "-c", script, stdin="", check=False).stdout,
+                         until=lambda text: "served by web" in text, timeout=60, interval=1,
+                         what="a pod to fetch http://web/ by name")
+        assert "nameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local" in out
+        assert re.search(rf"Name:\s+web\.default\.svc\.cluster\.local\nAddress:\s+{re.escape(cluster_ip)}\n", out), out
+        assert "NXDOMAIN" in out and "lookup failed" in out
+    finally:
+        cluster.stop()
+        purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")

@@ -10,6 +10,7 @@ no engine answers at all; ``make test`` runs tools/ensure-docker.sh first so tha
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import time
@@ -22,12 +23,14 @@ from typing import TypeVar
 import docker
 import pytest
 
+from kubelet.dns import parse_resolv_conf
 from kubelet.runtime.docker import LABEL_KIND, DockerRuntime, DockerSettings
 from kubelet.runtime.interface import (
     LABEL_NODE,
     ContainerConfig,
     ContainerInfo,
     ContainerRuntime,
+    DnsConfig,
     ImageError,
     Mount,
     RuntimeFailure,
@@ -156,6 +159,69 @@ async def test_host_network_pod_has_the_node_ip(runtime: DockerRuntime) -> None:
     result = await runtime.exec_sync(cid, ["cat", "/proc/net/dev"], 5)
     assert b"docker0" in result.output, "the container sees the node's interfaces"
     await runtime.remove_sandbox(host_pod.id)
+
+
+POD_DNS = DnsConfig(servers=("10.96.0.10", "10.96.0.11"), searches=("ns1.svc.cluster-domain.example", "my.dns.search"),
+                    options=("ndots:2", "edns0"))
+
+
+def resolv_lines(text: bytes) -> list[str]:
+    """A resolv.conf's settings lines, sorted: the engine writes its own order (search first) and,
+    in newer versions, comments."""
+    return sorted(line for line in text.decode().splitlines() if line.strip() and not line.startswith("#"))
+
+
+def host_resolv_conf() -> tuple[bytes, int, int]:
+    st = os.stat("/etc/resolv.conf")
+    return Path("/etc/resolv.conf").read_bytes(), st.st_ino, st.st_mtime_ns
+
+
+async def test_a_pods_dns_settings_are_every_containers_resolv_conf(runtime: DockerRuntime) -> None:
+    """The pause container is given them (--dns, --dns-search, --dns-option); app containers joined to
+    its network (container:<pause>, where the engine refuses DNS options) share its resolv.conf."""
+    before = host_resolv_conf()
+    uid = str(uuid.uuid4())
+    pod = await runtime.run_sandbox(SandboxConfig(pod_uid=uid, namespace="default", name=f"dns-{uid[:6]}",
+                                                  hostname="dns", dns=POD_DNS))
+    first = await runtime.start_container(pod, config("first", "exec sleep 3600"))
+    second = await runtime.start_container(pod, config("second", "exec sleep 3600"))
+    for container_id in (first, second):
+        result = await runtime.exec_sync(container_id, ["cat", "/etc/resolv.conf"], 5)
+        assert result.exit_code == 0
+        assert resolv_lines(result.output) == sorted(POD_DNS.render().splitlines())
+        assert parse_resolv_conf(result.output.decode()) == POD_DNS
+    api = await runtime.api()
+    pause_host = (await asyncio.to_thread(api.inspect_container, pod.id))["HostConfig"]
+    assert (pause_host["Dns"], pause_host["DnsSearch"], pause_host["DnsOptions"]) == (
+        list(POD_DNS.servers), list(POD_DNS.searches), list(POD_DNS.options))
+    app_host = (await asyncio.to_thread(api.inspect_container, first))["HostConfig"]
+    assert not app_host.get("Dns") and app_host["NetworkMode"] == f"container:{pod.id}"
+    assert host_resolv_conf() == before
+    await runtime.remove_sandbox(pod.id)
+
+
+async def test_a_host_network_pod_gets_its_dns_settings_and_the_host_keeps_its_own(runtime: DockerRuntime) -> None:
+    before = host_resolv_conf()
+    uid = str(uuid.uuid4())
+    dns = DnsConfig(servers=("10.96.0.10",), searches=("default.svc.cluster.local", "svc.cluster.local"),
+                    options=("ndots:5",))
+    host_pod = await runtime.run_sandbox(SandboxConfig(pod_uid=uid, namespace="default", name="hostnet-dns",
+                                                       hostname="ignored", host_network=True, dns=dns))
+    cid = await runtime.start_container(host_pod, config("app", "exec sleep 3600"))
+    result = await runtime.exec_sync(cid, ["cat", "/etc/resolv.conf"], 5)
+    assert resolv_lines(result.output) == sorted(dns.render().splitlines())
+    assert host_resolv_conf() == before
+    await runtime.remove_sandbox(host_pod.id)
+
+
+async def test_without_dns_settings_the_engine_makes_the_resolv_conf(runtime: DockerRuntime) -> None:
+    for dns in (None, DnsConfig()):
+        uid = str(uuid.uuid4())
+        pod = await runtime.run_sandbox(SandboxConfig(pod_uid=uid, namespace="default", name=f"nodns-{uid[:6]}",
+                                                      hostname="nodns", dns=dns))
+        pause_host = (await asyncio.to_thread((await runtime.api()).inspect_container, pod.id))["HostConfig"]
+        assert not pause_host.get("Dns") and not pause_host.get("DnsSearch") and not pause_host.get("DnsOptions")
+        await runtime.remove_sandbox(pod.id)
 
 
 async def test_memory_limit_exceeded_is_oomkilled(runtime: DockerRuntime, sandbox: Sandbox) -> None:

@@ -267,6 +267,32 @@ async def test_a_probe_that_cannot_run_is_said_in_an_event(client: Client, tmp_p
         assert p.status.phase == "Running" and not p.status.container_statuses[0].ready
 
 
+async def test_a_cluster_first_pod_without_cluster_dns_is_told_on_the_pod_and_the_node(client: Client,
+                                                                                      tmp_path: Path) -> None:
+    """No --cluster-dns: the pod falls back to the Default policy, and the kubelet records Kubernetes'
+    MissingClusterDNS Warning on the pod and on its Node (an event in "default", named for the node)."""
+    missing = ('kubelet does not have ClusterDNS IP configured and cannot create Pod using "ClusterFirst" policy. '
+               'Falling back to "Default" policy.')
+    async with kubelet(client, FakeRuntime(node_name=NODE), tmp_path):
+        created = await client.create(pod("nodns"))
+        found: dict[str, list[str]] = {}
+
+        async def said() -> bool:
+            events = await client.list(core_pb2.Event, namespace="default")
+            for kind in ("Pod", "Node"):
+                found[kind] = [e.message for e in events.items if e.reason == "MissingClusterDNS"
+                               and e.type == "Warning" and e.involved_object.kind == kind]
+            return bool(found["Pod"] and found["Node"])
+
+        await eventually(said, what="MissingClusterDNS on the pod and the node")
+        assert found["Pod"] == [f'pod: "nodns_default({created.metadata.uid})". {missing}']
+        assert found["Node"] == [missing]
+        events = await client.list(core_pb2.Event, namespace="default", field_selector=f"involvedObject.name={NODE}")
+        node_event = next(e for e in events.items if e.reason == "MissingClusterDNS")
+        assert (node_event.involved_object.uid, node_event.source.component) == (NODE, "kubelet")
+        await until(client, "nodns", lambda p: p.status.phase == "Running", "the pod to run all the same")
+
+
 async def test_a_container_with_a_readiness_probe_is_never_ready_before_it_passes(client: Client,
                                                                                  tmp_path: Path) -> None:
     """Not even in the first status after the container starts (before its probe workers exist)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -29,6 +30,7 @@ from kubelet.runtime.interface import (
     ContainerConfig,
     ContainerInfo,
     ContainerRuntime,
+    DnsConfig,
     Mount,
     RuntimeFailure,
     Sandbox,
@@ -320,6 +322,92 @@ async def test_a_pod_has_its_hostname_and_a_host_network_pod_the_nodes(runtime: 
     assert (await runtime.exec_sync(shared, [BUSYBOX, "hostname"], timeout=5)).output == \
         f"{socket.gethostname()}\n".encode()
     assert socket.gethostname() != "p"  # the container's name did not leak to the host
+
+
+POD_DNS = DnsConfig(servers=("10.96.0.10", "10.96.0.11"), searches=("ns1.svc.cluster-domain.example", "my.dns.search"),
+                    options=("ndots:2", "edns0"))
+
+
+def host_resolv_conf() -> tuple[bytes, int, int, int]:
+    """The host's /etc/resolv.conf: its bytes and (through a symlink) inode, mtime and ctime."""
+    st = os.stat("/etc/resolv.conf")
+    return Path("/etc/resolv.conf").read_bytes(), st.st_ino, st.st_mtime_ns, st.st_ctime_ns
+
+
+async def dns_pod(rt: ProcessRuntime, dns: DnsConfig | None, *, host_network: bool = False) -> Sandbox:
+    uid = secrets.token_hex(8)
+    return await rt.run_sandbox(SandboxConfig(pod_uid=uid, namespace="default", name=f"p-{uid[:4]}", hostname="p",
+                                              host_network=host_network, dns=dns))
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
+async def test_a_pods_dns_settings_are_its_containers_resolv_conf_and_the_hosts_file_is_untouched(
+        runtime: ProcessRuntime) -> None:
+    before = host_resolv_conf()
+    sandbox = await dns_pod(runtime, POD_DNS)
+    sleeper = ContainerConfig(name="app", image="busybox", command=[BUSYBOX, "sleep", "30"], args=[], env=[PATH_ENV])
+    first = await runtime.start_container(sandbox, sleeper)
+    reader = await runtime.start_container(sandbox, sh("reader", "cat /etc/resolv.conf"))
+    assert (await exited(runtime, reader)).exit_code == 0
+    expected = (b"nameserver 10.96.0.10\nnameserver 10.96.0.11\nsearch ns1.svc.cluster-domain.example my.dns.search\n"
+                b"options ndots:2 edns0\n")
+    assert await log_text(runtime, reader) == expected  # every container of the pod sees it
+    assert (await runtime.exec_sync(first, [BUSYBOX, "cat", "/etc/resolv.conf"], timeout=5)).output == expected
+    writer = await runtime.start_container(sandbox, sh("writer", "echo nameserver 6.6.6.6 >> /etc/resolv.conf"))
+    assert (await exited(runtime, writer)).exit_code != 0  # read-only: a container cannot change its pod's
+    assert host_resolv_conf() == before
+    state_file = runtime.root_dir / "sandboxes" / f"{sandbox.id}.resolv.conf"
+    assert state_file.read_bytes() == expected
+    await runtime.remove_sandbox(sandbox.id)
+    assert not state_file.exists()
+    assert host_resolv_conf() == before
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
+async def test_a_host_network_pod_gets_its_dns_settings_too(runtime: ProcessRuntime) -> None:
+    before = host_resolv_conf()
+    sandbox = await dns_pod(runtime, DnsConfig(servers=("10.96.0.10",), searches=("default.svc.cluster.local",),
+                                               options=("ndots:5",)), host_network=True)
+    assert sandbox.ip == runtime.node_ip
+    reader = await runtime.start_container(sandbox, sh("reader", "cat /etc/resolv.conf"))
+    assert (await exited(runtime, reader)).exit_code == 0
+    assert await log_text(runtime, reader) == \
+        b"nameserver 10.96.0.10\nsearch default.svc.cluster.local\noptions ndots:5\n"
+    assert host_resolv_conf() == before
+
+
+async def test_without_dns_settings_or_root_a_container_reads_the_hosts_resolv_conf(
+        runtime: ProcessRuntime, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    host = Path("/etc/resolv.conf").read_bytes()
+    for dns in (None, DnsConfig()):  # none, or empty ones (containerd copies the host's file then)
+        reader = await runtime.start_container(await dns_pod(runtime, dns), sh("reader", "cat /etc/resolv.conf"))
+        assert (await exited(runtime, reader)).exit_code == 0
+        assert await log_text(runtime, reader) == host
+    unprivileged = ProcessRuntime(tmp_path / "no-root", node_name="node-a", node_ip="192.0.2.99")
+    unprivileged.root = False  # as a kubelet that is not root: no mount namespace to bind the file in
+    try:
+        with caplog.at_level(logging.DEBUG, logger="kubelet.runtime.process"):
+            for _ in range(2):
+                sandbox = await dns_pod(unprivileged, POD_DNS)
+                reader = await unprivileged.start_container(sandbox, sh("reader", "cat /etc/resolv.conf"))
+                assert (await exited(unprivileged, reader)).exit_code == 0
+                assert await log_text(unprivileged, reader) == host
+        told = [r for r in caplog.records if "DNS settings are not applied" in r.getMessage()]
+        assert [r.levelno for r in told] == [logging.DEBUG]  # once, at debug
+        assert list((tmp_path / "no-root" / "sandboxes").glob("*.resolv.conf")) == []
+    finally:
+        await cleanup_and_check(unprivileged)
+
+
+@pytest.mark.skipif(not ROOT, reason="mount namespaces need root")
+async def test_a_volume_the_pod_mounts_over_etc_resolv_conf_wins(runtime: ProcessRuntime, tmp_path: Path) -> None:
+    own = tmp_path / "my-resolv.conf"
+    own.write_text("nameserver 9.9.9.9\n")
+    sandbox = await dns_pod(runtime, POD_DNS)
+    reader = await runtime.start_container(sandbox, sh("reader", "cat /etc/resolv.conf", mounts=[
+        Mount(host_path=str(own), container_path="/etc/resolv.conf", read_only=True)]))
+    assert (await exited(runtime, reader)).exit_code == 0
+    assert await log_text(runtime, reader) == b"nameserver 9.9.9.9\n"
 
 
 async def test_exec_stream_with_stdin(runtime: ProcessRuntime) -> None:

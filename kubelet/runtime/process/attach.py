@@ -305,11 +305,6 @@ class ProcessAttachSession:
         self._code: int | None = None
         self._task = asyncio.get_running_loop().create_task(self._read())
 
-    @classmethod
-    def ended(cls, recorded_exit: Callable[[], Awaitable[int]]) -> ProcessAttachSession:
-        """The session of a container that has exited: no output, the recorded exit code."""
-        return cls(None, None, stdin=False, tty=False, recorded_exit=recorded_exit)
-
     async def _read(self) -> None:
         try:
             while self._reader is not None:

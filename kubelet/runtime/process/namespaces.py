@@ -6,7 +6,9 @@ The shim enters the pod's netns (``setns`` on ``/run/netns/<name>``, see ``netwo
 unshares a mount namespace, makes it private and bind-mounts the container's mounts in it. There is
 no chroot: the mounts' target paths are created on the host filesystem. The command inherits both
 namespaces, and ``exec`` later enters them with ``nsenter``. Without root there is no mount
-namespace, so ``mounts`` are not applied (the runtime logs a warning). As root, and unless the pod
+namespace, so ``mounts`` are not applied (the runtime logs a warning). A mount over a file
+that exists binds over it without writing to it: the pod's resolv.conf goes over /etc/resolv.conf
+this way, and the host's file is never changed (only a missing target is created, empty). As root, and unless the pod
 uses the host's network, the shim also unshares a UTS namespace and sets the hostname to the pod's
 (``spec.hostname``, else its name, at most 63 characters), so ``hostname`` in a container prints
 what it prints in Kubernetes; ``exec`` enters it too. Each container has its own UTS namespace
@@ -57,9 +59,9 @@ def enter_namespaces(spec: dict[str, Any]) -> None:
         source, target = mount["host_path"], mount["container_path"]
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
-        else:
+        elif not os.path.lexists(target):  # an existing file (a host's /etc/resolv.conf) is left untouched
             os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
-            Path(target).touch(exist_ok=True)
+            Path(target).touch()
         _libc_call("mount", source.encode(), target.encode(), None, MS_BIND | MS_REC, None)
         if mount["read_only"]:
             _libc_call("mount", b"none", target.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)

@@ -7,6 +7,14 @@ without an ENTRYPOINT (busybox's) runs them (``skiffctl run t --image=busybox --
 with neither, the image's own entrypoint would run, which this runtime cannot know, so it fails
 with RuntimeFailure. The one exception is a ``pause`` image, which runs ``sleep infinity``.
 
+DNS: a sandbox's settings (``SandboxConfig.dns``) are rendered into ``<sandbox id>.resolv.conf``
+in the state dir, and each container's shim bind-mounts that file read-only over /etc/resolv.conf
+in its private mount namespace (one more of its ``mounts``, unless the pod mounts a volume there),
+so the host's file is never touched; hostNetwork pods too, since their containers also get a mount
+namespace. Without root there is no mount namespace: the settings are not applied and containers
+read the host's /etc/resolv.conf (logged once, at debug). No settings, or empty ones, leave the
+host's file in place, as containerd copies it then.
+
 The runtime composes the other modules of this package: a sandbox is a record on disk (``state``)
 plus, as root and unless hostNetwork, a network namespace on the bridge (``network``); a container
 is a record, its cgroups (``cgroups``) and a shim that runs the command (``shim``); ``exec`` and
@@ -69,6 +77,7 @@ from skiff import aio
 log = logging.getLogger(__package__)  # "kubelet.runtime.process": one logger for the whole runtime
 
 PAUSE_IMAGE_NAMES = ("pause",)
+RESOLV_CONF = "/etc/resolv.conf"
 POLL_S = 0.02
 UNKNOWN_EXIT_MESSAGE = "the container's shim died before recording an exit code; exit code unknown"
 
@@ -92,6 +101,7 @@ class ProcessRuntime:
         self._container_dir.mkdir(parents=True, exist_ok=True)
         self._shims: dict[str, asyncio.subprocess.Process] = {}
         self._nsenter = shutil.which("nsenter") or "nsenter"
+        self._dns_unapplied_logged = False
         if not self.root:
             log.warning("process runtime without root: pods share the host network, mounts are not applied")
 
@@ -127,8 +137,29 @@ class ProcessRuntime:
             except RuntimeFailure as err:
                 log.warning("%s/%s: no pod network (%s); the pod shares the host network with IP %s",
                             config.namespace, config.name, err, self.node_ip)
+        record["resolv_conf"] = self._write_resolv_conf(sandbox_id, config)
         write_json(self._sandbox_dir / f"{sandbox_id}.json", record)
         return _sandbox(record)
+
+    def _write_resolv_conf(self, sandbox_id: str, config: SandboxConfig) -> str | None:
+        """The pod's resolv.conf in the state dir (its containers' shims bind-mount it over
+        /etc/resolv.conf), or None: no settings, empty ones (the host's file stays, as containerd
+        copies it then), or no root to mount with."""
+        text = config.dns.render() if config.dns is not None else ""
+        if not text:
+            return None
+        if not self.root:
+            if not self._dns_unapplied_logged:
+                self._dns_unapplied_logged = True
+                log.debug("no mount namespace without root: pods' DNS settings are not applied, their "
+                          "containers read the host's /etc/resolv.conf")
+            return None
+        path = self._sandbox_dir / f"{sandbox_id}.resolv.conf"
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+        return str(path)
 
     async def stop_sandbox(self, sandbox_id: str) -> None:
         record = self._sandbox_record(sandbox_id)
@@ -145,6 +176,8 @@ class ProcessRuntime:
         await self.stop_sandbox(sandbox_id)
         for container_id in await self._containers_of(sandbox_id):
             await self.remove_container(container_id)
+        with contextlib.suppress(FileNotFoundError):
+            (self._sandbox_dir / f"{sandbox_id}.resolv.conf").unlink()
         with contextlib.suppress(FileNotFoundError):
             (self._sandbox_dir / f"{sandbox_id}.json").unlink()
 
@@ -191,8 +224,7 @@ class ProcessRuntime:
                 "netns_path": f"/run/netns/{record['netns']}" if record["netns"] else None,
                 "mount_ns": self.root, "hostname": hostname,
                 "cgroup_procs": [str(p / "cgroup.procs") for p in cgroup_dirs],
-                "mounts": [{"host_path": m.host_path, "container_path": m.container_path,
-                            "read_only": m.read_only} for m in config.mounts] if self.root else [],
+                "mounts": _mounts(record, config) if self.root else [],
                 "attach_socket": socket_path, "stdin": config.stdin, "stdin_once": config.stdin_once,
                 "tty": config.tty}
         write_json(directory / "spec.json", spec)
@@ -333,7 +365,8 @@ class ProcessRuntime:
     async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ProcessAttachSession:
         """Attach through the container's shim (see ``attach`` for what the session does). ``tty`` is
         the container's own, whatever is asked; ``stdin`` on a container without one is no error
-        (its writes are dropped); an exited container gives a session without output."""
+        (its writes are dropped). An exited container cannot be attached to (RuntimeFailure, as the
+        other runtimes: ``skiffctl run -i`` then prints its log instead, as kubectl does)."""
         state = self._state(container_id)
         path = state.get("attach_socket")
         if not path:
@@ -351,7 +384,7 @@ class ProcessRuntime:
             except attach.AttachUnavailable as err:
                 if self._running(state):
                     raise RuntimeFailure(f"cannot attach to container {container_id}: {err}") from err
-        return ProcessAttachSession.ended(recorded_exit)
+        raise RuntimeFailure(f"container {container_id} is not running")
 
     async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
                    timestamps: bool = False, since: float | None = None) -> AsyncIterator[bytes]:
@@ -384,6 +417,17 @@ class ProcessRuntime:
             if not running:
                 return
             await asyncio.sleep(0.1)
+
+
+def _mounts(record: dict[str, Any], config: ContainerConfig) -> list[dict[str, Any]]:
+    """The shim's bind mounts: the pod's resolv.conf over /etc/resolv.conf (read-only; first, so a
+    volume the pod mounts there itself wins, as in containerd), then the container's volumes."""
+    mounts = [{"host_path": m.host_path, "container_path": m.container_path, "read_only": m.read_only}
+              for m in config.mounts]
+    resolv_conf = record.get("resolv_conf")
+    if resolv_conf and not any(m.container_path == RESOLV_CONF for m in config.mounts):
+        mounts.insert(0, {"host_path": resolv_conf, "container_path": RESOLV_CONF, "read_only": True})
+    return mounts
 
 
 def _argv(config: ContainerConfig) -> list[str]:

@@ -2,7 +2,9 @@
 
 Layout under ``root_dir``::
 
-    sandboxes/<sandbox id>.json      the pod: uid, IP, labels, network namespace, veth
+    sandboxes/<sandbox id>.json      the pod: uid, IP, labels, network namespace, veth, resolv.conf path
+    sandboxes/<sandbox id>.resolv.conf  the pod's DNS settings, when it has any (as root), that its
+                                     containers' shims bind-mount read-only over /etc/resolv.conf
     containers/<id>/spec.json        what the shim runs: argv, env, cwd, uid, namespaces, cgroups, mounts,
                                      stdin / stdin_once / tty, the attach socket
     containers/<id>/state.json       pid, its /proc start time, shim pid, labels, start time

@@ -344,8 +344,10 @@ async def run_logs(ctx: Context) -> int:
 
 async def stdin_chunks(fd: int) -> AsyncIterator[bytes]:
     """Bytes from ``fd`` as they become readable; a pipe or terminal is read without a thread, so
-    an exec that ends while stdin is idle leaves nothing blocked behind."""
-    if stat.S_ISREG(os.fstat(fd).st_mode):
+    an exec that ends while stdin is idle leaves nothing blocked behind. Anything else (a file,
+    ``/dev/null``: what epoll cannot watch) is read in a thread."""
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)):
         while data := await asyncio.to_thread(os.read, fd, CHUNK):
             yield data
         return
