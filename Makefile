@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test proto bench lint etcd docker clean
+.PHONY: up test proto bench lint etcd nginx docker clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,10 +17,17 @@ etcd:
 	  echo "installing etcd (apt package etcd-server)"; \
 	  (apt-get update -qq && apt-get install -y -qq etcd-server etcd-client) >/dev/null; }
 
-up: $(STAMP) etcd
+# nginx with its stream module, for `skiff loadbalancer` (a system nginx the package may start is stopped).
+nginx:
+	@{ command -v nginx >/dev/null 2>&1 && test -e /usr/lib/nginx/modules/ngx_stream_module.so; } || { \
+	  echo "installing nginx (apt packages nginx-light, libnginx-mod-stream)"; \
+	  (apt-get update -qq && apt-get install -y -qq nginx-light libnginx-mod-stream) >/dev/null; \
+	  (service nginx stop || true) >/dev/null 2>&1; }
+
+up: $(STAMP) etcd nginx
 	$(BIN)/skiff up $(ARGS)
 
-test: $(STAMP) etcd docker
+test: $(STAMP) etcd nginx docker
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 	$(BIN)/lint-imports
 	$(BIN)/ruff check .

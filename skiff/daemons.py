@@ -13,7 +13,8 @@ commands:
   scheduler     assigns pending pods to nodes
   controller-manager  the controllers (Deployments, StatefulSets, DaemonSets, Jobs, Endpoints, ...)
   kubelet       runs the pods bound to this node (or N hollow nodes with --runtime fake)
-  proxy         forwards Service traffic (cluster IPs, NodePorts) to ready endpoints
+  proxy         forwards Service traffic (cluster IPs, NodePorts) to ready endpoints; cluster DNS
+  loadbalancer  nginx in front of the nodes: addresses for LoadBalancer Services
 
 Run 'skiff COMMAND --help' for a command's flags."""
 
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from proxy.app import main as proxy_main
 
         return proxy_main(rest)
+    if command == "loadbalancer":
+        from proxy.loadbalancer.app import main as loadbalancer_main
+
+        return loadbalancer_main(rest)
     if command == "up":
         from skiff.up import main as up_main
 

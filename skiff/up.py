@@ -137,7 +137,7 @@ def plan(settings: UpSettings) -> Plan:
                                                           "--metrics-port", str(free_port())],
                                    logs / "controller-manager.log")
     return Plan([etcd, apiserver, scheduler, controller_manager, *kubelets(settings, server, py, logs),
-                 *proxies(settings, server, py, logs)], etcd_url)
+                 *proxies(settings, server, py, logs), *load_balancers(settings, server, py, logs)], etcd_url)
 
 
 CLUSTER_DNS = "10.96.0.10"
@@ -154,6 +154,21 @@ def proxies(settings: UpSettings, server: str, py: list[str], logs: Path) -> lis
     node = "skiff-node-0" if settings.nodes > 1 else "skiff-node"
     return [Component("proxy", [*py, "proxy", "--server", server, "--hostname-override", node, "--metrics-port",
                                 str(free_port()), *DNS_FLAGS], logs / "proxy.log")]
+
+
+LOAD_BALANCER_POOL = "127.0.100.0/24"
+"""LoadBalancer Services' external addresses: loopback, so reachable from this host only."""
+
+
+def load_balancers(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
+    """nginx in front of the nodes for LoadBalancer Services, where nginx is installed and pods are real."""
+    nginx = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if settings.nodes < 1 or settings.runtime == "fake" or nginx is None:
+        return []
+    return [Component("loadbalancer", [*py, "loadbalancer", "--server", server, "--addresses", LOAD_BALANCER_POOL,
+                                       "--nginx", nginx,
+                                       "--work-dir", str(settings.data_dir / "loadbalancer"), "--metrics-port",
+                                       str(free_port())], logs / "loadbalancer.log")]
 
 
 def kubelets(settings: UpSettings, server: str, py: list[str], logs: Path) -> list[Component]:
@@ -232,10 +247,12 @@ async def run(settings: UpSettings) -> int:
                 print(f"skiff up: the apiserver did not come up; see {c.log_path}", file=sys.stderr)
                 return 1
         config = write_cluster_config(f"127.0.0.1:{settings.port}")
-        dns = (f"  dns:      {CLUSTER_DNS} ({CLUSTER_DOMAIN}), answered by the proxy\n"
-               if any(c.name == "proxy" for c in components) else "")
+        extras = (f"  dns:      {CLUSTER_DNS} ({CLUSTER_DOMAIN}), answered by the proxy\n"
+                  if any(c.name == "proxy" for c in components) else "")
+        extras += (f"  lb:       LoadBalancer Services get addresses from {LOAD_BALANCER_POOL} (nginx)\n"
+                   if any(c.name == "loadbalancer" for c in components) else "")
         print(f"\nskiff cluster is up: apiserver 127.0.0.1:{settings.port}, data in {settings.data_dir}\n"
-              f"  nodes:    {settings.nodes} ({settings.runtime} runtime)\n{dns}"
+              f"  nodes:    {settings.nodes} ({settings.runtime} runtime)\n{extras}"
               f"  etcd:     {cluster.etcd_url}\n"
               f"  metrics:  http://127.0.0.1:{settings.metrics_port}/metrics\n"
               f"skiffctl is configured through {config}; try:  skiffctl get namespaces\n"
