@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -230,6 +231,42 @@ def test_a_pod_reaches_a_service_by_name_through_the_cluster_dns(tmp_path: Path)
         assert "nameserver 10.96.0.10\nsearch default.svc.cluster.local svc.cluster.local cluster.local" in out
         assert re.search(rf"Name:\s+web\.default\.svc\.cluster\.local\nAddress:\s+{re.escape(cluster_ip)}\n", out), out
         assert "NXDOMAIN" in out and "lookup failed" in out
+    finally:
+        cluster.stop()
+        purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")
+
+
+def test_a_load_balancer_service_answers_on_its_external_address(tmp_path: Path) -> None:
+    if shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin") is None:
+        pytest.skip("nginx is not installed (make test installs it)")
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("served through the load balancer\n")
+    cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
+    try:
+        assert "lb:       LoadBalancer Services get addresses from 127.0.100.0/24 (nginx)" in cluster.output
+        cluster.ctl("create", "deployment", "web", "--image=busybox", "--port=8080", "--", "busybox", "httpd", "-f",
+                    "-p", "8080", "-h", str(www))
+        cluster.ctl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+        cluster.ctl("expose", "deployment", "web", "--port=8000", "--target-port=8080", "--type=LoadBalancer")
+        address = wait_until(lambda: cluster.ctl("get", "svc", "web", "-o",
+                                                 "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout,
+                             timeout=30, interval=0.3, what="the Service's external address")
+        assert address.startswith("127.0.100.")
+        assert re.search(rf"^web\s+LoadBalancer\s+\S+\s+{re.escape(address)}\s+8000:\d+/TCP",
+                         cluster.ctl("get", "svc", "web").stdout, re.M)
+
+        def fetch() -> str:
+            try:
+                with urllib.request.urlopen(f"http://{address}:8000/", timeout=5) as answer:
+                    return str(answer.read().decode())
+            except OSError:
+                return ""
+
+        assert wait_until(fetch, timeout=30, interval=0.5, what="the page through the load balancer") == \
+            "served through the load balancer\n"
+        events = cluster.ctl("events", "--for", "service/web").stdout
+        assert "EnsuredLoadBalancer" in events
     finally:
         cluster.stop()
         purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")
