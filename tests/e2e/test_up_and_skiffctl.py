@@ -208,16 +208,20 @@ def test_a_new_user_runs_a_pod_on_the_local_node(tmp_path: Path) -> None:
         purge("process", cluster.data / "kubelet" / "skiff-node", "skiff-node")
 
 
-def test_a_pod_reaches_a_service_by_name_through_the_cluster_dns(tmp_path: Path) -> None:
-    www = tmp_path / "www"
+def serve_web(cluster: Cluster, www: Path, page: str) -> None:
+    """A Deployment ``web`` of busybox httpd on port 8080 serving ``page`` as its index, Available."""
     www.mkdir()
-    (www / "index.html").write_text("served by web\n")
+    (www / "index.html").write_text(page)
+    cluster.ctl("create", "deployment", "web", "--image=busybox", "--port=8080", "--", "busybox", "httpd", "-f",
+                "-p", "8080", "-h", str(www))
+    cluster.ctl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+
+
+def test_a_pod_reaches_a_service_by_name_through_the_cluster_dns(tmp_path: Path) -> None:
     cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
     try:
         assert "dns:      10.96.0.10 (cluster.local)" in cluster.output
-        cluster.ctl("create", "deployment", "web", "--image=busybox", "--port=8080", "--", "busybox", "httpd", "-f",
-                    "-p", "8080", "-h", str(www))
-        cluster.ctl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+        serve_web(cluster, tmp_path / "www", "served by web\n")
         cluster.ctl("expose", "deployment", "web", "--port=80", "--target-port=8080")
         cluster_ip = cluster.ctl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}").stdout
         assert "CoreDNS is running at 10.96.0.10:53" in cluster.ctl("cluster-info").stdout
@@ -239,15 +243,10 @@ def test_a_pod_reaches_a_service_by_name_through_the_cluster_dns(tmp_path: Path)
 def test_a_load_balancer_service_answers_on_its_external_address(tmp_path: Path) -> None:
     if shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin") is None:
         pytest.skip("nginx is not installed (make test installs it)")
-    www = tmp_path / "www"
-    www.mkdir()
-    (www / "index.html").write_text("served through the load balancer\n")
     cluster = start_cluster(tmp_path / "home", tmp_path / "data", _free_port(), "--runtime", "process")
     try:
         assert "lb:       LoadBalancer Services get addresses from 127.0.100.0/24 (nginx)" in cluster.output
-        cluster.ctl("create", "deployment", "web", "--image=busybox", "--port=8080", "--", "busybox", "httpd", "-f",
-                    "-p", "8080", "-h", str(www))
-        cluster.ctl("wait", "--for=condition=Available", "deployment/web", "--timeout=60s")
+        serve_web(cluster, tmp_path / "www", "served through the load balancer\n")
         cluster.ctl("expose", "deployment", "web", "--port=8000", "--target-port=8080", "--type=LoadBalancer")
         address = wait_until(lambda: cluster.ctl("get", "svc", "web", "-o",
                                                  "jsonpath={.status.loadBalancer.ingress[0].ip}").stdout,

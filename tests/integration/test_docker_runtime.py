@@ -20,7 +20,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import docker
 import pytest
 
 from kubelet.dns import parse_resolv_conf
@@ -38,6 +37,7 @@ from kubelet.runtime.interface import (
     SandboxConfig,
     State,
 )
+from tests.support.docker_engine import engine_answers
 
 IMAGE = "busybox:latest"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,19 +45,8 @@ DEADLINE_S = 15.0
 T = TypeVar("T")
 
 
-def _engine_answers() -> bool:
-    try:
-        client = docker.from_env(timeout=5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # noqa: BLE001 - any failure means: no engine here
-        return False
-
-
 pytestmark = pytest.mark.skipif(
-    not _engine_answers(), reason="no Docker engine answers (run tools/ensure-docker.sh to start one)"
+    not engine_answers(), reason="no Docker engine answers (run tools/ensure-docker.sh to start one)"
 )
 
 

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from kubelet.app import make_runtime
@@ -31,21 +30,11 @@ from skiff.api.manifest import from_manifest
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from tests.support.cluster import eventually
+from tests.support.docker_engine import engine_answers
 from tests.support.runtime_cleanup import purge
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NODE_RESOLV_CONF = "nameserver 192.0.2.53\nsearch corp.example\noptions edns0\n"
-
-
-def _engine_answers() -> bool:
-    try:
-        client = docker.from_env(timeout=5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:  # noqa: BLE001 - any failure means: no engine here
-        return False
 
 
 @pytest.fixture(params=["process", "docker"])
@@ -53,7 +42,7 @@ def kind(request: pytest.FixtureRequest) -> str:
     if request.param == "process" and os.geteuid() != 0:
         pytest.skip("the process runtime applies DNS settings only as root (a mount namespace per container)")
     if request.param == "docker":
-        if not _engine_answers():
+        if not engine_answers():
             pytest.skip("no Docker engine answers (run tools/ensure-docker.sh to start one)")
         subprocess.run([str(REPO_ROOT / "tools" / "busybox-image.sh")], check=True, capture_output=True)
     if shutil.which("busybox") is None:
