@@ -26,9 +26,8 @@ from prometheus_client import Gauge, Histogram
 
 from proxy.addresses import LocalAddresses
 from proxy.forwarder import Balancer, UdpForwarder, forward
+from proxy.resync import Changes, resync_forever
 from proxy.rules import rules_for
-from skiff import aio
-from skiff.aio import cancel_and_wait
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
 from skiff.client.informer import Informer
@@ -58,30 +57,18 @@ class Proxier:
         self.listeners: dict[Frontend, asyncio.Server | UdpForwarder] = {}
         self.balancers: dict[str, Balancer] = {}
         self.failed: set[Frontend] = set()
-        self._changed = asyncio.Event()
-        for informer in (self.services, self.endpoints):
-            informer.add_handlers(self._mark, lambda old, cur: self._mark(cur), self._mark)
-
-    def _mark(self, _obj: object) -> None:
-        self._changed.set()
+        self._changes = Changes([self.services, self.endpoints])
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(i.run(), name=f"proxy-informer:{n}")
-                 for n, i in (("services", self.services), ("endpoints", self.endpoints))]
         try:
-            await self.services.wait_for_sync()
-            await self.endpoints.wait_for_sync()
-            while True:
-                await self.sync()
-                await aio.wait_event(self._changed, self.sync_period)
-                await asyncio.sleep(self.min_sync_period)  # let a burst of changes land together
+            await resync_forever([self.services, self.endpoints], self.sync, self._changes,
+                                 min_sync_period=self.min_sync_period, sync_period=self.sync_period)
         finally:
-            await cancel_and_wait(tasks)
             await self.close()
 
     async def sync(self) -> None:
         """Make the listeners what the Services and Endpoints say (``syncProxyRules``)."""
-        self._changed.clear()
+        self._changes.clear()
         started = time.monotonic()
         endpoints = {f"{e.metadata.namespace}/{e.metadata.name}": e for e in self.endpoints.store.list()}
         rules = rules_for(self.services.store.list(), endpoints, self.nodeport_addresses)

@@ -29,15 +29,13 @@ and ``UnAvailableLoadBalancer`` ("There are no available nodes for LoadBalancer"
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Protocol
 
 from proxy.loadbalancer.allocation import Pool, allocate, current_ip, service_key
 from proxy.loadbalancer.nginxconf import Listener, NginxError
-from skiff import aio
-from skiff.aio import cancel_and_wait
+from proxy.resync import Changes, resync_forever
 from skiff.api import errors
 from skiff.api.v1 import core_pb2
 from skiff.client.client import Client
@@ -98,31 +96,16 @@ class LoadBalancerController:
         """What each Service's load balancer was last made to be (events only on a change)."""
         self.failures: dict[str, str] = {}
         self.unavailable: set[str] = set()
-        self._changed = asyncio.Event()
-        for informer in (self.services, self.nodes):
-            informer.add_handlers(self._mark, lambda _old, _new: self._mark(None), self._mark)
-
-    def _mark(self, _obj: object) -> None:
-        self._changed.set()
+        self._changes = Changes([self.services, self.nodes])
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(i.run()) for i in (self.services, self.nodes)]
-        try:
-            await self.services.wait_for_sync()
-            await self.nodes.wait_for_sync()
-            while True:
-                try:
-                    await self.sync()
-                except errors.StatusError as exc:
-                    log.warning("load balancer sync failed: %s", exc)
-                await aio.wait_event(self._changed, self.sync_period)
-                await asyncio.sleep(self.min_sync_period)  # let a burst of changes land together
-        finally:
-            await cancel_and_wait(tasks)
+        await resync_forever([self.services, self.nodes], self.sync, self._changes,
+                             min_sync_period=self.min_sync_period, sync_period=self.sync_period,
+                             logged=(errors.StatusError,))
 
     async def sync(self) -> None:
         """Make nginx and every LoadBalancer Service's status what the Services and Nodes say."""
-        self._changed.clear()
+        self._changes.clear()
         services = self.services.store.list()
         wanting = [s for s in services if wants_load_balancer(s)]
         for service in wanting:
@@ -193,7 +176,7 @@ class LoadBalancerController:
             await self.client.update(fresh)
         except (errors.Conflict, errors.NotFound) as exc:
             log.info("finalizer of %s: %s (next sync)", service_key(service), exc)
-            self._changed.set()
+            self._changes.mark()
 
     async def _set_ingress(self, service: core_pb2.Service, ip: str) -> None:
         fresh = await self.client.get(core_pb2.Service, service.metadata.name, namespace=service.metadata.namespace)
@@ -204,4 +187,4 @@ class LoadBalancerController:
             await self.client.update_status(fresh)
         except (errors.Conflict, errors.NotFound) as exc:
             log.info("status of %s: %s (next sync)", service_key(service), exc)
-            self._changed.set()
+            self._changes.mark()
